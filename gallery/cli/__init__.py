@@ -1,0 +1,30 @@
+"""The `gallery` command line: thin shells over the library."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gallery")
+def main() -> None:
+    """Portrait Gallery: find who is in a painting.
+
+    \b
+    Example:
+      gallery faces portrait.jpg --json
+    """
+
+
+def _register() -> None:
+    from . import face_commands, weights_commands
+
+    main.add_command(face_commands.faces)
+    main.add_command(face_commands.embed)
+    main.add_command(face_commands.compare)
+    main.add_command(weights_commands.weights)
+
+
+_register()

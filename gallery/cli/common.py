@@ -1,0 +1,60 @@
+"""Options every command shares, settings construction and error translation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+
+import click
+
+from ..errors import GalleryError
+from ..settings import Settings, load_settings
+
+
+def settings_options(func):
+    """--config and the settings flags; passes `settings` to the command."""
+
+    @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                  help="Settings/profile file (TOML): detector, encoders, device, folders.")
+    @click.option("--profile", default=None, help="Built-in profile: base or artface.")
+    @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data folder.")
+    @click.option("--weights-dir", type=click.Path(file_okay=False), default=None, help="Weights cache folder.")
+    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+    @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None)
+    @click.option("--offline", is_flag=True, default=None, help="Never use the network for weights.")
+    @functools.wraps(func)
+    def wrapper(*args, config, profile, data_dir, weights_dir, device, precision, offline, **kwargs):
+        with domain_errors():
+            settings = load_settings(config, os.environ, profile=profile, data_dir=data_dir, weights_dir=weights_dir,
+                                     device=device, precision=precision, offline=offline)
+        return func(*args, settings=settings, **kwargs)
+
+    return wrapper
+
+
+class domain_errors:
+    """Turn a GalleryError into a clean one-paragraph message and exit code 1."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and isinstance(exc, GalleryError):
+            raise click.ClickException(str(exc)) from exc
+        return False
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def progress(total: int, label: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True,
+                disable=total <= 1 and not sys.stderr.isatty())
+
+
+__all__ = ["Settings", "domain_errors", "echo_json", "progress", "settings_options"]

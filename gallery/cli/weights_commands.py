@@ -1,0 +1,148 @@
+"""gallery weights list | download | import | verify | convert-onnx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import domain_errors, echo_json, settings_options
+
+
+def _store(settings):
+    from ..weights.store import WeightStore
+
+    return WeightStore(settings.weights_dir, offline=settings.offline)
+
+
+@click.group()
+def weights():
+    """Manage model weights: the registry, the local cache, air-gapped import.
+
+    \b
+    Example:
+      gallery weights list
+    """
+
+
+@weights.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def list_(as_json, settings):
+    """List known weights with licence, source and cache state.
+
+    \b
+    Example:
+      gallery weights list --json
+    """
+    store = _store(settings)
+    rows = []
+    for entry in store.registry.values():
+        state = store.state(entry)
+        rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename, "licence": entry.licence,
+                     "source": entry.source, "sha256": entry.sha256 or entry.sha256_prefix,
+                     "cached": state.present, "verified": state.verified, "detail": state.detail,
+                     "description": entry.description})
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(f"weights cache: {store.root}")
+    for row in rows:
+        mark = "ok " if row["verified"] else ("BAD" if row["cached"] else " - ")
+        click.echo(f"[{mark}] {row['name']:<22} {row['kind']:<13} {row['licence']}")
+        click.echo(f"       {row['description']}")
+        click.echo(f"       source: {row['source']}")
+
+
+@weights.command()
+@click.argument("names", nargs=-1)
+@settings_options
+def download(names, settings):
+    """Download weights into the cache (default: those of the active profile).
+
+    \b
+    Example:
+      gallery weights download clip-vit-b-16-openai iresnet100-ms1mv3
+    """
+    from tqdm import tqdm
+
+    store = _store(settings)
+    if not names:
+        refs = [settings.profile.detector.weights] + [r for e in settings.profile.encoders for r in (e.weights, e.adapter) if r]
+        names = [r for r in dict.fromkeys(refs) if r in store.registry]
+    with domain_errors():
+        for name in names:
+            entry = store.entry(name)
+            bar = tqdm(desc=name, unit="B", unit_scale=True, leave=True)
+
+            def progress(done, total, bar=bar):
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            path = store.ensure(entry, progress)
+            bar.close()
+            click.echo(f"{name}: {path}")
+
+
+@weights.command("import")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@settings_options
+def import_(folder, settings):
+    """Copy weights files found in FOLDER (e.g. a USB stick) into the cache, checking each.
+
+    Files are recognised by their file name or inside the insightface zip packs.
+
+    \b
+    Example:
+      gallery weights import /media/usb/weights
+    """
+    with domain_errors():
+        results = _store(settings).import_dir(Path(folder))
+    if not results:
+        raise click.ClickException(f"no known weights files under {folder}; `gallery weights list` shows the names")
+    for name, outcome in results:
+        click.echo(f"{name}: {outcome}")
+    if any(outcome.startswith("REJECTED") for _, outcome in results):
+        raise SystemExit(1)
+
+
+@weights.command()
+@settings_options
+def verify(settings):
+    """Check the sha256 of every cached weights file.
+
+    \b
+    Example:
+      gallery weights verify
+    """
+    store = _store(settings)
+    bad = 0
+    for entry in store.registry.values():
+        state = store.state(entry)
+        if state.present:
+            click.echo(f"{entry.name}: {'ok' if state.verified else 'FAILED'} ({state.detail})")
+            bad += not state.verified
+    if bad:
+        raise SystemExit(1)
+
+
+@weights.command("convert-onnx")
+@click.argument("onnx_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .pth (torch state dict).")
+@click.option("--depth", default=100, show_default=True, help="IResNet depth of the ONNX model.")
+def convert_onnx(onnx_file, out, depth):
+    """Import an insightface IResNet ONNX file (e.g. glintr100.onnx) into a torch .pth for fine-tuning.
+
+    \b
+    Example:
+      gallery weights convert-onnx glintr100.onnx --out iresnet100-glint360k.pth
+    """
+    import torch
+
+    from ..encoders.iresnet_io import import_onnx
+
+    with domain_errors():
+        model = import_onnx(Path(onnx_file), depth)
+    torch.save(model.state_dict(), out)
+    click.echo(f"IResNet{depth} weights from {onnx_file} -> {out}")

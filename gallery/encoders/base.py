@@ -1,0 +1,151 @@
+"""The encoder interface and the shared torch machinery.
+
+An encoder is cheap to construct; `load()` finds the weights (through the
+weights store) and builds the network once; `encode()` calls `load()` when
+needed. Input: N aligned RGB uint8 crops of the encoder's CropSpec. Output:
+N x D float32, L2-normalised.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..align import CropSpec
+from ..device import Placement
+from ..errors import ModelError
+from ..profiles import EncoderSpec
+from ..weights.registry import Preprocessing
+from ..weights.store import ResolvedWeights, WeightStore
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What produced a vector: for reports, the database and reproducibility."""
+
+    name: str
+    kind: str
+    dim: int
+    weights: dict[str, str] = field(default_factory=dict)  # reference -> sha256
+    device: str = "cpu"
+    precision: str = "fp32"
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Encoder(ABC):
+    kind: str = ""
+
+    def __init__(self, spec: EncoderSpec, store: WeightStore):
+        self.spec = spec
+        self.store = store
+        self._weights: dict[str, ResolvedWeights] = {}
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    @abstractmethod
+    def crop(self) -> CropSpec: ...
+
+    @abstractmethod
+    def load(self) -> None: ...
+
+    @abstractmethod
+    def _encode(self, crops: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def info(self) -> EncoderInfo: ...
+
+    def resolve(self, ref: str) -> ResolvedWeights:
+        if ref not in self._weights:
+            self._weights[ref] = self.store.resolve(ref)
+        return self._weights[ref]
+
+    def weight_hashes(self) -> dict[str, str]:
+        return {ref: w.sha256 for ref, w in self._weights.items()}
+
+    def encode(self, crops: np.ndarray) -> np.ndarray:
+        crops = np.asarray(crops)
+        size = self.crop.size
+        if crops.ndim != 4 or crops.shape[1:] != (size, size, 3) or crops.dtype != np.uint8:
+            raise ModelError(
+                f"encoder '{self.name}' takes N x {size} x {size} x 3 uint8 crops, got {crops.shape} {crops.dtype}"
+            )
+        if len(crops) == 0:
+            return np.zeros((0, self.info().dim), np.float32)
+        self.load()
+        return l2_normalise(self._encode(crops))
+
+
+class TorchEncoder(Encoder):
+    """An encoder whose network is a torch module."""
+
+    preprocessing: Preprocessing
+
+    def __init__(self, spec: EncoderSpec, store: WeightStore, placement: Placement, batch_size: int = 32):
+        super().__init__(spec, store)
+        self.placement = placement
+        self.batch_size = batch_size
+        self._model = None
+        self._dim: int | None = None
+
+    @abstractmethod
+    def _build(self):
+        """Return the torch module (fp32, on CPU, eval mode)."""
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+
+        model = self._build().eval()
+        for param in model.parameters():
+            param.requires_grad_(False)
+        model = model.to(device=self.placement.device, dtype=self.placement.torch_dtype)
+        if self.placement.device == "cpu":
+            model = model.to(memory_format=torch.channels_last)
+        self._model = model
+
+    @property
+    def module(self):
+        self.load()
+        return self._model
+
+    def to_tensor(self, crops: np.ndarray):
+        import torch
+
+        pre = self.preprocessing
+        x = torch.from_numpy(crops).to(torch.float32).div_(255.0)
+        if pre.channel_order == "BGR":
+            x = x.flip(-1)
+        x = (x - torch.tensor(pre.mean)) / torch.tensor(pre.std)
+        x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        return x.to(device=self.placement.device, dtype=self.placement.torch_dtype)
+
+    def _encode(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                batch = self.to_tensor(crops[start:start + self.batch_size])
+                out.append(self._model(batch).float().cpu().numpy())
+        result = np.concatenate(out)
+        self._dim = result.shape[1]
+        return result
+
+    def info(self) -> EncoderInfo:
+        return EncoderInfo(self.name, self.kind, self._dim or self.output_dim, self.weight_hashes(),
+                           self.placement.device, self.placement.precision)
+
+    @property
+    def output_dim(self) -> int:
+        return 512

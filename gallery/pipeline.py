@@ -1,0 +1,191 @@
+"""The face pipeline: image -> faces -> aligned crops -> component vectors -> fused vector.
+
+A FacePipeline is cheap to build; the detector and encoders load on first use
+and stay loaded. Before loading anything it checks that every weights file of
+the profile can be had, and names each missing one in a single error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .align import CropSpec, align_face
+from .detection import DetectedFace, build_detector, detect_faces
+from .device import Placement, resolve_placement
+from .encoders.base import Encoder, EncoderInfo
+from .encoders.factory import build_encoder
+from .errors import ImageLoadError, WeightsUnavailable
+from .fusion import FusionLayout
+from .images import LoadedImage, load_image
+from .settings import Settings
+from .weights.store import WeightStore
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    face: DetectedFace
+    index: int  # position among the image's faces, largest first
+    vector: np.ndarray  # fused, L2-normalised
+    components: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: str
+    size: tuple[int, int]
+    faces: list[EmbeddedFace] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    profile: str
+    detector: dict
+    encoders: tuple[EncoderInfo, ...]
+    fusion: FusionLayout
+
+    def to_json(self) -> dict:
+        return {
+            "profile": self.profile,
+            "detector": self.detector,
+            "encoders": [e.__dict__ for e in self.encoders],
+            **self.fusion.to_json(),
+        }
+
+
+class FacePipeline:
+    def __init__(self, settings: Settings, store: WeightStore | None = None):
+        self.settings = settings
+        self.profile = settings.profile
+        self.store = store or WeightStore(settings.weights_dir, offline=settings.offline)
+        self._placement: Placement | None = None
+        self._detector = None
+        self._detector_sha = None
+        self._encoders: list[Encoder] | None = None
+        self._layout: FusionLayout | None = None
+
+    # -- lazy construction ------------------------------------------------------
+    @property
+    def placement(self) -> Placement:
+        if self._placement is None:
+            self._placement = resolve_placement(self.settings.device, self.settings.precision)
+        return self._placement
+
+    def check_weights(self) -> None:
+        """Raise one WeightsUnavailable naming every weights file the profile lacks."""
+        refs = [self.profile.detector.weights]
+        for spec in self.profile.encoders:
+            refs += [r for r in (spec.weights, spec.adapter) if r]
+        problems = []
+        for ref in dict.fromkeys(refs):
+            try:
+                self.store.resolve(ref)
+            except WeightsUnavailable as err:
+                problems.append(f"  - {err}")
+        if problems:
+            raise WeightsUnavailable(
+                f"profile '{self.profile.name}' cannot run; missing weights:\n" + "\n".join(problems)
+            )
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self.check_weights()
+            resolved = self.store.resolve(self.profile.detector.weights)
+            self._detector = build_detector(self.profile.detector, resolved.path, self.placement.device)
+            self._detector_sha = resolved.sha256
+        return self._detector
+
+    @property
+    def encoders(self) -> list[Encoder]:
+        if self._encoders is None:
+            self.check_weights()
+            encoders = [build_encoder(s, self.store, self.placement, self.settings.batch_size)
+                        for s in self.profile.encoders]
+            for encoder in encoders:
+                encoder.load()
+            self._encoders = encoders
+        return self._encoders
+
+    @property
+    def layout(self) -> FusionLayout:
+        if self._layout is None:
+            dims = []
+            for encoder in self.encoders:
+                probe = np.zeros((1, encoder.crop.size, encoder.crop.size, 3), np.uint8)
+                dims.append(encoder.encode(probe).shape[1])
+            self._layout = FusionLayout(tuple(e.name for e in self.encoders),
+                                        tuple(s.weight for s in self.profile.encoders), tuple(dims))
+        return self._layout
+
+    def info(self) -> ProfileInfo:
+        layout = self.layout
+        det = self.profile.detector
+        return ProfileInfo(self.profile.name,
+                           {"kind": det.kind, "weights": det.weights, "sha256": self._detector_sha or
+                            self.store.resolve(det.weights).sha256},
+                           tuple(e.info() for e in self.encoders), layout)
+
+    # -- the data path ----------------------------------------------------------
+    def load(self, source, name: str | None = None) -> LoadedImage:
+        return load_image(source, self.settings.max_pixels, name)
+
+    def detect(self, image: LoadedImage) -> list[DetectedFace]:
+        return detect_faces(self.detector, image.rgb, self.profile.detector, self.settings.detect_max_side)
+
+    def crops(self, image: LoadedImage, faces: list[DetectedFace]) -> dict[CropSpec, np.ndarray]:
+        out = {}
+        for spec in {e.crop for e in self.encoders}:
+            out[spec] = np.stack([align_face(image.rgb, f.landmarks, spec) for f in faces]) if faces else \
+                np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        return out
+
+    def embed_crops(self, crops: dict[CropSpec, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        components = {e.name: e.encode(crops[e.crop]) for e in self.encoders}
+        return self.layout.fuse(components), components
+
+    def process(self, image: LoadedImage) -> ImageResult:
+        return next(iter(self.process_many([image])))
+
+    def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
+        """Detect in each image, then embed the faces of several images per encoder call."""
+        pending: list[tuple[LoadedImage, list[DetectedFace]]] = []
+        count = 0
+        for image in images:
+            faces = self.detect(image)
+            pending.append((image, faces))
+            count += len(faces)
+            if count >= self.settings.batch_size:
+                yield from self._flush(pending)
+                pending, count = [], 0
+        yield from self._flush(pending)
+
+    def _flush(self, pending: list[tuple[LoadedImage, list[DetectedFace]]]) -> Iterator[ImageResult]:
+        if not pending:
+            return
+        per_image = [self.crops(image, faces) for image, faces in pending]
+        specs = {e.crop for e in self.encoders}
+        stacked = {s: np.concatenate([c[s] for c in per_image]) for s in specs}
+        fused, components = self.embed_crops(stacked)
+        start = 0
+        for image, faces in pending:
+            stop = start + len(faces)
+            embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()})
+                        for i, f in enumerate(faces)]
+            yield ImageResult(image.path, image.size, embedded)
+            start = stop
+
+    def load_many(self, paths: Iterable) -> Iterator[LoadedImage | ImageFailure]:
+        for path in paths:
+            try:
+                yield self.load(path)
+            except ImageLoadError as err:
+                yield ImageFailure(str(path), err.reason)

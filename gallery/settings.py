@@ -1,0 +1,131 @@
+"""The one typed settings object, built at the entry points and passed down.
+
+Sources, later ones win: defaults < settings/profile file (TOML, `--config`)
+< environment (GALLERY_*, HF_HUB_OFFLINE) < command-line flags.
+No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .device import DEVICES, PRECISIONS
+from .errors import ConfigError
+from .profiles import ProfileSpec, builtin_profile, localise, profile_from_mapping
+from .weights.registry import REGISTRY
+
+ENV_PREFIX = "GALLERY_"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: ProfileSpec
+    data_dir: Path
+    weights_dir: Path
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    offline: bool = False  # never try the network for weights
+    max_pixels: int = 400_000_000  # refuse larger images (decompression bombs)
+    detect_max_side: int = 2048  # images are downscaled to this for detection; crops use full resolution
+    batch_size: int = 32
+    config_file: Path | None = None
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for key in ("max_pixels", "detect_max_side", "batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+
+
+# keys a settings file and GALLERY_* variables may set (besides the profile tables)
+_SCALAR_KEYS = {f.name: f.type for f in fields(Settings) if f.name not in ("profile", "config_file")}
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
+    return Path(base) / "portrait-gallery"
+
+
+def _coerce(key: str, value: Any) -> Any:
+    kind = _SCALAR_KEYS[key]
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError(value)
+        if kind == "int":
+            return int(value)
+        if kind == "Path":
+            return Path(str(value)).expanduser()
+        return str(value)
+    except ValueError:
+        raise ConfigError(f"setting {key}: cannot read {value!r} as {kind}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    path = Path(path).expanduser()
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+
+
+def load_settings(
+    config: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Build settings from a config file, the environment and flags (None = not given)."""
+    env = dict(env or {})
+    config = config or env.get(ENV_PREFIX + "CONFIG") or None
+    data: dict[str, Any] = read_config_file(Path(config)) if config else {}
+
+    values: dict[str, Any] = {}
+    for key in _SCALAR_KEYS:
+        if key in data:
+            values[key] = _coerce(key, data[key])
+    for key in _SCALAR_KEYS:
+        if ENV_PREFIX + key.upper() in env:
+            values[key] = _coerce(key, env[ENV_PREFIX + key.upper()])
+    if env.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        values["offline"] = True
+    for key, value in flags.items():
+        if key in _SCALAR_KEYS and value is not None:
+            values[key] = _coerce(key, value)
+
+    values.setdefault("data_dir", default_data_dir(env))
+    values.setdefault("weights_dir", Path(values["data_dir"]) / "weights")
+    profile = _select_profile(data, config, flags.get("profile") or env.get(ENV_PREFIX + "PROFILE"))
+    unknown = set(data) - set(_SCALAR_KEYS) - {"profile", "name", "detector", "encoders"}
+    if unknown:
+        raise ConfigError(f"config file {config}: unknown keys {sorted(unknown)}")
+    return Settings(profile=profile, config_file=Path(config) if config else None, **values)
+
+
+def _select_profile(data: Mapping[str, Any], config: Any, override: str | None) -> ProfileSpec:
+    if override:
+        return builtin_profile(override)
+    base = builtin_profile(str(data.get("profile", "base")))
+    if "detector" in data or "encoders" in data:
+        name = str(data.get("name") or Path(str(config)).stem)
+        profile = profile_from_mapping(data, name, base)
+        return localise(profile, Path(str(config)).expanduser().resolve().parent, REGISTRY)
+    return base
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

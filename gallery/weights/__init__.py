@@ -1,0 +1,1 @@
+"""Weights: a registry of named weight files and a checksummed local cache."""
