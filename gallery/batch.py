@@ -68,28 +68,26 @@ class EmbedRun:
 
 
 def embed_files(pipeline: FacePipeline, files: list[Path], on_image: Callable[[str, int], None] | None = None) -> EmbedRun:
-    """Embed every face of every file; unreadable files are recorded, never fatal."""
+    """Embed every face of every file; unreadable files are recorded, never fatal.
+
+    `on_image(path, n_faces)` is called once per file, with n_faces = -1 for a file that could not be read.
+    """
     run = EmbedRun(pipeline.layout.names)
-    loaded = []
-    for item in pipeline.load_many(files):
-        if isinstance(item, ImageFailure):
-            run.failures.append(item)
-            if on_image:
-                on_image(item.path, -1)
-        else:
-            loaded.append(item)
-            if len(loaded) >= pipeline.settings.batch_size:
-                _drain(pipeline, loaded, run, on_image)
-                loaded = []
-    _drain(pipeline, loaded, run, on_image)
-    return run
 
+    def readable():
+        for item in pipeline.load_many(files):
+            if isinstance(item, ImageFailure):
+                run.failures.append(item)
+                if on_image:
+                    on_image(item.path, -1)
+            else:
+                yield item
 
-def _drain(pipeline, loaded, run, on_image):
-    for result in pipeline.process_many(loaded):
+    for result in pipeline.process_many(readable()):
         run.add(result)
         if on_image:
             on_image(result.path, len(result.faces))
+    return run
 
 
 def save_npz(run: EmbedRun, pipeline: FacePipeline, out: Path) -> Path:

@@ -156,32 +156,31 @@ class FacePipeline:
         return next(iter(self.process_many([image])))
 
     def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
-        """Detect in each image, then embed the faces of several images per encoder call."""
-        pending: list[tuple[LoadedImage, list[DetectedFace]]] = []
+        """Detect and crop image by image (each image is released once cropped), then
+        embed the crops of several images per encoder call."""
+        pending: list[tuple[str, tuple[int, int], list[DetectedFace], dict[CropSpec, np.ndarray]]] = []
         count = 0
         for image in images:
             faces = self.detect(image)
-            pending.append((image, faces))
+            pending.append((image.path, image.size, faces, self.crops(image, faces)))
             count += len(faces)
             if count >= self.settings.batch_size:
                 yield from self._flush(pending)
                 pending, count = [], 0
         yield from self._flush(pending)
 
-    def _flush(self, pending: list[tuple[LoadedImage, list[DetectedFace]]]) -> Iterator[ImageResult]:
+    def _flush(self, pending) -> Iterator[ImageResult]:
         if not pending:
             return
-        per_image = [self.crops(image, faces) for image, faces in pending]
         specs = {e.crop for e in self.encoders}
-        stacked = {s: np.concatenate([c[s] for c in per_image]) for s in specs}
+        stacked = {s: np.concatenate([crops[s] for *_, crops in pending]) for s in specs}
         fused, components = self.embed_crops(stacked)
         start = 0
-        for image, faces in pending:
-            stop = start + len(faces)
+        for path, size, faces, _ in pending:
             embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()})
                         for i, f in enumerate(faces)]
-            yield ImageResult(image.path, image.size, embedded)
-            start = stop
+            yield ImageResult(path, size, embedded)
+            start += len(faces)
 
     def load_many(self, paths: Iterable) -> Iterator[LoadedImage | ImageFailure]:
         for path in paths:

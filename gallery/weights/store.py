@@ -59,6 +59,19 @@ class WeightStore:
         self.root = Path(root)
         self.offline = offline
         self.registry = REGISTRY if registry is None else registry
+        self._hashes: dict[Path, tuple[int, int, str]] = {}
+
+    def sha256(self, path: Path) -> str:
+        """sha256 of a file or folder, computed once per process while the file is unchanged."""
+        path = Path(path)
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._hashes.get(path)
+        if path.is_file() and cached and cached[:2] == key:
+            return cached[2]
+        digest = sha256_path(path)
+        self._hashes[path] = (*key, digest)
+        return digest
 
     # -- lookup ---------------------------------------------------------------
     def entry(self, name: str) -> WeightEntry:
@@ -76,14 +89,14 @@ class WeightStore:
         if ref in self.registry:
             entry = self.registry[ref]
             path = self.ensure(entry)
-            return ResolvedWeights(ref, path, sha256_path(path))
+            return ResolvedWeights(ref, path, self.sha256(path))
         path = Path(ref).expanduser()
         if not path.exists():
             raise WeightsUnavailable(
                 f"weights file {path} does not exist (and '{ref}' is not a registry name; "
                 f"`gallery weights list` shows the names)"
             )
-        return ResolvedWeights(ref, path.resolve(), sha256_path(path))
+        return ResolvedWeights(ref, path.resolve(), self.sha256(path.resolve()))
 
     # -- verification ---------------------------------------------------------
     def expected_hash(self, entry: WeightEntry, path: Path) -> tuple[str | None, str]:
@@ -99,7 +112,7 @@ class WeightStore:
 
     def check(self, entry: WeightEntry, path: Path) -> str:
         """Verify a file against its expected hash; returns the actual sha256."""
-        actual = sha256_path(path)
+        actual = self.sha256(path)
         expected, origin = self.expected_hash(entry, path)
         if expected and not actual.startswith(expected):
             raise ChecksumMismatch(

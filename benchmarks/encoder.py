@@ -1,0 +1,125 @@
+"""Encoder throughput: faces/s per component and fused, fp32 vs bf16, by batch size.
+
+Also measures this machine's fp32 and bf16 matmul rate (the roofline) in the
+same run, counts each network's FLOPs per face with torch's FlopCounterMode,
+and reports achieved / roofline. Weights are randomly initialised: speed does
+not depend on their values. Prints a table and writes benchmarks/results/encoder.json.
+
+    python benchmarks/encoder.py [--batch-sizes 1,8,32] [--seconds 3] [--precisions fp32,bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gallery.device import Placement, cpu_has_bf16
+from gallery.encoders.factory import build_encoder
+from gallery.profiles import EncoderSpec
+from gallery.weights.store import WeightStore
+
+RESULTS = Path(__file__).parent / "results" / "encoder.json"
+# the artface profile's networks (CLIP-LoRA merges into the same ViT-B/16 compute)
+COMPONENTS = {"clip_vit_b16": "clip", "iresnet100": "iresnet100"}
+FUSED = ("clip_vit_b16", "iresnet100", "iresnet100")  # CLIP-LoRA + IResNet100 base + tuned
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def gflop_per_face(encoder) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    crops = np.zeros((1, encoder.crop.size, encoder.crop.size, 3), np.uint8)
+    x = encoder.to_tensor(crops).float()
+    # attention in train mode (under no_grad): eval-mode nn.MultiheadAttention takes a fused
+    # fast path whose FLOPs the counter does not see
+    model = encoder.module.float()
+    for module in model.modules():
+        if isinstance(module, torch.nn.MultiheadAttention):
+            module.train()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    encoder._model = None  # rebuilt in the benchmark precision on next use
+    return counter.get_total_flops() / 1e9
+
+
+def faces_per_second(encoders, batch: int, seconds: float) -> float:
+    """Faces/s through all `encoders` in turn (one encoder: that component; several: the fusion)."""
+    rng = np.random.default_rng(0)
+    crops = {e.crop: rng.integers(0, 255, (batch, e.crop.size, e.crop.size, 3), np.uint8) for e in encoders}
+    for encoder in encoders:  # warm-up
+        encoder.encode(crops[encoder.crop])
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or done == 0:
+        for encoder in encoders:
+            encoder.encode(crops[encoder.crop])
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-sizes", default="1,8,32")
+    parser.add_argument("--precisions", default="fp32,bf16" if cpu_has_bf16() else "fp32")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    precisions = args.precisions.split(",")
+    store = WeightStore(Path("/nonexistent"), offline=True)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    roofline = {p: matmul_gflops(dtype[p]) for p in precisions}
+    gflop = {name: gflop_per_face(build_encoder(EncoderSpec(name, kind, None), store, Placement("cpu", "fp32")))
+             for name, kind in COMPONENTS.items()}
+    gflop["fused"] = sum(gflop[c] for c in FUSED)
+    rows = []
+    for precision in precisions:
+        encoders = {name: build_encoder(EncoderSpec(name, kind, None), store, Placement("cpu", precision), 64)
+                    for name, kind in COMPONENTS.items()}
+        for name, encoder in encoders.items():
+            for batch in batches:
+                rate = faces_per_second([encoder], batch, args.seconds)
+                rows.append(_row(name, precision, batch, rate, gflop[name], roofline[precision]))
+        # fused: every face through CLIP-LoRA, IResNet100-base and IResNet100-tuned (three networks)
+        fused = [build_encoder(EncoderSpec(f"{c}_{i}", COMPONENTS[c], None), store, Placement("cpu", precision), 64)
+                 for i, c in enumerate(FUSED)]
+        for batch in batches:
+            rate = faces_per_second(fused, batch, args.seconds)
+            rows.append(_row("fused(artface)", precision, batch, rate, gflop["fused"], roofline[precision]))
+    report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "torch": torch.__version__, "bf16_cpu": cpu_has_bf16()},
+              "roofline_gflops": roofline, "gflop_per_face": gflop, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"matmul roofline: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in roofline.items()))
+    print("GFLOP per face: " + ", ".join(f"{k} {v:.1f}" for k, v in gflop.items()))
+    print(f"{'component':<16} {'prec':<5} {'batch':>5} {'faces/s':>9} {'GFLOP/s':>9} {'of roofline':>12}")
+    for r in rows:
+        print(f"{r['component']:<16} {r['precision']:<5} {r['batch']:>5} {r['faces_per_s']:>9.2f} "
+              f"{r['gflops']:>9.1f} {r['roofline_fraction']:>11.0%}")
+    print(f"-> {args.out}")
+
+
+def _row(name, precision, batch, rate, gflop, roof):
+    achieved = rate * gflop
+    return {"component": name, "precision": precision, "batch": batch, "faces_per_s": round(rate, 3),
+            "gflops": round(achieved, 1), "roofline_fraction": round(achieved / roof, 3)}
+
+
+if __name__ == "__main__":
+    main()
