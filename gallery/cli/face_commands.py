@@ -67,7 +67,7 @@ def embed(paths, out, settings):
                 stats["errors"] += 1
             else:
                 stats["faces"] += n_faces
-            bar.set_postfix(faces=stats["faces"], errors=stats["errors"])
+            bar.set_postfix(faces=stats["faces"], errors=stats["errors"], refresh=False)
             bar.update(1)
 
         run = embed_files(pipeline, files, tick)
