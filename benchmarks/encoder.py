@@ -54,7 +54,6 @@ def gflop_per_face(encoder) -> float:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(x)
-    encoder._model = None  # rebuilt in the benchmark precision on next use
     return counter.get_total_flops() / 1e9
 
 

@@ -40,6 +40,16 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
+class _CroppedImage:
+    """An image reduced to what embedding needs: its faces and their aligned crops."""
+
+    path: str
+    size: tuple[int, int]
+    faces: list[DetectedFace]
+    crops: dict[CropSpec, np.ndarray]
+
+
+@dataclass(frozen=True)
 class ImageFailure:
     path: str
     reason: str
@@ -158,29 +168,29 @@ class FacePipeline:
     def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
         """Detect and crop image by image (each image is released once cropped), then
         embed the crops of several images per encoder call."""
-        pending: list[tuple[str, tuple[int, int], list[DetectedFace], dict[CropSpec, np.ndarray]]] = []
+        pending: list[_CroppedImage] = []
         count = 0
         for image in images:
             faces = self.detect(image)
-            pending.append((image.path, image.size, faces, self.crops(image, faces)))
+            pending.append(_CroppedImage(image.path, image.size, faces, self.crops(image, faces)))
             count += len(faces)
             if count >= self.settings.batch_size:
                 yield from self._flush(pending)
                 pending, count = [], 0
         yield from self._flush(pending)
 
-    def _flush(self, pending) -> Iterator[ImageResult]:
+    def _flush(self, pending: list[_CroppedImage]) -> Iterator[ImageResult]:
         if not pending:
             return
         specs = {e.crop for e in self.encoders}
-        stacked = {s: np.concatenate([crops[s] for *_, crops in pending]) for s in specs}
+        stacked = {s: np.concatenate([item.crops[s] for item in pending]) for s in specs}
         fused, components = self.embed_crops(stacked)
         start = 0
-        for path, size, faces, _ in pending:
+        for item in pending:
             embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()})
-                        for i, f in enumerate(faces)]
-            yield ImageResult(path, size, embedded)
-            start += len(faces)
+                        for i, f in enumerate(item.faces)]
+            yield ImageResult(item.path, item.size, embedded)
+            start += len(item.faces)
 
     def load_many(self, paths: Iterable) -> Iterator[LoadedImage | ImageFailure]:
         for path in paths:

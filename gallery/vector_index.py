@@ -30,6 +30,7 @@ MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.npz"
 TRAIN_SAMPLE = 100_000
+IVF_NPROBE = 16  # inverted lists visited per query (IVF indexes); saved with the index
 
 
 class VectorIndexError(GalleryError):
@@ -58,6 +59,21 @@ def _gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
+def _ready(index, use_gpu: bool):
+    """Search settings and device placement, for a freshly built or a loaded CPU index."""
+    import faiss
+
+    try:
+        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+    except RuntimeError:  # not an IVF index
+        pass
+    if use_gpu:
+        resources = faiss.StandardGpuResources()
+        index = faiss.index_cpu_to_gpu(resources, 0, index)
+        index._resources = resources  # keep alive with the index
+    return index
+
+
 class VectorIndex:
     def __init__(self, dim: int, factory: str = "Flat", use_gpu: bool | None = None):
         if dim < 1:
@@ -81,10 +97,12 @@ class VectorIndex:
             raise VectorIndexError(f"vectors have dimension {vectors.shape[1]}, the index holds {self.dim}")
         if len(np.unique(ids)) != len(ids) or np.isin(ids, self.ids).any():
             raise VectorIndexError("face ids must be unique in the index; remove a face before adding it again")
+        stored = vectors.astype(np.float16)
         self.ids = np.concatenate([self.ids, ids])
-        self.vectors = np.concatenate([self.vectors, vectors.astype(np.float16)])
+        self.vectors = np.concatenate([self.vectors, stored])
         if self._index is not None and self._index.is_trained:
-            self._index.add_with_ids(vectors, ids)
+            # the stored (float16) values, so a live index scores exactly as a rebuilt one
+            self._index.add_with_ids(stored.astype(np.float32), ids)
         else:
             self._index = None
 
@@ -119,11 +137,7 @@ class VectorIndex:
             index.train(sample)
         if len(data):
             index.add_with_ids(data, self.ids)
-        if self.use_gpu:
-            resources = faiss.StandardGpuResources()
-            index = faiss.index_cpu_to_gpu(resources, 0, index)
-            index._resources = resources  # keep alive with the index
-        return index
+        return _ready(index, self.use_gpu)
 
     @property
     def index(self):
@@ -138,12 +152,7 @@ class VectorIndex:
             raise VectorIndexError(f"query has dimension {queries.shape[1]}, the index holds {self.dim}")
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        index = self.index
-        if hasattr(index, "nprobe") or self.factory.startswith("IVF"):
-            import faiss
-
-            faiss.ParameterSpace().set_index_parameter(index, "nprobe", 16)
-        return index.search(queries, int(k))
+        return self.index.search(queries, int(k))
 
     # -- persistence ----------------------------------------------------------------
     def manifest(self, embedding_set: str) -> IndexManifest:
@@ -199,7 +208,7 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
             fresh.ids, fresh.vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float16)
     except (OSError, ValueError, KeyError) as err:
         raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
-                          f"re-index with `gallery index`") from err
+                               f"re-index with `gallery index`") from err
     if len(fresh) and fresh.vectors.shape[1] != dim:
         raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, expected {dim}")
     problem = _problem(folder, fresh, embedding_set)
@@ -207,8 +216,8 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
         try:
             raw = np.frombuffer((folder / INDEX_FILE).read_bytes(), dtype=np.uint8)
             loaded = faiss.deserialize_index(raw)
-            if loaded.ntotal == len(fresh) and not fresh.use_gpu:
-                fresh._index = loaded
+            if loaded.ntotal == len(fresh):
+                fresh._index = _ready(loaded, fresh.use_gpu)
                 return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
             problem = f"index file holds {loaded.ntotal} vectors, the store {len(fresh)}"
         except (OSError, RuntimeError) as err:

@@ -39,6 +39,21 @@ def test_duplicate_ids_wrong_dimension_and_removal():
     assert 2 not in ids[0] and sorted(i for i in ids[0] if i >= 0) == [1, 3]
 
 
+def test_live_index_scores_exactly_as_a_rebuilt_one(tmp_path):
+    index = VectorIndex(16, use_gpu=False)
+    index.add(np.arange(20), _unit(20, 16))
+    index.search(_unit(1, 16), 1)  # builds the FAISS index; the next add goes into it live
+    index.add(np.arange(20, 40), _unit(20, 16, seed=4))
+    queries = _unit(5, 16, seed=6)
+    live = index.search(queries, 10)
+    index.save(tmp_path, "s")
+    (tmp_path / "index.faiss").unlink()
+    rebuilt = open_index(tmp_path, "s", 16)
+    assert rebuilt.health == "rebuilt"
+    again = rebuilt.index.search(queries, 10)
+    assert np.array_equal(live[1], again[1]) and np.array_equal(live[0], again[0])
+
+
 def test_ivf_recall_against_flat():
     vectors = _unit(5000, 32, seed=1)
     flat, ivf = VectorIndex(32, "Flat", False), VectorIndex(32, "IVF64,Flat", False)
@@ -49,6 +64,18 @@ def test_ivf_recall_against_flat():
     _, got = ivf.search(queries, 10)
     recall = np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)])
     assert recall > 0.6
+
+
+def test_reopened_ivf_index_searches_as_before(tmp_path):
+    vectors = _unit(3000, 32, seed=1)
+    ivf = VectorIndex(32, "IVF32,Flat", False)
+    ivf.add(np.arange(3000), vectors)
+    queries = _unit(20, 32, seed=2)
+    before = ivf.search(queries, 10)[1]
+    ivf.save(tmp_path, "s")
+    opened = open_index(tmp_path, "s", 32, "IVF32,Flat", use_gpu=False)
+    assert opened.health == "consistent"
+    assert np.array_equal(opened.index.search(queries, 10)[1], before)
 
 
 def test_save_open_consistent_then_rebuilt_after_damage(tmp_path, caplog):

@@ -252,10 +252,9 @@ class WeightStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return self.root
 
-    @staticmethod
-    def _hash_candidates(folder: Path) -> dict[str, Path]:
+    def _hash_candidates(self, folder: Path) -> dict[str, Path]:
         suffixes = {".onnx", ".pth", ".pt", ".bin", ".safetensors"}
-        return {sha256_path(p): p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in suffixes}
+        return {self.sha256(p): p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in suffixes}
 
     @staticmethod
     def _find_in(folder: Path, entry: WeightEntry) -> Path | None:
