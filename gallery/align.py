@@ -72,3 +72,21 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, spec: CropSpec) -> np.nda
     return cv2.warpAffine(
         rgb, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
+
+
+def thumbnail_crop(rgb: np.ndarray, box, size: int, margin: float = 1.4) -> np.ndarray:
+    """A square crop around a face box (`margin` x its longer side), at most `size` pixels a side."""
+    import cv2
+
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1) * margin
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    height, width = rgb.shape[:2]
+    left, top = int(max(0, round(cx - side / 2))), int(max(0, round(cy - side / 2)))
+    right, bottom = int(min(width, round(cx + side / 2))), int(min(height, round(cy + side / 2)))
+    crop = rgb[top:max(bottom, top + 1), left:max(right, left + 1)]
+    scale = size / max(crop.shape[:2])
+    if scale < 1:
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(crop)

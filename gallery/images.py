@@ -114,3 +114,9 @@ def downscale_for_detection(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray,
 
     small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
     return small, scale
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(out, format="JPEG", quality=quality)
+    return out.getvalue()

@@ -7,19 +7,21 @@ the profile can be had, and names each missing one in a single error.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from .align import CropSpec, align_face
+from .align import CropSpec, align_face, thumbnail_crop
 from .detection import DetectedFace, build_detector, detect_faces
 from .device import Placement, resolve_placement
 from .encoders.base import Encoder, EncoderInfo
 from .encoders.factory import build_encoder
 from .errors import ImageLoadError, WeightsUnavailable
 from .fusion import FusionLayout
-from .images import LoadedImage, load_image
+from .images import LoadedImage, encode_jpeg, load_image
 from .settings import Settings
 from .weights.store import WeightStore
 
@@ -30,6 +32,7 @@ class EmbeddedFace:
     index: int  # position among the image's faces, largest first
     vector: np.ndarray  # fused, L2-normalised
     components: dict[str, np.ndarray]
+    thumbnail: bytes | None = None  # JPEG around the face, when asked for
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,14 @@ class ImageResult:
 
 
 @dataclass(frozen=True)
-class _CroppedImage:
+class CroppedImage:
     """An image reduced to what embedding needs: its faces and their aligned crops."""
 
     path: str
     size: tuple[int, int]
     faces: list[DetectedFace]
     crops: dict[CropSpec, np.ndarray]
+    thumbnails: list[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,14 @@ class ProfileInfo:
     detector: dict
     encoders: tuple[EncoderInfo, ...]
     fusion: FusionLayout
+
+    @property
+    def key(self) -> str:
+        """Identifies the vectors this profile produces: components, their weights files and the
+        fusion; not the device or precision, nor the detector (faces are detected once)."""
+        parts = [[e.name, e.kind, e.dim, sorted(e.weights.values())] for e in self.encoders]
+        blob = json.dumps({"encoders": parts, "fusion": list(self.fusion.weights)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict:
         return {
@@ -162,24 +174,32 @@ class FacePipeline:
         components = {e.name: e.encode(crops[e.crop]) for e in self.encoders}
         return self.layout.fuse(components), components
 
+    def crop_image(self, image: LoadedImage, faces: list[DetectedFace] | None = None,
+                   thumbnail_size: int = 0) -> CroppedImage:
+        """Detect (unless the faces are given) and crop; the full-resolution image can go after."""
+        faces = self.detect(image) if faces is None else faces
+        thumbs = [encode_jpeg(thumbnail_crop(image.rgb, f.box, thumbnail_size)) for f in faces] \
+            if thumbnail_size else None
+        return CroppedImage(image.path, image.size, faces, self.crops(image, faces), thumbs)
+
     def process(self, image: LoadedImage) -> ImageResult:
         return next(iter(self.process_many([image])))
 
     def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
         """Detect and crop image by image (each image is released once cropped), then
         embed the crops of several images per encoder call."""
-        pending: list[_CroppedImage] = []
+        pending: list[CroppedImage] = []
         count = 0
         for image in images:
-            faces = self.detect(image)
-            pending.append(_CroppedImage(image.path, image.size, faces, self.crops(image, faces)))
-            count += len(faces)
+            pending.append(self.crop_image(image))
+            count += len(pending[-1].faces)
             if count >= self.settings.batch_size:
-                yield from self._flush(pending)
+                yield from self.embed_cropped(pending)
                 pending, count = [], 0
-        yield from self._flush(pending)
+        yield from self.embed_cropped(pending)
 
-    def _flush(self, pending: list[_CroppedImage]) -> Iterator[ImageResult]:
+    def embed_cropped(self, pending: list[CroppedImage]) -> Iterator[ImageResult]:
+        """Embed the faces of several cropped images in one call per encoder."""
         if not pending:
             return
         specs = {e.crop for e in self.encoders}
@@ -187,7 +207,8 @@ class FacePipeline:
         fused, components = self.embed_crops(stacked)
         start = 0
         for item in pending:
-            embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()})
+            embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()},
+                                     item.thumbnails[i] if item.thumbnails else None)
                         for i, f in enumerate(item.faces)]
             yield ImageResult(item.path, item.size, embedded)
             start += len(item.faces)

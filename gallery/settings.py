@@ -7,6 +7,7 @@ No other module reads the environment.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -33,6 +34,10 @@ class Settings:
     max_pixels: int = 400_000_000  # refuse larger images (decompression bombs)
     detect_max_side: int = 2048  # images are downscaled to this for detection; crops use full resolution
     batch_size: int = 32
+    db_url: str = ""  # any SQLAlchemy URL; empty = SQLite file <data_dir>/gallery.db
+    index_factory: str = "Flat"  # FAISS factory string for new vector indexes, e.g. "IVF4096,Flat"
+    workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
+    thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -40,9 +45,23 @@ class Settings:
             raise ConfigError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for key in ("max_pixels", "detect_max_side", "batch_size"):
+        for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be 0 (automatic) or more, got {self.workers!r}")
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{Path(self.data_dir).expanduser().resolve() / 'gallery.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.data_dir) / "index"
+
+    @property
+    def reader_processes(self) -> int:
+        return self.workers or max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 # keys a settings file and GALLERY_* variables may set (besides the profile tables)

@@ -20,6 +20,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -134,7 +135,12 @@ class VectorIndex:
                 raise VectorIndexError(f"a '{self.factory}' index needs vectors to train on; add faces first")
             rng = np.random.default_rng(0)
             sample = data[rng.choice(len(data), min(len(data), TRAIN_SAMPLE), replace=False)]
-            index.train(sample)
+            try:
+                index.train(sample)
+            except RuntimeError as err:
+                raise VectorIndexError(f"cannot train a '{self.factory}' index on {len(sample)} vectors "
+                                       f"({str(err).splitlines()[0]}); use 'Flat' until the collection is larger"
+                                       ) from None
         if len(data):
             index.add_with_ids(data, self.ids)
         return _ready(index, self.use_gpu)
@@ -194,34 +200,66 @@ class OpenedIndex:
     detail: str
 
 
-def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat",
-               use_gpu: bool | None = None) -> OpenedIndex:
-    """Load an index folder, check it, and rebuild the FAISS file from the stored vectors if needed."""
-    import faiss
+class IndexTruth(Protocol):
+    """What an index must hold, as the database knows it."""
 
+    def ids(self) -> np.ndarray: ...  # sorted face ids
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]: ...  # (face ids, float16 vectors)
+
+
+def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat",
+               use_gpu: bool | None = None, truth: IndexTruth | None = None) -> OpenedIndex:
+    """Load an index folder and check it (against `truth` when given). An index that
+    disagrees is rebuilt, from `truth` when given, else from its own stored vectors,
+    saved, and the reason logged."""
     folder = Path(folder)
     fresh = VectorIndex(dim, factory, use_gpu)
+    expected = truth.ids() if truth is not None else None
     if not (folder / VECTORS_FILE).exists():
-        return OpenedIndex(fresh, "missing", f"no stored vectors in {folder}")
+        if expected is None or len(expected) == 0:
+            return OpenedIndex(fresh, "missing", f"no stored vectors in {folder}")
+        return _rebuild(folder, fresh, embedding_set, truth, "index files missing")
     try:
         with np.load(folder / VECTORS_FILE) as data:
             fresh.ids, fresh.vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float16)
-    except (OSError, ValueError, KeyError) as err:
-        raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
-                               f"re-index with `gallery index`") from err
-    if len(fresh) and fresh.vectors.shape[1] != dim:
-        raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, expected {dim}")
-    problem = _problem(folder, fresh, embedding_set)
+        if len(fresh) and fresh.vectors.shape[1] != dim:
+            raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, "
+                                   f"expected {dim}")
+        problem = _problem(folder, fresh, embedding_set)
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        if truth is None:
+            raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
+                                   f"re-index with `gallery index`") from err
+        problem = f"stored vectors unreadable ({err})"
+    if problem is None and expected is not None and not np.array_equal(np.sort(fresh.ids), expected):
+        problem = f"index holds {len(fresh)} faces, the database {len(expected)}"
     if problem is None:
-        try:
-            raw = np.frombuffer((folder / INDEX_FILE).read_bytes(), dtype=np.uint8)
-            loaded = faiss.deserialize_index(raw)
-            if loaded.ntotal == len(fresh):
-                fresh._index = _ready(loaded, fresh.use_gpu)
-                return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
-            problem = f"index file holds {loaded.ntotal} vectors, the store {len(fresh)}"
-        except (OSError, RuntimeError) as err:
-            problem = f"index file unreadable ({err})"
+        problem = _load_faiss(folder, fresh)
+        if problem is None:
+            return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
+    return _rebuild(folder, fresh, embedding_set, truth, problem)
+
+
+def _load_faiss(folder: Path, into: VectorIndex) -> str | None:
+    import faiss
+
+    try:
+        raw = np.frombuffer((folder / INDEX_FILE).read_bytes(), dtype=np.uint8)
+        loaded = faiss.deserialize_index(raw)
+    except (OSError, RuntimeError) as err:
+        return f"index file unreadable ({err})"
+    if loaded.ntotal != len(into):
+        return f"index file holds {loaded.ntotal} vectors, the store {len(into)}"
+    into._index = _ready(loaded, into.use_gpu)
+    return None
+
+
+def _rebuild(folder: Path, fresh: VectorIndex, embedding_set: str, truth: IndexTruth | None,
+             problem: str) -> OpenedIndex:
+    if truth is not None:
+        fresh.ids, fresh.vectors = truth.vectors()
+        fresh._index = None
     log.warning("vector index %s rebuilt from stored vectors: %s", folder, problem)
     fresh.save(folder, embedding_set)
     return OpenedIndex(fresh, "rebuilt", problem)

@@ -19,12 +19,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import face_commands, weights_commands
+    from . import collection_commands, face_commands, weights_commands
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
     main.add_command(face_commands.compare)
     main.add_command(weights_commands.weights)
+    main.add_command(collection_commands.index)
+    main.add_command(collection_commands.status)
+    main.add_command(collection_commands.sitters)
 
 
 _register()

@@ -24,11 +24,13 @@ def settings_options(func):
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
     @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None)
     @click.option("--offline", is_flag=True, default=None, help="Never use the network for weights.")
+    @click.option("--db", "db_url", default=None, metavar="URL",
+                  help="Collection database (SQLAlchemy URL); default: SQLite in the data folder.")
     @functools.wraps(func)
-    def wrapper(*args, config, profile, data_dir, weights_dir, device, precision, offline, **kwargs):
+    def wrapper(*args, config, profile, data_dir, weights_dir, device, precision, offline, db_url, **kwargs):
         with domain_errors():
             settings = load_settings(config, os.environ, profile=profile, data_dir=data_dir, weights_dir=weights_dir,
-                                     device=device, precision=precision, offline=offline)
+                                     device=device, precision=precision, offline=offline, db_url=db_url)
         return func(*args, settings=settings, **kwargs)
 
     return wrapper

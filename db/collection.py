@@ -1,0 +1,159 @@
+"""Artworks, faces, embedding sets, vectors and ingest errors: the queries the indexer,
+the status command and search share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from .schema import Artwork, EmbeddingSet, Face, FaceVector, IndexRun, IngestError, Sitter, utcnow
+from .sitters import count_identified_faces
+
+VECTOR_DTYPE = np.float16
+
+
+@dataclass(frozen=True)
+class KnownArtwork:
+    id: int
+    path: str
+    sha256: str
+    status: str
+    faces: int  # active faces
+    embedded: int  # active faces with a vector in the set asked about
+
+
+def embedding_set(session: Session, key: str, profile: str, dim: int, components: dict) -> EmbeddingSet:
+    found = session.scalar(select(EmbeddingSet).where(EmbeddingSet.key == key))
+    if found is None:
+        found = EmbeddingSet(key=key, profile=profile, dim=dim, components=components)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def find_embedding_set(session: Session, key: str) -> EmbeddingSet | None:
+    return session.scalar(select(EmbeddingSet).where(EmbeddingSet.key == key))
+
+
+def known_artworks(session: Session, set_id: int) -> dict[str, KnownArtwork]:
+    """Every artwork by path, with its active face count and how many have a vector in the set."""
+    faces = (select(Face.artwork_id, func.count(Face.id).label("n"), func.count(FaceVector.face_id).label("e"))
+             .outerjoin(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
+             .where(Face.active.is_(True)).group_by(Face.artwork_id).subquery())
+    rows = session.execute(
+        select(Artwork.id, Artwork.path, Artwork.sha256, Artwork.status, faces.c.n, faces.c.e)
+        .outerjoin(faces, faces.c.artwork_id == Artwork.id)
+    )
+    return {r.path: KnownArtwork(r.id, r.path, r.sha256, r.status, r.n or 0, r.e or 0) for r in rows}
+
+
+def encode_vector(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+
+
+def set_face_ids(session: Session, set_id: int) -> np.ndarray:
+    """Ids of the active faces that have a vector in the set, sorted: what its index must hold."""
+    ids = session.scalars(select(FaceVector.face_id).join(Face, Face.id == FaceVector.face_id)
+                          .where(FaceVector.set_id == set_id, Face.active.is_(True)).order_by(FaceVector.face_id))
+    return np.fromiter(ids, dtype=np.int64)
+
+
+def set_vectors(session: Session, set_id: int, dim: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float16 vectors) of the active faces of the set, read in chunks."""
+    ids: list[np.ndarray] = []
+    blocks: list[np.ndarray] = []
+    for face_ids, vectors in _vector_chunks(session, set_id, dim, chunk):
+        ids.append(face_ids)
+        blocks.append(vectors)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, dim), VECTOR_DTYPE)
+    return np.concatenate(ids), np.concatenate(blocks)
+
+
+def _vector_chunks(session: Session, set_id: int, dim: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    last = 0
+    while True:
+        rows = session.execute(
+            select(FaceVector.face_id, FaceVector.vector).join(Face, Face.id == FaceVector.face_id)
+            .where(FaceVector.set_id == set_id, Face.active.is_(True), FaceVector.face_id > last)
+            .order_by(FaceVector.face_id).limit(chunk)
+        ).all()
+        if not rows:
+            return
+        face_ids = np.array([r[0] for r in rows], np.int64)
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
+        yield face_ids, vectors
+        last = int(face_ids[-1])
+
+
+def record_error(session: Session, path: str, stage: str, message: str, run_id: int | None = None) -> None:
+    """Keep one outstanding error per file and stage (the latest)."""
+    session.execute(delete(IngestError).where(IngestError.path == path, IngestError.stage == stage))
+    session.add(IngestError(path=path, stage=stage, message=message, run_id=run_id))
+
+
+def clear_errors(session: Session, paths: list[str]) -> None:
+    if paths:
+        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage != "metadata"))
+
+
+def clear_metadata_errors(session: Session, collection: str) -> None:
+    session.execute(delete(IngestError).where(IngestError.stage == "metadata",
+                                              IngestError.path.startswith(collection)))
+
+
+def ingest_errors(session: Session, limit: int | None = None) -> list[IngestError]:
+    statement = select(IngestError).order_by(IngestError.at.desc(), IngestError.id.desc())
+    return list(session.scalars(statement.limit(limit) if limit else statement))
+
+
+def start_run(session: Session, collection: str, set_id: int) -> IndexRun:
+    run = IndexRun(collection=collection, set_id=set_id, counts={})
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(session: Session, run_id: int, counts: dict) -> None:
+    run = session.get(IndexRun, run_id)
+    run.counts, run.finished_at = counts, utcnow()
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    id: int
+    key: str
+    profile: str
+    dim: int
+    faces: int
+    created_at: datetime
+
+
+def collection_counts(session: Session) -> dict:
+    active_faces = select(func.count(Face.id)).where(Face.active.is_(True))
+    last_run = session.scalar(select(IndexRun).order_by(IndexRun.id.desc()).limit(1))
+    return {
+        "artworks": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "present")),
+        "artworks_missing": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "missing")),
+        "faces": session.scalar(active_faces),
+        "sitters": session.scalar(select(func.count(Sitter.id))),
+        "identified_faces": count_identified_faces(session),
+        "errors": session.scalar(select(func.count(IngestError.id))),
+        "last_run": None if last_run is None else {
+            "collection": last_run.collection, "started_at": last_run.started_at.isoformat(),
+            "finished_at": last_run.finished_at.isoformat() if last_run.finished_at else None,
+            "counts": last_run.counts},
+    }
+
+
+def embedding_sets(session: Session) -> list[SetSummary]:
+    counts = dict(session.execute(select(FaceVector.set_id, func.count(FaceVector.face_id))
+                                  .join(Face, Face.id == FaceVector.face_id).where(Face.active.is_(True))
+                                  .group_by(FaceVector.set_id)).all())
+    return [SetSummary(s.id, s.key, s.profile, s.dim, counts.get(s.id, 0), s.created_at)
+            for s in session.scalars(select(EmbeddingSet).order_by(EmbeddingSet.id))]

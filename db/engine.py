@@ -1,0 +1,136 @@
+"""Opening the collection database: any SQLAlchemy URL, schema brought to the latest migration.
+
+SQLite (the default, one file in the data folder) runs in WAL mode with foreign keys on and a
+busy timeout, so the curator's page can read while the indexer writes. An existing database is
+upgraded in place by Alembic; a SQLite file is first copied aside (`gallery.db.before-<rev>`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gallery.errors import GalleryError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseError(GalleryError):
+    """The collection database cannot be opened or used."""
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _alembic_config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to `revision` (tests use this to build an older database)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), revision)
+
+
+class Database:
+    """An engine and its session factory. Cheap to build; `open_database` migrates."""
+
+    def __init__(self, url: str, echo: bool = False):
+        try:
+            parsed = make_url(url)
+        except ArgumentError as err:
+            raise DatabaseError(f"not a database URL: {url!r} ({err})") from None
+        self.url = parsed
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(parsed, echo=echo, future=True)
+        except (ImportError, ArgumentError) as err:
+            raise DatabaseError(f"cannot use {parsed.render_as_string(hide_password=True)}: {err}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def label(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """Open (creating if needed) and bring the schema to the latest migration."""
+    database = Database(url)
+    try:
+        before = current_revision(database.engine)
+        head = head_revision()
+        if before != head:
+            _backup_sqlite(database, before)
+            log.info("database %s: schema %s -> %s", database.label, before or "empty", head)
+            upgrade(database.engine)
+    except OperationalError as err:
+        raise DatabaseError(f"cannot open the database {database.label}: {err.orig}") from None
+    except SQLAlchemyError as err:
+        raise DatabaseError(f"database {database.label}: {err}") from None
+    return database
+
+
+def _backup_sqlite(database: Database, revision: str | None) -> None:
+    if revision is None or database.url.get_backend_name() != "sqlite" or not database.url.database:
+        return
+    source = Path(database.url.database)
+    if source.exists() and inspect(database.engine).get_table_names():
+        with database.engine.connect() as connection:  # fold the WAL into the file first
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        target = source.with_name(f"{source.name}.before-{revision}")
+        shutil.copy2(source, target)
+        log.info("database copied to %s before upgrading", target)

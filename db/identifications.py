@@ -1,0 +1,89 @@
+"""Who a face is: append-only identification records.
+
+A face may carry several sitters (a disputed portrait); for each (face, sitter) pair the latest
+record is the current one, and earlier ones stay as history. Metadata never overrides a curator:
+an import adds a `metadata` record only for a pair that has no record at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gallery.errors import GalleryError
+
+from .schema import SOURCES, STATUSES, Face, Identification, Sitter
+
+
+class IdentificationError(GalleryError):
+    """An identification that cannot be recorded."""
+
+
+@dataclass(frozen=True)
+class CurrentIdentification:
+    face_id: int
+    sitter_id: int
+    sitter: str
+    status: str
+    source: str
+    who: str | None
+    at: datetime
+    note: str | None
+
+
+def identify(session: Session, face_id: int, sitter_id: int, status: str, source: str,
+             who: str | None = None, note: str | None = None) -> Identification:
+    if status not in STATUSES:
+        raise IdentificationError(f"status must be one of {STATUSES}, got {status!r}")
+    if source not in SOURCES:
+        raise IdentificationError(f"source must be one of {SOURCES}, got {source!r}")
+    if session.get(Face, face_id) is None:
+        raise IdentificationError(f"there is no face {face_id}")
+    if session.get(Sitter, sitter_id) is None:
+        raise IdentificationError(f"there is no sitter {sitter_id}")
+    record = Identification(face_id=face_id, sitter_id=sitter_id, status=status, source=source, who=who, note=note)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def add_metadata_identification(session: Session, face_id: int, sitter_id: int, note: str | None = None) -> bool:
+    """Record a catalogue label unless the pair already has any record (a curator's included)."""
+    exists = session.scalar(select(Identification.id).where(Identification.face_id == face_id,
+                                                            Identification.sitter_id == sitter_id).limit(1))
+    if exists is not None:
+        return False
+    identify(session, face_id, sitter_id, "confirmed", "metadata", note=note)
+    return True
+
+
+def current_identifications(session: Session, face_ids=None) -> list[CurrentIdentification]:
+    """The latest record of every (face, sitter) pair, optionally for some faces only."""
+    latest = select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
+    if face_ids is not None:
+        latest = latest.where(Identification.face_id.in_(list(face_ids)))
+    rows = session.execute(
+        select(Identification, Sitter.name).join(Sitter, Sitter.id == Identification.sitter_id)
+        .where(Identification.id.in_(latest)).order_by(Identification.face_id, Identification.id)
+    )
+    return [CurrentIdentification(r.face_id, r.sitter_id, name, r.status, r.source, r.who, r.at, r.note)
+            for r, name in rows]
+
+
+def history(session: Session, face_id: int) -> list[Identification]:
+    return list(session.scalars(select(Identification).where(Identification.face_id == face_id)
+                                .order_by(Identification.id)))
+
+
+def carry_over(session: Session, old_face_id: int, new_face_id: int, note: str) -> int:
+    """Copy the current identifications of a replaced face onto its successor."""
+    copied = 0
+    for current in current_identifications(session, [old_face_id]):
+        session.add(Identification(face_id=new_face_id, sitter_id=current.sitter_id, status=current.status,
+                                   source=current.source, who=current.who,
+                                   note=f"{note}; was: {current.note}" if current.note else note))
+        copied += 1
+    return copied

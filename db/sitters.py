@@ -1,0 +1,112 @@
+"""Sitters: lookup, import (upsert by name or external id) and the list with face counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .identifications import current_identifications
+from .schema import Face, Identification, Sitter
+
+
+@dataclass(frozen=True)
+class SitterRecord:
+    """One sitter as a catalogue or a CSV file describes it."""
+
+    name: str
+    alternative_names: tuple[str, ...] = ()
+    birth_year: int | None = None
+    death_year: int | None = None
+    notes: str | None = None
+    external_ids: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SitterSummary:
+    id: int
+    name: str
+    alternative_names: list
+    birth_year: int | None
+    death_year: int | None
+    external_ids: dict
+    faces: int  # active faces currently identified with this sitter (not rejected)
+    artworks: int
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @property
+    def dates(self) -> str:
+        if self.birth_year is None and self.death_year is None:
+            return ""
+        return f"{self.birth_year or '?'}–{self.death_year or '?'}"
+
+
+def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | None:
+    name = " ".join(name.split())
+    sitter = session.scalar(select(Sitter).where(Sitter.name == name))
+    if sitter is None and create:
+        sitter = Sitter(name=name, alternative_names=[], external_ids={})
+        session.add(sitter)
+        session.flush()
+    return sitter
+
+
+def _find(session: Session, record: SitterRecord) -> Sitter | None:
+    sitter = sitter_named(session, record.name)
+    if sitter is None and record.external_ids:
+        for candidate in session.scalars(select(Sitter).where(Sitter.external_ids.is_not(None))):
+            shared = set(record.external_ids.items()) & set((candidate.external_ids or {}).items())
+            if shared:
+                return candidate
+    return sitter
+
+
+def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, int]:
+    """Create or update each sitter; fields a record leaves empty are kept as they are."""
+    counts = {"created": 0, "updated": 0}
+    for record in records:
+        sitter = _find(session, record)
+        if sitter is None:
+            sitter = sitter_named(session, record.name, create=True)
+            counts["created"] += 1
+        else:
+            counts["updated"] += 1
+        if record.alternative_names:
+            sitter.alternative_names = sorted(set(sitter.alternative_names or []) | set(record.alternative_names))
+        for key in ("birth_year", "death_year", "notes"):
+            if getattr(record, key) is not None:
+                setattr(sitter, key, getattr(record, key))
+        if record.external_ids:
+            sitter.external_ids = {**(sitter.external_ids or {}), **record.external_ids}
+    session.flush()
+    return counts
+
+
+def list_sitters(session: Session, query: str | None = None) -> list[SitterSummary]:
+    """Every sitter (or those whose name contains `query`), with counts of identified faces."""
+    statement = select(Sitter).order_by(Sitter.name)
+    if query:
+        statement = statement.where(func.lower(Sitter.name).contains(query.lower()))
+    sitters = list(session.scalars(statement))
+    faces: dict[int, set[int]] = {}
+    artworks: dict[int, set[int]] = {}
+    active = dict(session.execute(select(Face.id, Face.artwork_id).where(Face.active.is_(True))
+                                  .where(Face.id.in_(select(Identification.face_id)))).all())
+    for current in current_identifications(session):
+        if current.status != "rejected" and current.face_id in active:
+            faces.setdefault(current.sitter_id, set()).add(current.face_id)
+            artworks.setdefault(current.sitter_id, set()).add(active[current.face_id])
+    return [SitterSummary(s.id, s.name, list(s.alternative_names or []), s.birth_year, s.death_year,
+                          dict(s.external_ids or {}), len(faces.get(s.id, ())), len(artworks.get(s.id, ())))
+            for s in sitters]
+
+
+def count_identified_faces(session: Session) -> int:
+    active = set(session.scalars(select(Face.id).where(Face.active.is_(True))
+                                 .where(Face.id.in_(select(Identification.face_id)))))
+    return len({c.face_id for c in current_identifications(session)
+                if c.status != "rejected" and c.face_id in active})
+

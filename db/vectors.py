@@ -1,0 +1,43 @@
+"""The FAISS index of an embedding set, checked against the database, which holds the truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gallery.vector_index import OpenedIndex, open_index
+
+from .collection import set_face_ids, set_vectors
+from .engine import Database
+from .schema import EmbeddingSet
+
+
+@dataclass(frozen=True)
+class DatabaseTruth:
+    """The active faces of one embedding set and their vectors, read from the database."""
+
+    database: Database
+    set_id: int
+    dim: int
+
+    def ids(self) -> np.ndarray:
+        with self.database.session() as session:
+            return set_face_ids(session, self.set_id)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        with self.database.session() as session:
+            return set_vectors(session, self.set_id, self.dim)
+
+
+def index_folder(index_dir: Path, embedding_set: EmbeddingSet) -> Path:
+    return Path(index_dir) / embedding_set.key
+
+
+def open_set_index(database: Database, embedding_set: EmbeddingSet, index_dir: Path, factory: str = "Flat",
+                   use_gpu: bool | None = None) -> OpenedIndex:
+    """Open the set's index; one that disagrees with the database is rebuilt from its vectors."""
+    truth = DatabaseTruth(database, embedding_set.id, embedding_set.dim)
+    return open_index(index_folder(index_dir, embedding_set), embedding_set.key, embedding_set.dim, factory,
+                      use_gpu, truth)

@@ -1,0 +1,156 @@
+"""gallery index | status | sitters import | sitters list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import domain_errors, echo_json, progress, settings_options
+
+
+@click.command()
+@click.argument("collection", type=click.Path(file_okay=False))
+@click.option("--metadata", "metadata_csv", type=click.Path(dir_okay=False), default=None,
+              help="CSV with a 'file' column (relative to COLLECTION) and sitter/title/artist/... columns.")
+@click.option("--workers", type=int, default=None, help="Reader processes (default: cores - 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@settings_options
+def index(collection, metadata_csv, workers, as_json, settings):
+    """Index every face of every image under COLLECTION into the database and the vector index.
+
+    Folder per sitter (COLLECTION/<Sitter Name>/<image>) labels the largest face of each image.
+    Unchanged files are skipped, changed ones re-processed, moved ones followed, deleted ones
+    marked missing. A killed run is completed by running the same command again.
+
+    \b
+    Example:
+      gallery index /data/portraits --metadata catalogue.csv --config profile.toml
+    """
+    from indexer.runner import index_collection
+    from ..settings import with_overrides
+
+    with domain_errors():
+        if workers is not None:
+            settings = with_overrides(settings, workers=workers)
+        bar = None
+
+        def tick(state):
+            nonlocal bar
+            if bar is None:
+                bar = progress(state.total, "indexing")
+            bar.set_postfix(faces=state.faces, errors=state.errors, refresh=False)
+            bar.update(state.done - bar.n)
+
+        summary = index_collection(settings, Path(collection), Path(metadata_csv) if metadata_csv else None,
+                                   on_progress=tick)
+        if bar is not None:
+            bar.close()
+    if as_json:
+        echo_json(summary.to_json())
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    c = summary.counts
+    click.echo(f"{summary.files} file(s) in {summary.collection} -> embedding set {summary.embedding_set} "
+               f"({summary.profile})", err=True)
+    click.echo("  " + ", ".join(f"{c.get(k, 0)} {k}" for k in ("new", "changed", "moved", "embed", "unchanged",
+                                                                  "missing", "failed")), err=True)
+    click.echo(f"  {c.get('faces_added', 0)} face(s) added, {c.get('faces_embedded', 0)} re-embedded, "
+               f"{c.get('faces_retired', 0)} retired; {c.get('identifications_added', 0)} identification(s) "
+               f"from metadata, {c.get('identifications_carried', 0)} carried over", err=True)
+    click.echo(f"  {summary.seconds:.1f} s: {summary.images_per_s:.1f} images/s, {summary.faces_per_s:.1f} faces/s; "
+               f"vector index on opening: {summary.index_health} ({summary.index_detail})", err=True)
+    for where, message in summary.errors:
+        click.echo(f"  problem: {where}: {message}", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@settings_options
+def status(as_json, settings):
+    """Counts of artworks, faces, sitters, identified faces and errors; embedding sets and index health.
+
+    \b
+    Example:
+      gallery status --json
+    """
+    from indexer.status import collection_status
+
+    with domain_errors():
+        state = collection_status(settings)
+    if as_json:
+        echo_json(state.to_json())
+        return
+    c = state.counts
+    click.echo(f"database {state.database}")
+    click.echo(f"  {c['artworks']} artworks ({c['artworks_missing']} missing), {c['faces']} faces, "
+               f"{c['sitters']} sitters, {c['identified_faces']} identified faces, {c['errors']} errors")
+    for s in state.embedding_sets:
+        mark = "*" if s["active"] else " "
+        click.echo(f" {mark}set {s['key']} ({s['profile']}, {s['dim']}-d): {s['faces']} faces, "
+                   f"index {s['index_health']} ({s['index_detail']})")
+    for error in state.errors[:20]:
+        click.echo(f"  error [{error['stage']}] {error['path']}: {error['message']}")
+
+
+@click.group()
+def sitters():
+    """The sitters of the collection: import a list, list them with their face counts.
+
+    \b
+    Example:
+      gallery sitters import sitters.csv
+    """
+
+
+@sitters.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@settings_options
+def sitters_import(csv_file, settings):
+    """Create or update sitters from CSV_FILE: name, alternative_names, birth_year, death_year,
+    notes; any other column (wikidata, ulan, ...) is an external id.
+
+    \b
+    Example:
+      gallery sitters import sitters.csv --db postgresql+psycopg://gallery@dbhost/gallery
+    """
+    from db.engine import open_database
+    from db.sitters import import_sitters
+    from indexer.metadata import read_sitters_csv
+
+    with domain_errors():
+        records, problems = read_sitters_csv(Path(csv_file))
+        database = open_database(settings.database_url)
+        with database.session() as session:
+            counts = import_sitters(session, records)
+    for problem in problems:
+        click.echo(f"problem: {problem.where}: {problem.message}", err=True)
+    click.echo(f"{counts['created']} sitter(s) created, {counts['updated']} updated, {len(problems)} problem(s)")
+
+
+@sitters.command("list")
+@click.option("--search", "query", default=None, help="Only sitters whose name contains this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sitters as JSON.")
+@settings_options
+def sitters_list(query, as_json, settings):
+    """Every sitter with dates and the number of identified faces and artworks.
+
+    \b
+    Example:
+      gallery sitters list --search rembrandt --json
+    """
+    from db.engine import open_database
+    from db.sitters import list_sitters
+
+    with domain_errors():
+        database = open_database(settings.database_url)
+        with database.session() as session:
+            found = list_sitters(session, query)
+    if as_json:
+        echo_json([s.to_json() for s in found])
+        return
+    for s in found:
+        click.echo(f"{s.name:<40} {s.dates:<12} {s.faces:>5} face(s) {s.artworks:>5} artwork(s)")

@@ -1,0 +1,4 @@
+"""Batch indexing of a collection folder: reader -> mapper -> writer stages and their runner.
+
+Importing this package loads no model and opens no database.
+"""

@@ -1,0 +1,150 @@
+"""Runner: walk -> read (worker processes) -> classify -> map (models) -> write, with progress.
+
+`index_collection` is the library call behind `gallery index`; it prints nothing and reports
+progress through a callback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sqlalchemy import select
+
+from db.collection import clear_metadata_errors, embedding_set, finish_run, known_artworks, record_error, start_run
+from db.engine import Database, open_database
+from db.schema import Face
+from db.vectors import index_folder, open_set_index
+from gallery.pipeline import FacePipeline
+from gallery.settings import Settings
+
+from .mapper import Mapper
+from .plan import CollectionError, Planner, Task, walk_collection
+from .reader import Reader
+from .writer import Writer
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    faces: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    collection: str
+    embedding_set: str
+    profile: str
+    files: int
+    counts: dict
+    errors: list[tuple[str, str]]  # (path or CSV line, message)
+    index_health: str  # of the vector index when the run opened it
+    index_detail: str
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        processed = sum(self.counts.get(k, 0) for k in ("new", "changed", "embed"))
+        return processed / self.seconds if self.seconds else 0.0
+
+    @property
+    def faces_per_s(self) -> float:
+        faces = self.counts.get("faces_added", 0) + self.counts.get("faces_embedded", 0)
+        return faces / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict:
+        return {"collection": self.collection, "embedding_set": self.embedding_set, "profile": self.profile,
+                "files": self.files, "counts": dict(self.counts),
+                "errors": [{"where": w, "message": m} for w, m in self.errors],
+                "index_health": self.index_health, "index_detail": self.index_detail,
+                "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 2),
+                "faces_per_s": round(self.faces_per_s, 2)}
+
+
+@dataclass
+class _Run:
+    """What one run works with, opened once."""
+
+    settings: Settings
+    database: Database
+    pipeline: FacePipeline
+    root: Path
+    set_id: int = 0
+    set_key: str = ""
+    run_id: int = 0
+    on_progress: Callable[[Progress], None] | None = None
+    progress: Progress = field(default_factory=lambda: Progress(0, 0, 0, 0))
+
+
+def index_collection(settings: Settings, collection: Path, metadata_csv: Path | None = None,
+                     database: Database | None = None, pipeline: FacePipeline | None = None,
+                     on_progress: Callable[[Progress], None] | None = None) -> IndexSummary:
+    started = time.monotonic()
+    walked = walk_collection(collection, metadata_csv)
+    pipeline = pipeline or FacePipeline(settings)
+    info = pipeline.info()  # loads the models: fail on missing weights before touching the database
+    run = _Run(settings, database or open_database(settings.database_url), pipeline, walked.root,
+               on_progress=on_progress)
+    with run.database.session() as session:
+        eset = embedding_set(session, info.key, info.profile, info.fusion.dim, info.to_json())
+        run.set_id, run.set_key = eset.id, eset.key
+        run.run_id = start_run(session, str(walked.root), eset.id).id
+        known = known_artworks(session, eset.id)
+        _refuse_unmounted(walked, known)
+        clear_metadata_errors(session, str(walked.root))
+        for problem in walked.problems:
+            record_error(session, f"{walked.root}/{problem.where}", "metadata", problem.message, run.run_id)
+    opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory)
+    writer = Writer(run.database, walked.root, run.set_id, opened.index, index_folder(settings.index_dir, eset),
+                    run.set_key, run.run_id)
+    writer.stats.errors += [(p.where, p.message) for p in walked.problems]
+    planner = Planner(known, walked.root)
+    run.progress.total = len(walked.files)
+    with Reader(settings.reader_processes, settings.max_pixels) as reader:
+        tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
+        for batch in Mapper(pipeline, settings.thumbnail_size).map(tasks):
+            writer.write(batch)
+            _report(run, batch)
+    writer.mark_missing([a.id for a in planner.vanished()])
+    writer.save()
+    counts = dict(writer.stats.counts)
+    with run.database.session() as session:
+        finish_run(session, run.run_id, counts)
+    return IndexSummary(str(walked.root), run.set_key, info.profile, len(walked.files), counts,
+                        writer.stats.errors, opened.health, opened.detail, time.monotonic() - started)
+
+
+def _classified(run: _Run, planner: Planner, reads) -> Iterator[Task]:
+    for item, read in reads:
+        task = planner.classify(item, read)
+        if task.kind == "embed":
+            with run.database.session() as session:
+                task.faces = list(session.scalars(select(Face).where(Face.artwork_id == task.known.id,
+                                                                     Face.active.is_(True))
+                                                  .order_by(Face.face_index)))
+        yield task
+
+
+def _report(run: _Run, batch: list[Task]) -> None:
+    progress = run.progress
+    progress.done += len(batch)
+    progress.faces += sum(len(t.result.faces) for t in batch if t.result is not None)
+    progress.errors += sum(t.kind == "failed" for t in batch)
+    if run.on_progress:
+        run.on_progress(progress)
+
+
+def _refuse_unmounted(walked, known) -> None:
+    """An empty folder that once held artworks is more likely an unmounted drive than a deleted
+    collection: refuse instead of marking everything missing."""
+    if walked.files:
+        return
+    prefix = str(walked.root).rstrip("/") + "/"
+    before = sum(1 for path in known if path.startswith(prefix))
+    if before:
+        raise CollectionError(f"{walked.root} holds no images now, but {before} artworks were indexed from it; "
+                              "is the drive mounted? Nothing was changed.")

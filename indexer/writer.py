@@ -1,0 +1,188 @@
+"""Writer stage: one database transaction per batch, then the same batch into the vector index.
+
+The database is the truth. A run killed between a commit and the next index save leaves an
+index that disagrees with it; the next open rebuilds the index from the stored vectors. A run
+killed inside a transaction leaves nothing of that batch, which the next run simply redoes.
+So every real face has exactly one active Face row, whatever moment the process died.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.collection import clear_errors, encode_vector, record_error
+from db.engine import Database
+from db.identifications import add_metadata_identification, carry_over
+from db.schema import Artwork, Face, FaceVector
+from db.sitters import sitter_named
+from gallery.pipeline import EmbeddedFace
+from gallery.vector_index import VectorIndex
+
+from .plan import Task
+
+CARRY_IOU = 0.5  # a changed file's new face inherits an old face's identifications above this overlap
+
+
+@dataclass
+class WriteStats:
+    counts: Counter = field(default_factory=Counter)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+
+
+class Writer:
+    def __init__(self, database: Database, collection: Path, set_id: int, index: VectorIndex, index_folder: Path,
+                 set_key: str, run_id: int | None = None, save_every_s: float = 60.0):
+        self.database = database
+        self.collection = str(collection)
+        self.set_id = set_id
+        self.index = index
+        self.index_folder = index_folder
+        self.set_key = set_key
+        self.run_id = run_id
+        self.save_every_s = save_every_s
+        self.stats = WriteStats()
+        self._last_save = time.monotonic()
+        self._dirty = False
+
+    # -- one batch ------------------------------------------------------------------
+    def write(self, batch: list[Task]) -> None:
+        added: list[tuple[int, np.ndarray]] = []
+        retired: list[int] = []
+        with self.database.session() as session:
+            for task in batch:
+                self._write_task(session, task, added, retired)
+            clear_errors(session, [t.file.path for t in batch if t.kind != "failed"])
+        if retired:
+            self.index.remove(retired)
+        if added:
+            self.index.add([i for i, _ in added], np.stack([v for _, v in added]))
+        self._dirty = self._dirty or bool(added or retired)
+        if self._dirty and time.monotonic() - self._last_save > self.save_every_s:
+            self.save()
+
+    def save(self) -> None:
+        self.index.save(self.index_folder, self.set_key)
+        self._last_save, self._dirty = time.monotonic(), False
+
+    def mark_missing(self, artwork_ids: list[int]) -> None:
+        with self.database.session() as session:
+            if artwork_ids:
+                session.execute(update(Artwork).where(Artwork.id.in_(artwork_ids)).values(status="missing"))
+        self.stats.counts["missing"] += len(artwork_ids)
+
+    # -- per task -------------------------------------------------------------------
+    def _write_task(self, session: Session, task: Task, added: list, retired: list) -> None:
+        counts = self.stats.counts
+        counts[task.kind] += 1
+        if task.kind == "failed":
+            record_error(session, task.file.path, "read", task.read.error, self.run_id)
+            self.stats.errors.append((task.file.path, task.read.error))
+            return
+        old_size = None
+        if task.kind == "changed":
+            previous = session.get(Artwork, task.known.id)
+            old_size = (previous.width or 1, previous.height or 1)
+        artwork = self._artwork(session, task)
+        if task.kind == "embed":
+            for face, embedded in zip(task.faces, task.result.faces):
+                session.add(FaceVector(face_id=face.id, set_id=self.set_id, vector=encode_vector(embedded.vector)))
+                added.append((face.id, embedded.vector))
+            counts["faces_embedded"] += len(task.faces)
+        elif task.kind in ("new", "changed"):
+            old = self._retire(session, artwork) if task.kind == "changed" else []
+            retired += [f.id for f in old]
+            new = self._insert_faces(session, artwork, task.result.faces, added)
+            self._carry_identifications(session, old, old_size, new, (artwork.width, artwork.height))
+        if task.kind in ("new", "changed", "moved") or task.file.from_csv:
+            self._label(session, artwork, task)
+
+    def _artwork(self, session: Session, task: Task) -> Artwork:
+        if task.known is None:
+            artwork = Artwork(path=task.file.path, extras={})
+            session.add(artwork)
+        else:
+            artwork = session.get(Artwork, task.known.id)
+        artwork.path, artwork.sha256, artwork.status = task.file.path, task.read.sha256, "present"
+        artwork.collection = self.collection
+        if task.result is not None and task.kind != "embed":
+            artwork.width, artwork.height = task.result.size
+        meta = task.file.meta
+        for key, value in meta.fields.items():
+            setattr(artwork, key, value)
+        if meta.extras:
+            artwork.extras = {**(artwork.extras or {}), **meta.extras}
+        if artwork.title is None:
+            artwork.title = Path(task.file.path).stem.replace("_", " ")
+        session.flush()
+        return artwork
+
+    def _retire(self, session: Session, artwork: Artwork) -> list[Face]:
+        old = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))))
+        for face in old:
+            face.active = False
+        self.stats.counts["faces_retired"] += len(old)
+        return old
+
+    def _insert_faces(self, session: Session, artwork: Artwork, faces: list[EmbeddedFace], added: list) -> list[Face]:
+        rows = []
+        for embedded in faces:
+            detected = embedded.face
+            row = Face(artwork_id=artwork.id, face_index=embedded.index, box=[float(v) for v in detected.box],
+                       landmarks=np.asarray(detected.landmarks, float).round(2).tolist(), score=float(detected.score),
+                       thumbnail=embedded.thumbnail, active=True)
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        for row, embedded in zip(rows, faces):
+            session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(embedded.vector)))
+            added.append((row.id, embedded.vector))
+        self.stats.counts["faces_added"] += len(rows)
+        return rows
+
+    def _carry_identifications(self, session: Session, old: list[Face], old_size, new: list[Face], new_size):
+        for face in old:
+            before = _fraction(face.box, old_size)
+            overlaps = [(_iou(before, _fraction(n.box, new_size)), n) for n in new]
+            best, match = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
+            if match is not None and best >= CARRY_IOU:
+                self.stats.counts["identifications_carried"] += carry_over(
+                    session, face.id, match.id, f"carried over from face {face.id} when the file changed")
+
+    def _label(self, session: Session, artwork: Artwork, task: Task) -> None:
+        meta = task.file.meta
+        if not meta.sitter:
+            return
+        faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))
+                                     .order_by(Face.face_index)))
+        index = meta.face or 0
+        if index >= len(faces):
+            message = (f"sitter {meta.sitter!r} names face {index}, but {len(faces)} face(s) were found; "
+                       "the artwork is indexed without this identification")
+            record_error(session, task.file.path, "metadata", message, self.run_id)
+            self.stats.errors.append((task.file.path, message))
+            return
+        sitter = sitter_named(session, meta.sitter, create=True)
+        if add_metadata_identification(session, faces[index].id, sitter.id, note=f"from {task.file.relative}"):
+            self.stats.counts["identifications_added"] += 1
+
+
+def _fraction(box, size) -> tuple[float, ...]:
+    """A box as fractions of its image, so boxes from scans of different resolution compare."""
+    width, height = size
+    x1, y1, x2, y2 = box
+    return x1 / width, y1 / height, x2 / width, y2 / height
+
+
+def _iou(a, b) -> float:
+    ax1, ay1, ax2, ay2 = a
+    bx1, by1, bx2, by2 = b
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
