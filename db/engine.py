@@ -77,7 +77,11 @@ class Database:
             raise DatabaseError(f"not a database URL: {url!r} ({err})") from None
         self.url = parsed
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise DatabaseError(f"cannot make the database folder {folder}: {err.strerror or err}") from None
         try:
             self.engine = create_engine(parsed, echo=echo, future=True)
         except (ImportError, ArgumentError) as err:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -227,7 +228,7 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
             raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, "
                                    f"expected {dim}")
         problem = _problem(folder, fresh, embedding_set)
-    except (OSError, ValueError, KeyError, EOFError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         if truth is None:
             raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
                                    f"re-index with `gallery index`") from err

@@ -32,7 +32,7 @@ class CollectionError(GalleryError):
 
 @dataclass(frozen=True)
 class CollectionFile:
-    path: str  # absolute, resolved
+    path: str  # absolute: the resolved collection folder + the path inside it
     relative: PurePosixPath
     meta: ArtworkMeta
     from_csv: bool = False
@@ -78,7 +78,7 @@ def walk_collection(root: Path, metadata_csv: Path | None = None) -> Collection:
             meta = ArtworkMeta(sitter=folder_sitter)
         elif meta.sitter is None and folder_sitter:
             meta = ArtworkMeta(folder_sitter, meta.face, meta.fields, meta.extras)
-        files.append(CollectionFile(str(path.resolve()), relative, meta, str(relative) in csv_meta))
+        files.append(CollectionFile(str(root / relative), relative, meta, str(relative) in csv_meta))
     return Collection(root, files, problems)
 
 

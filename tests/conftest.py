@@ -89,3 +89,18 @@ def onnx_pipeline(onnx_settings):
     from gallery.pipeline import FacePipeline
 
     return FacePipeline(onnx_settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback (installed by .ci/run; skipped where it cannot be)."""
+    from tests.postgres import server_binaries, temporary_server
+
+    if server_binaries() is None:
+        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("the psycopg driver is not installed (pip install 'portrait-gallery[postgres]')")
+    with temporary_server() as url:
+        yield url
