@@ -1,0 +1,216 @@
+"""Indexing and vector search: end-to-end indexing rate against the encoder-only rate, search
+latency and IVF recall on synthetic vectors, and bytes per face.
+
+1. End to end: `index_collection` on ../shared/data/lfw-mini (400 images) into a fresh database,
+   per profile; against the encoders alone on the same aligned crops (faces/s). Profiles:
+   - shared-onnx: SCRFD-500M + MobileFaceNet (real weights; detection-bound by design);
+   - artface-shape: SCRFD-500M + CLIP ViT-B/16 + 2 x IResNet100, randomly initialised (the
+     product's compute; speed does not depend on weight values).
+2. Search: Flat and IVF over 10k / 100k / 1M synthetic clustered unit vectors (the artface
+   fusion's 1536 dimensions), p50/p95 latency of one query, recall@10 of IVF against Flat.
+3. Bytes per face: database and index folder on disk, and the index in memory.
+
+    python benchmarks/index.py [--sizes 10000,100000,1000000] [--profiles shared-onnx,artface-shape]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
+from gallery.settings import load_settings  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+LFW = SHARED / "data" / "lfw-mini"
+RESULTS = Path(__file__).parent / "results" / "index.json"
+FUSED_DIM = 1536  # CLIP 512 + IResNet100 512 + 512
+
+
+def _settings(profile_name: str, data_dir: Path):
+    env = {"HOME": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    if profile_name == "shared-onnx":
+        return load_settings(ROOT / "profiles" / "shared-onnx.toml", env, data_dir=str(data_dir))
+    base = load_settings(None, env, data_dir=str(data_dir))
+    profile = ProfileSpec("artface-shape", DetectorSpec("scrfd", str(SHARED / "models" / "scrfd_500m.onnx")),
+                          (EncoderSpec("clip", "clip", None), EncoderSpec("iresnet_base", "iresnet100", None),
+                           EncoderSpec("iresnet_tuned", "iresnet100", None)))
+    return replace(base, profile=profile)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def end_to_end(profile_name: str, limit: int | None) -> dict:
+    from gallery.pipeline import FacePipeline
+    from indexer.runner import index_collection
+
+    work = Path(tempfile.mkdtemp(prefix="gallery-bench-"))
+    try:
+        collection = work / "collection"
+        images = sorted(LFW.rglob("*.jpg"))[:limit]
+        for image in images:
+            (collection / image.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(image, collection / image.parent.name / image.name)
+        settings = _settings(profile_name, work / "data")
+        pipeline = FacePipeline(settings)
+        pipeline.layout  # models loaded before timing, as in a long run
+        start = time.perf_counter()
+        summary = index_collection(settings, collection, pipeline=pipeline)
+        seconds = time.perf_counter() - start
+        faces = summary.counts["faces_added"]
+        encoder_rate = _encoder_only(pipeline, collection, min(faces, 96))
+        db_bytes = _folder_bytes(work / "data") - _folder_bytes(settings.index_dir)
+        return {"profile": profile_name, "images": len(images), "faces": faces, "seconds": round(seconds, 2),
+                "images_per_s": round(len(images) / seconds, 2), "faces_per_s": round(faces / seconds, 2),
+                "encoder_only_faces_per_s": round(encoder_rate, 2),
+                "end_to_end_fraction": round(faces / seconds / encoder_rate, 3),
+                "precision": pipeline.placement.precision, "reader_processes": settings.reader_processes,
+                "db_bytes_per_face": round(db_bytes / faces), "index_bytes_per_face":
+                    round(_folder_bytes(settings.index_dir) / faces)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _encoder_only(pipeline, collection: Path, faces: int) -> float:
+    """Faces/s through the encoders alone, on aligned crops of the collection's faces."""
+    crops: list = []
+    for path in sorted(collection.rglob("*.jpg")):
+        cropped = pipeline.crop_image(pipeline.load(path))
+        crops.append(cropped)
+        if sum(len(c.faces) for c in crops) >= faces:
+            break
+    batch = pipeline.settings.batch_size
+    stacked = {s: np.concatenate([c.crops[s] for c in crops]) for s in crops[0].crops}
+    total = len(next(iter(stacked.values())))
+    pipeline.embed_crops({s: v[:batch] for s, v in stacked.items()})  # warm-up
+    start = time.perf_counter()
+    for i in range(0, total, batch):
+        pipeline.embed_crops({s: v[i:i + batch] for s, v in stacked.items()})
+    return total / (time.perf_counter() - start)
+
+
+class Synthetic:
+    """Unit vectors shaped like face embeddings, generated in chunks (1M x 1536 floats would not
+    fit twice in memory): sitters of about 4 faces (same-sitter cosine about 0.5), sitters
+    grouped into look-alike families, so a query's neighbours beyond its own sitter are
+    structured rather than random ties."""
+
+    def __init__(self, n: int, dim: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.n, self.dim, self.seed = n, dim, seed
+        families = rng.standard_normal((max(4, n // 400), dim), dtype=np.float32)
+        sitters = max(8, n // 4)
+        self.centres = families[rng.integers(0, len(families), sitters)]
+        self.centres += 0.9 * rng.standard_normal(self.centres.shape, dtype=np.float32)
+        self.queries = self._draw(rng, rng.integers(0, sitters, 200))
+
+    def _draw(self, rng, labels) -> np.ndarray:
+        block = self.centres[labels] + rng.standard_normal((len(labels), self.dim), dtype=np.float32)
+        return block / np.linalg.norm(block, axis=1, keepdims=True)
+
+    def chunks(self, size: int = 50_000):
+        rng = np.random.default_rng(self.seed + 1)
+        for start in range(0, self.n, size):
+            count = min(size, self.n - start)
+            yield np.arange(start, start + count), self._draw(rng, rng.integers(0, len(self.centres), count))
+
+
+def build_faiss(data: Synthetic, factory: str):
+    """The index VectorIndex builds (IDMap2, inner product, trained on a sample, IVF nprobe),
+    filled chunk by chunk."""
+    import faiss
+
+    from gallery.vector_index import IVF_NPROBE, TRAIN_SAMPLE
+
+    index = faiss.IndexIDMap2(faiss.index_factory(data.dim, factory, faiss.METRIC_INNER_PRODUCT))
+    chunks = data.chunks()
+    ids, first = next(chunks)
+    if not index.is_trained:
+        sample = [first]
+        while sum(len(s) for s in sample) < min(TRAIN_SAMPLE, data.n):
+            more_ids, more = next(chunks)
+            sample.append(more)
+            ids = np.concatenate([ids, more_ids])
+        index.train(np.concatenate(sample)[:TRAIN_SAMPLE])
+        first = np.concatenate(sample)
+        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+    index.add_with_ids(first, ids)
+    for ids, block in chunks:
+        index.add_with_ids(block, ids)
+    return index
+
+
+def search_rows(sizes: list[int], dim: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        data = Synthetic(n, dim)
+        queries = data.queries[: 200 if n <= 100_000 else 50]
+        truth = None
+        nlist = int(min(4096, max(64, 4 * np.sqrt(n))))
+        for factory in ("Flat", f"IVF{nlist},Flat"):
+            start = time.perf_counter()
+            index = build_faiss(data, factory)
+            build = time.perf_counter() - start
+            index.search(queries[:3], 10)
+            latencies, found = [], []
+            for q in queries:
+                t = time.perf_counter()
+                _, ids = index.search(q[None], 10)
+                latencies.append(time.perf_counter() - t)
+                found.append(ids[0])
+            truth = found if truth is None else truth
+            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+            # in memory: FAISS's float32 vectors and ids (IVF lists hold ids too), plus the index's float16 copy
+            memory = 4 * dim + 8 + (8 if factory != "Flat" else 0) + 2 * dim + 8
+            rows.append({"vectors": n, "factory": factory, "build_s": round(build, 2),
+                         "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 3),
+                         "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 3),
+                         "recall_at_10": round(recall, 4), "memory_bytes_per_face": memory})
+            del index
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--profiles", default="shared-onnx,artface-shape")
+    parser.add_argument("--images", type=int, default=None, help="index only the first N images of lfw-mini")
+    parser.add_argument("--dim", type=int, default=FUSED_DIM)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if not LFW.exists():
+        sys.exit(f"{LFW} is absent (see ../shared/README.md)")
+    e2e = [end_to_end(p, args.images) for p in args.profiles.split(",") if p]
+    search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim)
+    report = {"machine": {"cores": os.cpu_count()}, "end_to_end": e2e, "search": search}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'profile':<15} {'images':>6} {'faces':>6} {'img/s':>7} {'faces/s':>8} {'encoders only':>13} "
+          f"{'e2e/enc':>8} {'DB B/face':>10} {'index B/face':>12}")
+    for r in e2e:
+        print(f"{r['profile']:<15} {r['images']:>6} {r['faces']:>6} {r['images_per_s']:>7.1f} {r['faces_per_s']:>8.1f} "
+              f"{r['encoder_only_faces_per_s']:>13.1f} {r['end_to_end_fraction']:>8.0%} {r['db_bytes_per_face']:>10} "
+              f"{r['index_bytes_per_face']:>12}")
+    print(f"\n{'vectors':>9} {'index':<14} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10}")
+    for r in search:
+        print(f"{r['vectors']:>9} {r['factory']:<14} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
+              f"{r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10}")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
