@@ -38,6 +38,7 @@ class Settings:
     index_factory: str = "Flat"  # FAISS factory string for new vector indexes, e.g. "IVF4096,Flat"
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
+    match_threshold: float = 0.3  # fused score below which search answers "no confident match"
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -85,6 +86,8 @@ def _coerce(key: str, value: Any) -> Any:
             raise ValueError(value)
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "Path":
             return Path(str(value)).expanduser()
         return str(value)

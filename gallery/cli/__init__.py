@@ -19,7 +19,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import collection_commands, face_commands, weights_commands
+    from . import collection_commands, face_commands, search_commands, weights_commands
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -28,6 +28,7 @@ def _register() -> None:
     main.add_command(collection_commands.index)
     main.add_command(collection_commands.status)
     main.add_command(collection_commands.sitters)
+    main.add_command(search_commands.search)
 
 
 _register()

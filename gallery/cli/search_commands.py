@@ -1,0 +1,44 @@
+"""gallery search."""
+
+from __future__ import annotations
+
+import click
+
+from .common import domain_errors, echo_json, settings_options
+
+
+@click.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--face", type=int, default=None, help="Which face of IMAGE (0 = the largest, the default).")
+@click.option("--top-k", type=int, default=10, show_default=True, help="Candidate sitters to list.")
+@click.option("--min-score", type=float, default=None, help="Ignore matches below this score.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@settings_options
+def search(image, face, top_k, min_score, as_json, settings):
+    """Who is in IMAGE: candidate sitters ranked by their best matching face, with the artworks
+    behind each match and per-component scores.
+
+    \b
+    Example:
+      gallery search portrait.jpg --config profile.toml --top-k 5 --json
+    """
+    from ..search import search_service
+
+    with domain_errors():
+        service = search_service(settings)
+        result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold,
+                                min_score=min_score)
+    if as_json:
+        echo_json(result.to_json())
+        return
+    click.echo(f"{len(result.faces)} face(s) in {image}; searching face {result.face} "
+               f"(profile {result.profile}, threshold {result.threshold:.2f})")
+    if result.no_confident_match:
+        click.echo("no confident match: no sitter scores above the threshold")
+    for rank, candidate in enumerate(result.candidates, start=1):
+        click.echo(f"{rank:>3}. {candidate.sitter:<36} {candidate.score:.3f}  {candidate.status:<9} "
+                   f"{len(candidate.artworks)} matching work(s)")
+    if result.unidentified:
+        click.echo("unidentified faces that resemble the query:")
+        for match in result.unidentified[:5]:
+            click.echo(f"     face {match.face_id} in {match.path}  {match.score:.3f}")

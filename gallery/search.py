@@ -1,0 +1,200 @@
+"""Search: a query image -> its faces -> the chosen face's fused vector -> the nearest faces of
+the collection -> candidate sitters, ranked, with the artworks behind each match.
+
+- A sitter's score is its best matching face; ties are broken by its second best face, then by
+  the strength of the identification (confirmed before probable before disputed).
+- A face whose current identification with a sitter is `rejected` does not count for that sitter.
+  Identifications are read at every search, so a curator's change applies at once.
+- Matches to faces with no (unrejected) sitter are listed apart as `unidentified`.
+- Below `match_threshold` the answer is "no confident match" instead of a ranking that looks sure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.collection import find_embedding_set
+from db.engine import Database
+from db.identifications import current_identifications
+from db.schema import Artwork, Face, Sitter
+from db.vectors import index_folder, open_set_index
+
+from .batch import pick_face
+from .errors import GalleryError
+from .pipeline import FacePipeline, ImageResult
+from .vector_index import MANIFEST
+
+STATUS_RANK = {"confirmed": 3, "probable": 2, "disputed": 1}
+
+
+class SearchError(GalleryError):
+    """A search that cannot run (nothing indexed with this profile, no such face...)."""
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    face_id: int
+    artwork_id: int
+    path: str
+    title: str | None
+    artist: str | None
+    date: str | None
+    score: float
+    components: dict[str, float]
+    status: str | None = None  # the identification's status, for a sitter's match
+    missing: bool = False  # the artwork's file is gone from the collection
+    same_file: bool = False  # the very file that was uploaded
+
+    def to_json(self) -> dict:
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | {
+            "components": {k: round(v, 6) for k, v in self.components.items()}}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sitter_id: int
+    sitter: str
+    birth_year: int | None
+    death_year: int | None
+    score: float
+    components: dict[str, float]  # of the best matching face
+    status: str  # of the best matching face's identification
+    artworks: list[FaceMatch]
+
+    def to_json(self) -> dict:
+        return {"sitter": self.sitter, "sitter_id": self.sitter_id, "birth_year": self.birth_year,
+                "death_year": self.death_year, "score": round(self.score, 6), "status": self.status,
+                "components": {k: round(v, 6) for k, v in self.components.items()},
+                "artworks": [a.to_json() for a in self.artworks]}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    faces: list  # DetectedFace of the query image, largest first
+    face: int
+    threshold: float
+    candidates: list[Candidate]
+    unidentified: list[FaceMatch]
+    embedding_set: str
+    profile: str
+    result: ImageResult = field(repr=False)
+
+    @property
+    def no_confident_match(self) -> bool:
+        return not self.candidates or self.candidates[0].score < self.threshold
+
+    def to_json(self) -> dict:
+        return {"query": self.query, "faces": [f.to_json() for f in self.faces], "face": self.face,
+                "threshold": self.threshold, "no_confident_match": self.no_confident_match,
+                "embedding_set": self.embedding_set, "profile": self.profile,
+                "candidates": [c.to_json() for c in self.candidates],
+                "unidentified": [u.to_json() for u in self.unidentified]}
+
+
+class SearchService:
+    """Models load once; the set's index is reopened when the indexer has saved a new one."""
+
+    def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "Flat"):
+        self.pipeline = pipeline
+        self.database = database
+        self.index_dir = Path(index_dir)
+        self.factory = factory
+        self._set = None
+        self._index = None
+        self._stamp = None
+
+    @property
+    def embedding_set(self):
+        if self._set is None:
+            key = self.pipeline.info().key
+            with self.database.session() as session:
+                self._set = find_embedding_set(session, key)
+            if self._set is None:
+                raise SearchError(f"nothing is indexed with profile '{self.pipeline.profile.name}' "
+                                  f"(embedding set {key}); run `gallery index COLLECTION` with this profile first")
+        return self._set
+
+    def index(self):
+        manifest = index_folder(self.index_dir, self.embedding_set) / MANIFEST
+        stamp = manifest.stat().st_mtime_ns if manifest.exists() else None
+        if self._index is None or stamp != self._stamp:
+            self._index = open_set_index(self.database, self.embedding_set, self.index_dir, self.factory).index
+            self._stamp = manifest.stat().st_mtime_ns if manifest.exists() else None
+        return self._index
+
+    def search(self, source, name: str | None = None, face: int | None = None, candidates: int = 10,
+               top_k: int = 200, threshold: float = 0.3, min_score: float | None = None,
+               unidentified: int = 10) -> SearchResult:
+        data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+        result = self.pipeline.process(self.pipeline.load(data, name or str(source)))
+        chosen = pick_face(result, face)
+        index = self.index()
+        scores, ids = index.search(chosen.vector, max(top_k, candidates))
+        keep = ids[0] >= 0
+        scores, ids = scores[0][keep], ids[0][keep]
+        if min_score is not None:
+            scores, ids = scores[scores >= min_score], ids[scores >= min_score]
+        matches = self._matches(ids, scores, chosen.vector, index, hashlib.sha256(data).hexdigest())
+        ranked, loose = self._group(matches)
+        return SearchResult(name or str(source), [f.face for f in result.faces], chosen.index, threshold,
+                            ranked[:candidates], loose[:unidentified], self.embedding_set.key,
+                            self.pipeline.profile.name, result)
+
+    def _matches(self, ids, scores, query, index, query_sha: str) -> list[FaceMatch]:
+        if len(ids) == 0:
+            return []
+        per_component = self.pipeline.layout.component_scores(query[None], index.vectors_for(ids))
+        with self.database.session() as session:
+            rows = {r.id: r for r in session.execute(
+                select(Face.id, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title, Artwork.artist,
+                       Artwork.date, Artwork.status, Artwork.sha256)
+                .join(Artwork, Artwork.id == Face.artwork_id).where(Face.id.in_([int(i) for i in ids])))}
+        out = []
+        for position, (face_id, score) in enumerate(zip(ids, scores)):
+            row = rows.get(int(face_id))
+            if row is None:  # retired since the index was saved
+                continue
+            out.append(FaceMatch(int(face_id), row.artwork_id, row.path, row.title, row.artist, row.date,
+                                 float(score), {k: float(v[position]) for k, v in per_component.items()},
+                                 missing=row.status == "missing", same_file=row.sha256 == query_sha))
+        return out
+
+    def _group(self, matches: list[FaceMatch]) -> tuple[list[Candidate], list[FaceMatch]]:
+        with self.database.session() as session:
+            labels: dict[int, list] = {}
+            for current in current_identifications(session, [m.face_id for m in matches]):
+                if current.status != "rejected":
+                    labels.setdefault(current.face_id, []).append(current)
+            sitter_ids = {c.sitter_id for group in labels.values() for c in group}
+            sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_(sitter_ids)))}
+        by_sitter: dict[int, list[FaceMatch]] = {}
+        loose = []
+        for match in matches:
+            for current in labels.get(match.face_id, ()):
+                by_sitter.setdefault(current.sitter_id, []).append(
+                    FaceMatch(**{**match.__dict__, "status": current.status}))
+            if match.face_id not in labels:
+                loose.append(match)
+        ranked = []
+        for sitter_id, found in by_sitter.items():
+            found.sort(key=lambda m: (-m.score, -STATUS_RANK[m.status]))
+            sitter = sitters[sitter_id]
+            ranked.append(Candidate(sitter_id, sitter.name, sitter.birth_year, sitter.death_year, found[0].score,
+                                    found[0].components, found[0].status, found))
+        ranked.sort(key=lambda c: (-c.score, -(c.artworks[1].score if len(c.artworks) > 1 else -1.0),
+                                   -STATUS_RANK[c.status]))
+        return ranked, loose
+
+
+
+def search_service(settings) -> SearchService:
+    """The service for the settings' profile, database and index folder (nothing loads yet)."""
+    from db.engine import open_database
+
+    return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir,
+                         settings.index_factory)

@@ -1,0 +1,110 @@
+"""The search service on an indexed part of lfw-mini, with the real ONNX models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from db.engine import open_database
+from db.identifications import identify
+from db.schema import Artwork, Face
+from db.sitters import sitter_named
+from gallery.errors import NoFaceError
+from gallery.search import SearchError, SearchService
+from gallery.settings import load_settings
+from indexer.runner import index_collection
+from tests.test_indexer import copy_sitters
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def indexed(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory, group_photo):
+    """20 sitters with one portrait each held out, plus an unlabelled group photo."""
+    root = tmp_path_factory.mktemp("search")
+    collection = root / "collection"
+    held_out = copy_sitters(lfw_dir, collection, 20, skip_first=True)
+    shutil.copy(group_photo, collection / "group.jpg")
+    settings = load_settings(onnx_profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
+    index_collection(settings, collection, pipeline=onnx_pipeline)
+    database = open_database(settings.database_url)
+    return settings, SearchService(onnx_pipeline, database, settings.index_dir), held_out, database
+
+
+def _name(path):
+    return path.parent.name.replace("_", " ")
+
+
+def test_candidates_grouped_by_sitter_best_first(indexed):
+    _settings, service, held_out, _db = indexed
+    result = service.search(held_out[0], threshold=0.3)
+    first = result.candidates[0]
+    assert first.sitter == _name(held_out[0]) and not result.no_confident_match
+    assert len(first.artworks) == 3 and first.status == "confirmed"  # the sitter's 3 indexed portraits
+    assert [a.score for a in first.artworks] == sorted((a.score for a in first.artworks), reverse=True)
+    assert [c.score for c in result.candidates] == sorted((c.score for c in result.candidates), reverse=True)
+    assert len({c.sitter for c in result.candidates}) == len(result.candidates)
+    assert set(first.components) == {"mobilefacenet"}
+    assert abs(first.components["mobilefacenet"] - first.score) < 2e-3  # one component: its cosine is the score
+    assert all(u.status is None for u in result.unidentified)
+    assert any(u.path.endswith("group.jpg") for u in result.unidentified)  # the unlabelled group faces
+    assert json.loads(json.dumps(result.to_json()))["candidates"][0]["sitter"] == first.sitter
+
+
+def test_rejected_faces_do_not_count_and_changes_apply_at_once(indexed):
+    _settings, service, held_out, database = indexed
+    query = held_out[1]
+    before = service.search(query)
+    assert before.candidates[0].sitter == _name(query)
+    with database.session() as session:
+        sitter = sitter_named(session, _name(query))
+        for match in before.candidates[0].artworks:
+            identify(session, match.face_id, sitter.id, "rejected", "curator", who="test")
+    after = service.search(query)  # no re-indexing
+    assert _name(query) not in [c.sitter for c in after.candidates]
+    rejected_ids = {m.face_id for m in before.candidates[0].artworks}
+    assert rejected_ids <= {u.face_id for u in after.unidentified}  # now they resemble, unidentified
+    with database.session() as session:  # a curator puts one back, as probable
+        identify(session, min(rejected_ids), sitter_named(session, _name(query)).id, "probable", "curator")
+    again = service.search(query)
+    assert again.candidates[0].sitter == _name(query) and again.candidates[0].status == "probable"
+
+
+def test_threshold_gives_no_confident_match(indexed, group_photo):
+    _settings, service, held_out, _db = indexed
+    assert service.search(held_out[2], threshold=0.99).no_confident_match
+    stranger = service.search(group_photo, face=3, threshold=0.5)
+    assert stranger.no_confident_match and stranger.face == 3 and len(stranger.faces) == 6
+    assert any(u.same_file for u in stranger.unidentified)  # the group photo itself is in the collection
+
+
+def test_multi_face_query_and_bad_face_number(indexed, group_photo):
+    _settings, service, _held_out, _db = indexed
+    results = [service.search(group_photo, face=i) for i in range(2)]
+    assert [r.face for r in results] == [0, 1]
+    assert results[0].unidentified[0].face_id != results[1].unidentified[0].face_id
+    with pytest.raises(NoFaceError, match="face 9 does not exist"):
+        service.search(group_photo, face=9)
+
+
+def test_nothing_indexed_with_the_profile(indexed, tmp_path, onnx_pipeline):
+    settings, _service, held_out, _db = indexed
+    empty = SearchService(onnx_pipeline, open_database(f"sqlite:///{tmp_path / 'empty.db'}"), tmp_path / "index")
+    with pytest.raises(SearchError, match="run `gallery index"):
+        empty.search(held_out[0])
+
+
+def test_search_command_json(gallery_cli, indexed, env):
+    settings, _service, held_out, database = indexed
+    env["GALLERY_DATA_DIR"] = str(settings.data_dir)
+    out = json.loads(gallery_cli("search", held_out[3], "--config", settings.config_file, "--top-k", "3",
+                                 "--json").stdout)
+    assert set(out) >= {"faces", "face", "no_confident_match", "candidates", "unidentified"}
+    assert len(out["candidates"]) == 3 and out["candidates"][0]["sitter"] == _name(held_out[3])
+    with database.session() as session:
+        path = session.scalar(select(Artwork.path).join(Face).where(Face.id == out["candidates"][0]["artworks"][0]
+                                                                    ["face_id"]))
+    assert path == out["candidates"][0]["artworks"][0]["path"]
