@@ -83,6 +83,7 @@ class SearchResult:
     embedding_set: str
     profile: str
     result: ImageResult = field(repr=False)
+    query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
 
     @property
     def no_confident_match(self) -> bool:
@@ -143,7 +144,7 @@ class SearchService:
         ranked, loose = self._group(matches)
         return SearchResult(name or str(source), [f.face for f in result.faces], chosen.index, threshold,
                             ranked[:candidates], loose[:unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result)
+                            self.pipeline.profile.name, result, data)
 
     def _matches(self, ids, scores, query, index, query_sha: str) -> list[FaceMatch]:
         if len(ids) == 0:

@@ -1,0 +1,145 @@
+"""The PDF layout of a match report (fpdf2), with a Unicode font so any sitter's name prints."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from .errors import GalleryError
+
+MARGIN = 15
+THUMB = 24  # mm, face thumbnails
+MAX_WORKS = 5  # thumbnails per candidate
+
+
+def _font_file() -> Path | None:
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return path if path.exists() else None
+    except ImportError:
+        return None
+
+
+class _Writer:
+    def __init__(self):
+        from fpdf import FPDF
+
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_margins(MARGIN, MARGIN)
+        self.pdf.set_auto_page_break(True, MARGIN)
+        self.pdf.add_page()
+        font = _font_file()
+        if font is not None:
+            self.pdf.add_font("body", "", str(font))
+            self.pdf.add_font("body", "B", str(font.with_name("DejaVuSans-Bold.ttf")))
+            self.family, self.unicode = "body", True
+        else:
+            self.family, self.unicode = "helvetica", False
+
+    def text(self, value: str) -> str:
+        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
+
+    def line(self, value: str, size: float = 9, bold: bool = False, height: float = 5) -> None:
+        self.pdf.set_font(self.family, "B" if bold else "", size)
+        self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
+
+    def image(self, jpeg: bytes, x: float, y: float, w: float) -> None:
+        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w)
+
+    def room(self, height: float) -> None:
+        if self.pdf.get_y() + height > self.pdf.h - MARGIN:
+            self.pdf.add_page()
+
+
+def _score(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _components(components: dict) -> str:
+    return ", ".join(f"{k} {_score(v)}" for k, v in components.items())
+
+
+def render_pdf(report, weights: list[str]) -> bytes:
+    try:
+        out = _Writer()
+    except ImportError as err:
+        raise GalleryError(f"PDF reports need fpdf2 ({err}); pip install fpdf2") from None
+    r = report.result
+    out.line("Portrait Gallery: match report", 16, bold=True, height=9)
+    out.line(f"{report.created_at}   curator: {report.curator or '-'}")
+    if report.note:
+        out.line(f"Note: {report.note}")
+    _query(out, report, r)
+    _candidates(out, report, r)
+    _unidentified(out, report, r)
+    _provenance(out, report, r, weights)
+    return bytes(out.pdf.output())
+
+
+def _query(out: _Writer, report, r: dict) -> None:
+    out.line("")
+    out.line("Query", 12, bold=True, height=7)
+    out.line(f"{r['query']}: face {r['face']} of {len(r['faces'])} (0 = the largest)")
+    out.room(62)
+    top = out.pdf.get_y() + 1
+    out.image(report.query_jpeg, MARGIN, top, 55)
+    out.image(report.crop_jpeg, MARGIN + 60, top, 30)
+    out.pdf.set_y(top + 60)
+    if r["no_confident_match"]:
+        out.line(f"No confident match: no sitter scores above the threshold {r['threshold']:.2f}.", 11, bold=True)
+    else:
+        best = r["candidates"][0]
+        out.line(f"Best candidate: {best['sitter']} ({_score(best['score'])}; threshold {r['threshold']:.2f})",
+                 11, bold=True)
+    out.line(report.calibration_note, 8)
+
+
+def _candidates(out: _Writer, report, r: dict) -> None:
+    out.line("")
+    out.line("Candidate sitters", 12, bold=True, height=7)
+    for rank, candidate in enumerate(r["candidates"], start=1):
+        out.room(14 + THUMB)
+        dates = ""
+        if candidate["birth_year"] or candidate["death_year"]:
+            dates = f" ({candidate['birth_year'] or '?'}-{candidate['death_year'] or '?'})"
+        out.line(f"{rank}. {candidate['sitter']}{dates}   score {_score(candidate['score'])}   "
+                 f"{candidate['status']}   {len(candidate['artworks'])} matching work(s)", 10, bold=True)
+        out.line(f"components: {_components(candidate['components'])}", 8)
+        _thumbnails(out, report, candidate["artworks"][:MAX_WORKS])
+
+
+def _thumbnails(out: _Writer, report, artworks: list[dict]) -> None:
+    top = out.pdf.get_y() + 1
+    for i, artwork in enumerate(artworks):
+        x = MARGIN + i * (THUMB + 10)
+        jpeg = report.thumbnails.get(artwork["face_id"])
+        if jpeg:
+            out.image(jpeg, x, top, THUMB)
+        out.pdf.set_xy(x, top + THUMB + 0.5)
+        out.pdf.set_font(out.family, "", 7)
+        out.pdf.cell(THUMB + 8, 3.5, out.text(f"{_score(artwork['score'])} {Path(artwork['path']).name}"[:28]))
+    out.pdf.set_xy(MARGIN, top + THUMB + 5)
+
+
+def _unidentified(out: _Writer, report, r: dict) -> None:
+    if not r["unidentified"]:
+        return
+    out.room(20 + THUMB)
+    out.line("")
+    out.line("Unidentified faces that resemble the query", 12, bold=True, height=7)
+    _thumbnails(out, report, r["unidentified"][:MAX_WORKS])
+
+
+def _provenance(out: _Writer, report, r: dict, weights: list[str]) -> None:
+    out.room(40)
+    out.line("")
+    out.line("How this was produced", 12, bold=True, height=7)
+    fusion = ", ".join(f"{c['name']} x{c['weight']:g}" for c in report.profile["components"])
+    out.line(f"Profile {r['profile']}, embedding set {r['embedding_set']}; fusion: {fusion}", 8)
+    for entry in weights:
+        out.line(f"weights sha256 {entry}", 7, height=4)
+    c = report.collection
+    out.line(f"Collection at the time of the report: {c.get('artworks')} artworks, {c.get('faces')} faces, "
+             f"{c.get('sitters')} sitters, {c.get('identified_faces')} identified faces.", 8)

@@ -1,0 +1,129 @@
+"""Match reports: what a search found, with the evidence and what produced it, as PDF, CSV or JSON.
+
+A report records the query (image and aligned crop), the face searched, the ranked candidate
+sitters with their scores, component scores and matching works (with face thumbnails), the
+threshold and the calibration note, the profile with the sha256 of every weights file, a
+snapshot of the collection, the curator's name and note, and the time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.collection import collection_counts
+from db.schema import Face
+
+from .align import ARCFACE_CROP, align_face, thumbnail_crop
+from .errors import GalleryError
+from .images import encode_jpeg
+from .search import SearchResult, SearchService
+
+FORMATS = ("pdf", "csv", "json")
+UNCALIBRATED = ("Scores are cosine similarities of the fused vectors, not probabilities; no calibration "
+                "of false-match rates exists for this embedding set yet.")
+
+
+class ReportError(GalleryError):
+    """A report that cannot be written."""
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    created_at: str
+    curator: str | None
+    note: str | None
+    result: dict  # SearchResult.to_json()
+    profile: dict  # ProfileInfo.to_json(): components, weights sha256, fusion
+    collection: dict  # counts at the time of the report
+    calibration_note: str
+    query_jpeg: bytes = field(repr=False)
+    crop_jpeg: bytes = field(repr=False)
+    thumbnails: dict[int, bytes] = field(default_factory=dict, repr=False)  # face id -> JPEG
+
+    def to_json(self) -> dict:
+        return {"report": "portrait-gallery match report", "created_at": self.created_at, "curator": self.curator,
+                "note": self.note, "calibration_note": self.calibration_note, "profile": self.profile,
+                "collection": self.collection, **self.result}
+
+
+def build_report(service: SearchService, result: SearchResult, curator: str | None = None,
+                 note: str | None = None) -> MatchReport:
+    image = service.pipeline.load(result.query_bytes, result.query)
+    face = result.faces[result.face]
+    crop = align_face(image.rgb, face.landmarks, ARCFACE_CROP)
+    face_ids = [a.face_id for c in result.candidates for a in c.artworks] + [u.face_id for u in result.unidentified]
+    with service.database.session() as session:
+        counts = collection_counts(session)
+        thumbs = dict(session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(face_ids))).all())
+    return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
+                       service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
+                       UNCALIBRATED, encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
+                       encode_jpeg(crop), {k: v for k, v in thumbs.items() if v})
+
+
+def write_report(report: MatchReport, path: Path) -> Path:
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in FORMATS:
+        raise ReportError(f"report file must end in .pdf, .csv or .json, got {path.name!r}")
+    data = {"json": _json_bytes, "csv": _csv_bytes, "pdf": _pdf_bytes}[kind](report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def _json_bytes(report: MatchReport) -> bytes:
+    return (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+CSV_COLUMNS = ("rank", "sitter", "sitter_score", "status", "face_id", "artwork", "title", "artist", "date",
+               "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
+               "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at")
+
+
+def _csv_bytes(report: MatchReport) -> bytes:
+    r = report.result
+    common = {"query": r["query"], "face": r["face"], "threshold": r["threshold"],
+              "no_confident_match": r["no_confident_match"], "profile": r["profile"],
+              "embedding_set": r["embedding_set"], "weights_sha256": " ".join(_weights(report.profile)),
+              "collection_faces": report.collection.get("faces"), "curator": report.curator or "",
+              "note": report.note or "", "created_at": report.created_at}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS)
+    writer.writeheader()
+    for rank, candidate in enumerate(r["candidates"], start=1):
+        for artwork in candidate["artworks"]:
+            writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"], "sitter_score": candidate["score"],
+                             "status": artwork["status"], **_artwork_columns(artwork)})
+    for artwork in r["unidentified"]:
+        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "status": "",
+                         **_artwork_columns(artwork)})
+    return out.getvalue().encode()
+
+
+def _artwork_columns(artwork: dict) -> dict:
+    return {"face_id": artwork["face_id"], "artwork": artwork["path"], "title": artwork["title"] or "",
+            "artist": artwork["artist"] or "", "date": artwork["date"] or "", "match_score": artwork["score"],
+            "components": json.dumps(artwork["components"])}
+
+
+def _weights(profile: dict) -> list[str]:
+    out = [f"detector:{profile['detector']['sha256']}"]
+    for encoder in profile["encoders"]:
+        out += [f"{encoder['name']}:{sha}" for sha in encoder["weights"].values()] or [f"{encoder['name']}:random-init"]
+    return out
+
+
+def _pdf_bytes(report: MatchReport) -> bytes:
+    from .report_pdf import render_pdf
+
+    return render_pdf(report, _weights(report.profile))
