@@ -45,8 +45,9 @@ class _Writer:
         self.pdf.set_font(self.family, "B" if bold else "", size)
         self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
 
-    def image(self, jpeg: bytes, x: float, y: float, w: float) -> None:
-        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w)
+    def image(self, jpeg: bytes, x: float, y: float, w: float, h: float | None = None) -> None:
+        """Fit the image in a w x h box (h = w: a square), keeping its proportions."""
+        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w, h=h or w, keep_aspect_ratio=True)
 
     def room(self, height: float) -> None:
         if self.pdf.get_y() + height > self.pdf.h - MARGIN:
@@ -55,6 +56,10 @@ class _Writer:
 
 def _score(value: float) -> str:
     return f"{value:.3f}"
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _components(components: dict) -> str:
@@ -84,7 +89,7 @@ def _query(out: _Writer, report, r: dict) -> None:
     out.line(f"{r['query']}: face {r['face']} of {len(r['faces'])} (0 = the largest)")
     out.room(62)
     top = out.pdf.get_y() + 1
-    out.image(report.query_jpeg, MARGIN, top, 55)
+    out.image(report.query_jpeg, MARGIN, top, 55, 58)
     out.image(report.crop_jpeg, MARGIN + 60, top, 30)
     out.pdf.set_y(top + 60)
     if r["no_confident_match"]:
@@ -118,9 +123,11 @@ def _thumbnails(out: _Writer, report, artworks: list[dict]) -> None:
         if jpeg:
             out.image(jpeg, x, top, THUMB)
         out.pdf.set_xy(x, top + THUMB + 0.5)
-        out.pdf.set_font(out.family, "", 7)
-        out.pdf.cell(THUMB + 8, 3.5, out.text(f"{_score(artwork['score'])} {Path(artwork['path']).name}"[:28]))
-    out.pdf.set_xy(MARGIN, top + THUMB + 5)
+        out.pdf.set_font(out.family, "", 6)
+        out.pdf.cell(THUMB + 8, 3, out.text(_score(artwork["score"])))
+        out.pdf.set_xy(x, top + THUMB + 3.5)
+        out.pdf.cell(THUMB + 8, 3, out.text(_short(Path(artwork["path"]).name, 24)))
+    out.pdf.set_xy(MARGIN, top + THUMB + 8)
 
 
 def _unidentified(out: _Writer, report, r: dict) -> None:

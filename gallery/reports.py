@@ -49,7 +49,7 @@ class MatchReport:
 
     def to_json(self) -> dict:
         return {"report": "portrait-gallery match report", "created_at": self.created_at, "curator": self.curator,
-                "note": self.note, "calibration_note": self.calibration_note, "profile": self.profile,
+                "note": self.note, "calibration_note": self.calibration_note, "model": self.profile,
                 "collection": self.collection, **self.result}
 
 

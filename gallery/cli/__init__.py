@@ -29,6 +29,7 @@ def _register() -> None:
     main.add_command(collection_commands.status)
     main.add_command(collection_commands.sitters)
     main.add_command(search_commands.search)
+    main.add_command(search_commands.report)
 
 
 _register()

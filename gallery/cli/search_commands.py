@@ -42,3 +42,32 @@ def search(image, face, top_k, min_score, as_json, settings):
         click.echo("unidentified faces that resemble the query:")
         for match in result.unidentified[:5]:
             click.echo(f"     face {match.face_id} in {match.path}  {match.score:.3f}")
+
+
+@click.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Report file: .pdf, .csv or .json.")
+@click.option("--face", type=int, default=None, help="Which face of IMAGE (0 = the largest, the default).")
+@click.option("--top-k", type=int, default=10, show_default=True, help="Candidate sitters in the report.")
+@click.option("--curator", default=None, help="Name of the curator, printed in the report.")
+@click.option("--note", default=None, help="Free-text note printed in the report.")
+@settings_options
+def report(image, out, face, top_k, curator, note, settings):
+    """Search IMAGE and write a match report (PDF with crops, CSV or JSON) that names the
+    profile and the sha256 of every weights file used.
+
+    \b
+    Example:
+      gallery report portrait.jpg -o portrait-report.pdf --curator "A. Curator" --note "Lot 42"
+    """
+    from pathlib import Path
+
+    from ..reports import build_report, write_report
+    from ..search import search_service
+
+    with domain_errors():
+        service = search_service(settings)
+        result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold)
+        written = write_report(build_report(service, result, curator, note), Path(out))
+    click.echo(f"report written to {written}")

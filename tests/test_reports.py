@@ -1,0 +1,64 @@
+"""Match reports: PDF parsed back, CSV and JSON with the same facts; the report command."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from gallery.reports import ReportError, build_report, write_report
+from tests.test_search import indexed  # noqa: F401  (the indexed collection fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report(indexed):  # noqa: F811
+    _settings, service, held_out, _db = indexed
+    result = service.search(held_out[4], candidates=3)
+    return build_report(service, result, curator="Zoë Ångström", note="Lot 42, attribution pending"), result
+
+
+def test_pdf_names_the_sitters_scores_and_weights(report, tmp_path):
+    from pypdf import PdfReader
+
+    built, result = report
+    path = write_report(built, tmp_path / "report.pdf")
+    text = " ".join(page.extract_text() for page in PdfReader(path).pages)
+    flat = " ".join(text.split())
+    for candidate in result.candidates:
+        assert candidate.sitter in flat and f"{candidate.score:.3f}" in flat
+    assert "Zoë Ångström" in flat and "Lot 42" in flat
+    assert "threshold 0.30" in flat and "not probabilities" in flat  # the calibration note
+    assert built.profile["detector"]["sha256"][:16] in flat.replace(" ", "")
+    assert len(PdfReader(path).pages[0].images) >= 3  # query, aligned crop, face thumbnails
+
+
+def test_csv_and_json_carry_the_same_facts(report, tmp_path):
+    built, result = report
+    rows = list(csv.DictReader(open(write_report(built, tmp_path / "r.csv"), encoding="utf-8")))
+    data = json.loads(write_report(built, tmp_path / "r.json").read_text())
+    assert [c["sitter"] for c in data["candidates"]] == [c.sitter for c in result.candidates]
+    ranked = [r for r in rows if r["rank"]]
+    assert len(ranked) == sum(len(c.artworks) for c in result.candidates)
+    assert ranked[0]["sitter"] == data["candidates"][0]["sitter"]
+    assert float(ranked[0]["match_score"]) == pytest.approx(data["candidates"][0]["artworks"][0]["score"])
+    assert {r["curator"] for r in rows} == {data["curator"]} == {"Zoë Ångström"}
+    assert data["model"]["encoders"][0]["weights"] and "mobilefacenet:" in rows[0]["weights_sha256"]
+    assert data["collection"]["faces"] == int(rows[0]["collection_faces"]) > 0
+
+
+def test_unknown_report_type_is_refused(report, tmp_path):
+    with pytest.raises(ReportError, match=".pdf, .csv or .json"):
+        write_report(report[0], tmp_path / "report.docx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_command(gallery_cli, indexed, env, tmp_path):  # noqa: F811
+    settings, _service, held_out, _db = indexed
+    env["GALLERY_DATA_DIR"] = str(settings.data_dir)
+    out = tmp_path / "r.json"
+    gallery_cli("report", held_out[5], "-o", out, "--config", settings.config_file, "--curator", "anna")
+    data = json.loads(out.read_text())
+    assert data["curator"] == "anna" and data["candidates"][0]["sitter"] == held_out[5].parent.name.replace("_", " ")
