@@ -157,3 +157,50 @@ def embedding_sets(session: Session) -> list[SetSummary]:
                                   .group_by(FaceVector.set_id)).all())
     return [SetSummary(s.id, s.key, s.profile, s.dim, counts.get(s.id, 0), s.created_at)
             for s in session.scalars(select(EmbeddingSet).order_by(EmbeddingSet.id))]
+
+
+def face_thumbnails(session: Session, face_ids) -> dict[int, bytes]:
+    """JPEG thumbnails of these faces (those that have one)."""
+    ids = [int(i) for i in face_ids]
+    if not ids:
+        return {}
+    rows = session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(ids))).all()
+    return {face_id: data for face_id, data in rows if data}
+
+
+@dataclass(frozen=True)
+class FaceEntry:
+    face_id: int
+    artwork_id: int
+    path: str
+    title: str | None
+    status: str  # the identification's current status for the sitter asked about
+    source: str
+    who: str | None
+    thumbnail: bytes | None
+
+
+def sitter_faces(session: Session, sitter_id: int) -> list[FaceEntry]:
+    """Active faces whose current identification with this sitter exists (any status)."""
+    from .identifications import current_identifications
+
+    current = {c.face_id: c for c in current_identifications(session) if c.sitter_id == sitter_id}
+    if not current:
+        return []
+    rows = session.execute(select(Face.id, Face.artwork_id, Artwork.path, Artwork.title, Face.thumbnail)
+                           .join(Artwork, Artwork.id == Face.artwork_id)
+                           .where(Face.id.in_(list(current)), Face.active.is_(True)).order_by(Artwork.path))
+    return [FaceEntry(r.id, r.artwork_id, r.path, r.title, current[r.id].status, current[r.id].source,
+                      current[r.id].who, r.thumbnail) for r in rows]
+
+
+def find_artworks(session: Session, text: str, limit: int = 200) -> list[dict]:
+    """Artworks whose title, artist, accession number or path contains `text`."""
+    pattern = f"%{text.strip()}%"
+    faces = select(func.count(Face.id)).where(Face.artwork_id == Artwork.id, Face.active.is_(True)).scalar_subquery()
+    rows = session.execute(
+        select(Artwork.id, Artwork.title, Artwork.artist, Artwork.date, Artwork.accession_number, Artwork.path,
+               Artwork.status, faces.label("faces"))
+        .where(Artwork.title.ilike(pattern) | Artwork.artist.ilike(pattern) | Artwork.path.ilike(pattern)
+               | Artwork.accession_number.ilike(pattern)).order_by(Artwork.path).limit(limit))
+    return [dict(r._mapping) for r in rows]

@@ -87,3 +87,32 @@ def carry_over(session: Session, old_face_id: int, new_face_id: int, note: str) 
                                    note=f"{note}; was: {current.note}" if current.note else note))
         copied += 1
     return copied
+
+
+ACTIONS = ("confirmed", "probable", "disputed", "rejected", "reassign")
+
+
+def curate(session: Session, face_id: int, action: str, sitter_name: str, who: str | None,
+           note: str | None = None, from_sitter_id: int | None = None) -> list[Identification]:
+    """A curator's decision on a face. `reassign` rejects `from_sitter_id` and confirms `sitter_name`
+    (created when new); the other actions record that status for `sitter_name`."""
+    from .sitters import sitter_named
+
+    if action not in ACTIONS:
+        raise IdentificationError(f"action must be one of {ACTIONS}, got {action!r}")
+    if not sitter_name or not sitter_name.strip():
+        raise IdentificationError("name the sitter")
+    sitter = sitter_named(session, sitter_name, create=action in ("confirmed", "probable", "reassign"))
+    if sitter is None:
+        raise IdentificationError(f"there is no sitter named {sitter_name!r}")
+    records = []
+    if action == "reassign":
+        if from_sitter_id is None:
+            raise IdentificationError("reassign needs the sitter the face is taken from")
+        if from_sitter_id == sitter.id:
+            raise IdentificationError("the face already belongs to that sitter")
+        records.append(identify(session, face_id, from_sitter_id, "rejected", "curator", who,
+                                note or f"reassigned to {sitter.name}"))
+        action = "confirmed"
+    records.append(identify(session, face_id, sitter.id, action, "curator", who, note))
+    return records

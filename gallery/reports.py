@@ -15,10 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import select
-
-from db.collection import collection_counts
-from db.schema import Face
+from db.collection import collection_counts, face_thumbnails
 
 from .align import ARCFACE_CROP, align_face, thumbnail_crop
 from .errors import GalleryError
@@ -61,11 +58,11 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
     face_ids = [a.face_id for c in result.candidates for a in c.artworks] + [u.face_id for u in result.unidentified]
     with service.database.session() as session:
         counts = collection_counts(session)
-        thumbs = dict(session.execute(select(Face.id, Face.thumbnail).where(Face.id.in_(face_ids))).all())
+        thumbs = face_thumbnails(session, face_ids)
     return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
                        UNCALIBRATED, encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
-                       encode_jpeg(crop), {k: v for k, v in thumbs.items() if v})
+                       encode_jpeg(crop), thumbs)
 
 
 def write_report(report: MatchReport, path: Path) -> Path:

@@ -39,6 +39,7 @@ class Settings:
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
+    max_upload_bytes: int = 50_000_000  # the curator's page refuses larger uploads
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -46,7 +47,7 @@ class Settings:
             raise ConfigError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size"):
+        for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if self.workers < 0:

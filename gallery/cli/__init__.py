@@ -19,7 +19,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import collection_commands, face_commands, search_commands, weights_commands
+    from . import collection_commands, face_commands, search_commands, serve_commands, weights_commands
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -30,6 +30,8 @@ def _register() -> None:
     main.add_command(collection_commands.sitters)
     main.add_command(search_commands.search)
     main.add_command(search_commands.report)
+    main.add_command(serve_commands.serve)
+    main.add_command(serve_commands.users)
 
 
 _register()

@@ -1,0 +1,115 @@
+"""The running page through gradio_client and plain HTTP: every endpoint the page uses, curator
+actions, sessions kept apart, file serving limits, and the login on the page and the API."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.test_search import indexed  # noqa: F401  (the indexed collection fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(indexed):  # noqa: F811
+    from ui.server import launch
+
+    settings = indexed[0]
+    port = _free_port()
+    demo = launch(settings, port=port, block=False)
+    yield f"http://127.0.0.1:{port}/", indexed
+    demo.close()
+
+
+def _client(url, **kwargs):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, **kwargs)
+
+
+def test_identify_then_report_in_one_session(server, tmp_path):
+    from gradio_client import handle_file
+    from pypdf import PdfReader
+
+    url, (_settings, _service, held_out, _db) = server
+    client = _client(url)
+    annotated, face, crop, verdict, table, works, loose = client.predict(handle_file(str(held_out[0])), 5, -1.0,
+                                                                         api_name="/identify")
+    sitter = held_out[0].parent.name.replace("_", " ")
+    assert table["data"][0][1] == sitter and f"Best candidate: {sitter}" in verdict
+    assert len(works) == 3 and Path(annotated).exists() and Path(crop).exists()
+    pdf = client.predict("anna", "seen in the store room", api_name="/report_pdf")
+    text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
+    assert sitter in text and "anna" in text
+    # another browser session has no search of its own to report on
+    with pytest.raises(Exception, match="identify a face first"):
+        _client(url).predict("bob", "", api_name="/report_json")
+
+
+def test_compare_collection_curate_and_status(server):
+    from gradio_client import handle_file
+
+    url, (_settings, _service, held_out, database) = server
+    client = _client(url)
+    crop_a, crop_b, verdict, scores = client.predict(handle_file(str(held_out[0])), handle_file(str(held_out[1])),
+                                                     0, 0, api_name="/compare")
+    assert "Not the same sitter" in verdict and scores["same_sitter"] is False and scores["threshold"] == 0.3
+    name = held_out[0].parent.name.replace("_", " ")
+    sitters = client.predict(name.split()[0], api_name="/sitters")
+    assert name in [row[1] for row in sitters["data"]]
+    from db.collection import sitter_faces
+    from db.sitters import sitter_named
+
+    with database.session() as session:
+        sitter = sitter_named(session, name)
+        face_id = sitter_faces(session, sitter.id)[0].face_id
+    message = client.predict(face_id, "disputed", name, "the costume is later", api_name="/curate")[0]
+    assert f"Recorded on face {face_id}: disputed for {name}" in message
+    with database.session() as session:
+        assert {e.face_id: e.status for e in sitter_faces(session, sitter.id)}[face_id] == "disputed"
+    with pytest.raises(Exception, match="action must be one of|Value"):
+        client.predict(face_id, "forgotten", name, "", api_name="/curate")
+    summary, model, errors = client.predict(api_name="/status")
+    assert "faces" in summary and model["detector"]["sha256"] and errors["data"] in ([], [[None] * 4])
+    artworks = client.predict("group", api_name="/artworks")
+    assert [row[-1].endswith("group.jpg") for row in artworks["data"]] == [True]
+
+
+def test_only_the_cache_is_served(server):
+    url, (_settings, _service, held_out, _db) = server
+    for path in ("/etc/passwd", str(held_out[0]), str(Path(__file__).resolve())):
+        assert requests.get(f"{url}gradio_api/file={path}", timeout=10).status_code in (403, 404)
+
+
+def test_login_guards_the_page_and_the_api(indexed, tmp_path):  # noqa: F811
+    from ui.auth import add_user
+    from ui.server import launch
+
+    settings = indexed[0]
+    users = tmp_path / "users.txt"
+    add_user(users, "anna", "correct horse")
+    assert "correct horse" not in users.read_text()
+    port = _free_port()
+    demo = launch(settings, port=port, auth_file=users, block=False)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert requests.get(f"{url}config", timeout=10).status_code == 401
+        assert requests.get(f"{url}gradio_api/info", timeout=10).status_code == 401
+        with pytest.raises(Exception):
+            _client(url)
+        with pytest.raises(Exception):
+            _client(url, auth=("anna", "wrong password"))
+        client = _client(url, auth=("anna", "correct horse"))
+        assert "faces" in client.predict(api_name="/status")[0]
+    finally:
+        demo.close()

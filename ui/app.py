@@ -1,0 +1,28 @@
+"""The page: four panels as tabs, wired to the services."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from . import collection, compare, identify, status
+from .services import Services
+
+
+def build_app(services: Services) -> gr.Blocks:
+    with gr.Blocks(title="Portrait Gallery", analytics_enabled=False) as demo:
+        gr.Markdown("# Portrait Gallery\nWho is in this painting? Upload a portrait or a photograph.")
+        with gr.Tab("Identify"):
+            identify_parts = identify.render()
+        with gr.Tab("Compare"):
+            compare_parts = compare.render()
+        with gr.Tab("Collection"):
+            collection_parts = collection.render()
+        with gr.Tab("Status"):
+            status_parts = status.render()
+        identify.listen(identify_parts, services)
+        compare.listen(compare_parts, services)
+        collection.listen(collection_parts, services)
+        status.listen(status_parts, services, demo)
+    # the models are shared by every session: one request at a time per handler, others wait in line
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo

@@ -1,0 +1,121 @@
+"""Identify: upload a portrait or a photograph, see its faces, get the ranked candidate sitters,
+the works behind each match, and download the match report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from db.collection import face_thumbnails
+from gallery.align import ARCFACE_CROP, align_face
+from gallery.errors import GalleryError
+from gallery.reports import build_report, write_report
+
+from .services import Services, annotate, jpeg, read_upload
+
+HEADERS = ["rank", "sitter", "dates", "score", "status", "works"]
+
+
+def render() -> dict:
+    with gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Portrait or photograph")
+            with gr.Row():
+                face = gr.Dropdown(choices=[], label="Face (0 = the largest)", allow_custom_value=False)
+                top_k = gr.Slider(1, 50, value=10, step=1, label="Candidates")
+                min_score = gr.Slider(-1.0, 1.0, value=-1.0, step=0.01, label="Minimum score")
+            faces_view = gr.Image(label="Faces found", interactive=False)
+            crop = gr.Image(label="Aligned query face", interactive=False, height=160)
+        with gr.Column(scale=2):
+            verdict = gr.Markdown()
+            table = gr.Dataframe(headers=HEADERS, interactive=False, label="Candidate sitters")
+            works = gr.Gallery(label="Matching works (select a sitter above)", columns=5, height=260)
+            loose = gr.Gallery(label="Unidentified faces that resemble the query", columns=5, height=200)
+            with gr.Row():
+                curator = gr.Textbox(label="Curator", max_lines=1)
+                note = gr.Textbox(label="Note", max_lines=2)
+            with gr.Row():
+                buttons = {kind: gr.Button(f"Report ({kind.upper()})") for kind in ("pdf", "csv", "json")}
+            report_file = gr.File(label="Report", interactive=False)
+    return {"upload": upload, "face": face, "top_k": top_k, "min_score": min_score, "faces_view": faces_view,
+            "crop": crop, "verdict": verdict, "table": table, "works": works, "loose": loose, "curator": curator,
+            "note": note, "buttons": buttons, "report_file": report_file, "state": gr.State(None)}
+
+
+def listen(c: dict, services: Services) -> None:
+    outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"]]
+
+    def identify(path, face, top_k, min_score):
+        try:
+            data = read_upload(path, services.settings.max_upload_bytes)
+            result = services.search.search(data, name=Path(path).name, face=None if face in (None, "") else int(face),
+                                            candidates=int(top_k), threshold=services.settings.match_threshold,
+                                            min_score=None if min_score <= -1 else float(min_score))
+        except GalleryError as err:
+            raise gr.Error(str(err)) from None
+        return _show(services, result)
+
+    inputs = [c["upload"], c["face"], c["top_k"], c["min_score"]]
+    c["upload"].upload(lambda p, k, s: identify(p, None, k, s), [c["upload"], c["top_k"], c["min_score"]], outputs,
+                       api_name="identify")
+    c["face"].input(identify, inputs, outputs, api_name="choose_face")
+    c["top_k"].release(identify, inputs, outputs, api_name=False)
+    c["min_score"].release(identify, inputs, outputs, api_name=False)
+    def pick_sitter(state, evt: gr.SelectData):
+        return _works(services, state, evt.index[0])
+
+    c["table"].select(pick_sitter, [c["state"]], [c["works"]], api_name=False)
+    for kind, button in c["buttons"].items():
+        button.click(lambda state, who, text, kind=kind: _report(services, state, who, text, kind),
+                     [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
+
+
+def _show(services: Services, result):
+    image = services.pipeline.load(result.query_bytes, result.query)
+    chosen = result.faces[result.face]
+    crop = align_face(image.rgb, chosen.landmarks, ARCFACE_CROP)
+    rows = [[rank, cand.sitter, _dates(cand), round(cand.score, 3), cand.status, len(cand.artworks)]
+            for rank, cand in enumerate(result.candidates, start=1)]
+    if result.no_confident_match:
+        verdict = (f"**No confident match**: no sitter scores above {result.threshold:.2f}. "
+                   "The ranking below is shown for exploration only.")
+    else:
+        best = result.candidates[0]
+        verdict = f"**Best candidate: {best.sitter}** ({best.score:.3f}; threshold {result.threshold:.2f})"
+    verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities."
+    choices = [str(i) for i in range(len(result.faces))]
+    state = {"result": result}
+    return (annotate(image.rgb, result.faces, result.face), gr.Dropdown(choices=choices, value=str(result.face)),
+            crop, verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state)
+
+
+def _dates(candidate) -> str:
+    if candidate.birth_year is None and candidate.death_year is None:
+        return ""
+    return f"{candidate.birth_year or '?'}–{candidate.death_year or '?'}"
+
+
+def _gallery(services: Services, matches) -> list:
+    with services.database.session() as session:
+        thumbs = face_thumbnails(session, [m.face_id for m in matches])
+    return [(jpeg(thumbs[m.face_id]), f"{m.score:.3f} · {m.title or Path(m.path).name}"
+             + (" (file missing)" if m.missing else "") + (" (this very file)" if m.same_file else ""))
+            for m in matches if m.face_id in thumbs]
+
+
+def _works(services: Services, state, row: int) -> list:
+    if not state or not state["result"].candidates:
+        return []
+    candidates = state["result"].candidates
+    return _gallery(services, candidates[min(max(row, 0), len(candidates) - 1)].artworks)
+
+
+def _report(services: Services, state, curator: str, note: str, kind: str) -> str:
+    if not state:
+        raise gr.Error("identify a face first; the report describes that search")
+    report = build_report(services.search, state["result"], curator or None, note or None)
+    folder = Path(tempfile.mkdtemp(prefix="gallery-report-"))
+    stem = Path(state["result"].query).stem or "query"
+    return str(write_report(report, folder / f"{stem}-report.{kind}"))

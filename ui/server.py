@@ -1,0 +1,24 @@
+"""Starting the page: `gallery serve` and `app.py` call `serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gallery.settings import Settings
+
+from .auth import Authenticator, read_users
+
+
+def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth_file: Path | None = None,
+           block: bool = True):
+    """Build the services and the page and start serving; returns the Blocks (when not blocking)."""
+    from .app import build_app
+    from .services import build_services
+
+    authenticator = Authenticator(read_users(auth_file)) if auth_file else None
+    services = build_services(settings, auth_on=authenticator is not None)
+    demo = build_app(services)
+    demo.launch(server_name=host, server_port=port, auth=authenticator, max_file_size=settings.max_upload_bytes,
+                allowed_paths=[], show_error=True, prevent_thread_lock=not block, inbrowser=False,
+                auth_message="Portrait Gallery: log in with your curator account." if authenticator else None)
+    return demo
