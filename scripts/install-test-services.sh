@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # System packages the full test suite uses, from Debian: the PostgreSQL server (its backend test
-# starts a throw-away cluster on 127.0.0.1). Needs root; without them those tests are skipped.
+# starts a throw-away cluster on 127.0.0.1) and Chromium (the browser tests drive it headless
+# through Playwright). Needs root; without them those tests are skipped with the reason.
 set -euo pipefail
-if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    exit 0
-fi
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "install-test-services: not root or no apt-get; PostgreSQL tests will be skipped" >&2
+    echo "install-test-services: not root or no apt-get; tests needing ${missing[*]} will be skipped" >&2
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
-    || echo "install-test-services: PostgreSQL could not be installed; its tests will be skipped" >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || echo "install-test-services: could not install ${missing[*]}; those tests will be skipped" >&2

@@ -16,8 +16,8 @@ from .services import Services, read_upload
 
 def render() -> dict:
     with gr.Row():
-        image_a = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image A")
-        image_b = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image B")
+        image_a = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image A", elem_id="compare-a")
+        image_b = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image B", elem_id="compare-b")
     with gr.Row():
         face_a = gr.Number(value=0, precision=0, minimum=0, label="Face in A (0 = the largest)")
         face_b = gr.Number(value=0, precision=0, minimum=0, label="Face in B (0 = the largest)")

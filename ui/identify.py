@@ -21,7 +21,8 @@ HEADERS = ["rank", "sitter", "dates", "score", "status", "works"]
 def render() -> dict:
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Portrait or photograph")
+            upload = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Portrait or photograph",
+                              elem_id="identify-upload")
             with gr.Row():
                 face = gr.Dropdown(choices=[], label="Face (0 = the largest)", allow_custom_value=False)
                 top_k = gr.Slider(1, 50, value=10, step=1, label="Candidates")
