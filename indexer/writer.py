@@ -85,6 +85,8 @@ class Writer:
             record_error(session, task.file.path, "read", task.read.error, self.run_id)
             self.stats.errors.append((task.file.path, task.read.error))
             return
+        if task.kind == "unchanged" and not task.file.from_csv and task.known.status == "present":
+            return  # nothing to write: most files of a re-run
         old_size = None
         if task.kind == "changed":
             previous = session.get(Artwork, task.known.id)

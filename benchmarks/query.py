@@ -1,0 +1,120 @@
+"""Query latency end to end: uploaded bytes -> faces -> fused vector -> FAISS -> ranked sitters,
+against collections of 10k and 100k indexed faces, on this machine's CPU.
+
+Profile: the `base` profile's networks (SCRFD + CLIP ViT-B/16 + IResNet100), randomly initialised
+(speed does not depend on weight values; the public weights cannot be downloaded here), with
+SCRFD-500M from ../shared/models, in the precision `auto` picks (bf16 on CPUs with AVX512-BF16).
+The collection is synthetic: N faces of N/4 sitters, their vectors, identifications and
+thumbnails in a real SQLite database, searched through the real SearchService.
+
+    python benchmarks/query.py [--sizes 10000,100000] [--queries 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from db.collection import embedding_set  # noqa: E402
+from db.engine import open_database  # noqa: E402
+from db.schema import Artwork, Face, FaceVector, Identification, Sitter  # noqa: E402
+from gallery.pipeline import FacePipeline  # noqa: E402
+from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
+from gallery.search import SearchService  # noqa: E402
+from gallery.settings import load_settings  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+QUERY = SHARED / "data" / "lfw-mini" / "Al_Gore" / "Al_Gore_0002.jpg"
+RESULTS = Path(__file__).parent / "results" / "query.json"
+
+
+def base_shape_settings(data_dir: Path):
+    settings = load_settings(None, {"HOME": str(data_dir), "HF_HUB_OFFLINE": "1"}, data_dir=str(data_dir))
+    profile = ProfileSpec("base-shape", DetectorSpec("scrfd", str(SHARED / "models" / "scrfd_500m.onnx")),
+                          (EncoderSpec("clip", "clip", None), EncoderSpec("iresnet_base", "iresnet100", None)))
+    return replace(settings, profile=profile)
+
+
+def fill(database, pipeline: FacePipeline, faces: int, rng) -> None:
+    """N faces, 4 per sitter, each with a vector near its sitter's, an identification and a thumbnail."""
+    info = pipeline.info()
+    dim = info.fusion.dim
+    with database.session() as session:
+        eset = embedding_set(session, info.key, info.profile, dim, info.to_json())
+        set_id = eset.id
+    thumbnail = QUERY.read_bytes()[:6000]
+    sitters = faces // 4
+    centres = rng.standard_normal((sitters, dim), dtype=np.float32)
+    with database.engine.begin() as connection:
+        connection.execute(Sitter.__table__.insert(), [
+            {"id": i + 1, "name": f"Sitter {i:06d}", "alternative_names": [], "external_ids": {}} for i in range(sitters)])
+        for start in range(0, faces, 20_000):
+            ids = range(start + 1, min(faces, start + 20_000) + 1)
+            vectors = centres[[(i - 1) // 4 for i in ids]] + rng.standard_normal((len(ids), dim), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            connection.execute(Artwork.__table__.insert(), [
+                {"id": i, "path": f"/synthetic/{i}.jpg", "collection": "/synthetic", "sha256": f"{i:064d}",
+                 "status": "present", "title": f"Portrait {i}", "extras": {}} for i in ids])
+            connection.execute(Face.__table__.insert(), [
+                {"id": i, "artwork_id": i, "face_index": 0, "box": [0, 0, 10, 10], "landmarks": [[0, 0]] * 5,
+                 "score": 0.9, "thumbnail": thumbnail, "active": True} for i in ids])
+            connection.execute(FaceVector.__table__.insert(), [
+                {"face_id": i, "set_id": set_id, "vector": v.astype(np.float16).tobytes()} for i, v in zip(ids, vectors)])
+            connection.execute(Identification.__table__.insert(), [
+                {"face_id": i, "sitter_id": (i - 1) // 4 + 1, "status": "confirmed", "source": "metadata"} for i in ids])
+
+
+def measure(size: int, queries: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="gallery-query-"))
+    try:
+        settings = base_shape_settings(work)
+        pipeline = FacePipeline(settings)
+        database = open_database(settings.database_url)
+        start = time.perf_counter()
+        fill(database, pipeline, size, np.random.default_rng(0))
+        filled = time.perf_counter() - start
+        service = SearchService(pipeline, database, settings.index_dir)
+        data = QUERY.read_bytes()
+        service.search(data, "query.jpg")  # opens (builds) the index, warms the models
+        latencies = []
+        for _ in range(queries):
+            t = time.perf_counter()
+            result = service.search(data, "query.jpg", candidates=10)
+            latencies.append(time.perf_counter() - t)
+        assert result.candidates, "the synthetic collection returned no candidate"
+        return {"faces": size, "precision": pipeline.placement.precision, "queries": queries,
+                "p50_s": round(float(np.percentile(latencies, 50)), 3),
+                "p95_s": round(float(np.percentile(latencies, 95)), 3), "fill_s": round(filled, 1)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = [measure(int(s), args.queries) for s in args.sizes.split(",")]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"profile": "base-shape (SCRFD-500M + CLIP ViT-B/16 + IResNet100)",
+                                    "rows": rows}, indent=2) + "\n")
+    print(f"{'faces':>8} {'precision':>9} {'p50 s':>7} {'p95 s':>7}   (goal: p50 <= 0.5 s)")
+    for r in rows:
+        print(f"{r['faces']:>8} {r['precision']:>9} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f}")
+    print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
