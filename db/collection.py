@@ -204,3 +204,12 @@ def find_artworks(session: Session, text: str, limit: int = 200) -> list[dict]:
         .where(Artwork.title.ilike(pattern) | Artwork.artist.ilike(pattern) | Artwork.path.ilike(pattern)
                | Artwork.accession_number.ilike(pattern)).order_by(Artwork.path).limit(limit))
     return [dict(r._mapping) for r in rows]
+
+
+def save_calibration(session: Session, set_key: str, calibration: dict) -> None:
+    eset = find_embedding_set(session, set_key)
+    if eset is None:
+        from gallery.errors import GalleryError
+
+        raise GalleryError(f"there is no embedding set {set_key}")
+    eset.calibration = calibration

@@ -105,6 +105,7 @@ class EmbeddingSet(Base):
     dim: Mapped[int] = mapped_column(Integer)
     components: Mapped[dict] = mapped_column(JSON)  # ProfileInfo.to_json()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    calibration: Mapped[dict | None] = mapped_column(JSON)  # gallery.calibration (migration 0003)
 
 
 class FaceVector(Base):

@@ -111,7 +111,8 @@ def _candidates(out: _Writer, report, r: dict) -> None:
             dates = f" ({candidate['birth_year'] or '?'}-{candidate['death_year'] or '?'})"
         out.line(f"{rank}. {candidate['sitter']}{dates}   score {_score(candidate['score'])}   "
                  f"{candidate['status']}   {len(candidate['artworks'])} matching work(s)", 10, bold=True)
-        out.line(f"components: {_components(candidate['components'])}", 8)
+        out.line(f"components: {_components(candidate['components'])}"
+                 + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
         _thumbnails(out, report, candidate["artworks"][:MAX_WORKS])
 
 

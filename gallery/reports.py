@@ -61,8 +61,16 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
         thumbs = face_thumbnails(session, face_ids)
     return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
-                       UNCALIBRATED, encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
+                       _calibration_note(result.calibration), encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
                        encode_jpeg(crop), thumbs)
+
+
+def _calibration_note(calibration) -> str:
+    if calibration is None:
+        return UNCALIBRATED
+    return (f"Scores are cosine similarities of the fused vectors. Calibrated on {calibration.sitters} labelled "
+            f"sitters ({calibration.impostor_pairs:,} impostor pairs, {calibration.created_at}): each candidate "
+            "shows the estimated rate of false matches at its score.")
 
 
 def write_report(report: MatchReport, path: Path) -> Path:
@@ -82,7 +90,7 @@ def _json_bytes(report: MatchReport) -> bytes:
     return (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-CSV_COLUMNS = ("rank", "sitter", "sitter_score", "status", "face_id", "artwork", "title", "artist", "date",
+CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "status", "face_id", "artwork", "title", "artist", "date",
                "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
                "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at")
 
@@ -100,9 +108,11 @@ def _csv_bytes(report: MatchReport) -> bytes:
     for rank, candidate in enumerate(r["candidates"], start=1):
         for artwork in candidate["artworks"]:
             writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"], "sitter_score": candidate["score"],
-                             "status": artwork["status"], **_artwork_columns(artwork)})
+                             "false_match": candidate["false_match"] or "", "status": artwork["status"],
+                             **_artwork_columns(artwork)})
     for artwork in r["unidentified"]:
-        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "status": "",
+        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "false_match": "",
+                         "status": "",
                          **_artwork_columns(artwork)})
     return out.getvalue().encode()
 

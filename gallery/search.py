@@ -12,7 +12,7 @@ the collection -> candidate sitters, ranked, with the artworks behind each match
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,10 +20,11 @@ from sqlalchemy import select
 from db.collection import find_embedding_set
 from db.engine import Database
 from db.identifications import current_identifications
-from db.schema import Artwork, Face, Sitter
+from db.schema import Artwork, EmbeddingSet, Face, Sitter
 from db.vectors import index_folder, open_set_index
 
 from .batch import pick_face
+from .calibration import Calibration
 from .errors import GalleryError
 from .pipeline import FacePipeline, ImageResult
 from .vector_index import MANIFEST
@@ -64,11 +65,14 @@ class Candidate:
     components: dict[str, float]  # of the best matching face
     status: str  # of the best matching face's identification
     artworks: list[FaceMatch]
+    false_match_rate: float | None = None  # from the set's calibration, when there is one
+    false_match: str | None = None  # the same in words: "≈ 1 in N false matches at this score"
 
     def to_json(self) -> dict:
         return {"sitter": self.sitter, "sitter_id": self.sitter_id, "birth_year": self.birth_year,
                 "death_year": self.death_year, "score": round(self.score, 6), "status": self.status,
                 "components": {k: round(v, 6) for k, v in self.components.items()},
+                "false_match_rate": self.false_match_rate, "false_match": self.false_match,
                 "artworks": [a.to_json() for a in self.artworks]}
 
 
@@ -84,6 +88,7 @@ class SearchResult:
     profile: str
     result: ImageResult = field(repr=False)
     query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
+    calibration: Calibration | None = field(default=None, repr=False)
 
     @property
     def no_confident_match(self) -> bool:
@@ -92,6 +97,7 @@ class SearchResult:
     def to_json(self) -> dict:
         return {"query": self.query, "faces": [f.to_json() for f in self.faces], "face": self.face,
                 "threshold": self.threshold, "no_confident_match": self.no_confident_match,
+                "calibrated": self.calibration is not None,
                 "embedding_set": self.embedding_set, "profile": self.profile,
                 "candidates": [c.to_json() for c in self.candidates],
                 "unidentified": [u.to_json() for u in self.unidentified]}
@@ -142,9 +148,19 @@ class SearchService:
             scores, ids = scores[scores >= min_score], ids[scores >= min_score]
         matches = self._matches(ids, scores, chosen.vector, index, hashlib.sha256(data).hexdigest())
         ranked, loose = self._group(matches)
+        calibration = self.calibration()
+        if calibration is not None:
+            ranked = [replace(c, false_match_rate=calibration.false_match_rate(c.score)[0],
+                              false_match=calibration.describe(c.score)) for c in ranked[:candidates]]
         return SearchResult(name or str(source), [f.face for f in result.faces], chosen.index, threshold,
                             ranked[:candidates], loose[:unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result, data)
+                            self.pipeline.profile.name, result, data, calibration)
+
+    def calibration(self) -> Calibration | None:
+        """Read at each search, so `gallery calibrate` applies without a restart."""
+        with self.database.session() as session:
+            row = session.get(EmbeddingSet, self.embedding_set.id)
+            return Calibration.from_json(row.calibration if row else None)
 
     def _matches(self, ids, scores, query, index, query_sha: str) -> list[FaceMatch]:
         if len(ids) == 0:

@@ -32,7 +32,7 @@ def _face(session, path="/c/a.jpg", index=0) -> Face:
 
 
 def test_new_database_is_at_head_with_sqlite_settings(database):
-    assert current_revision(database.engine) == head_revision() == "0002"
+    assert current_revision(database.engine) == head_revision() == "0003"
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -62,7 +62,7 @@ def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
     assert "index_runs" not in _tables(url)
 
     upgraded = open_database(url)
-    assert current_revision(upgraded.engine) == "0002"
+    assert current_revision(upgraded.engine) == "0003"
     assert "index_runs" in _tables(url)
     with upgraded.session() as session:
         assert sitter_named(session, "Saskia van Uylenburgh") is not None

@@ -108,3 +108,24 @@ def test_search_command_json(gallery_cli, indexed, env):
         path = session.scalar(select(Artwork.path).join(Face).where(Face.id == out["candidates"][0]["artworks"][0]
                                                                     ["face_id"]))
     assert path == out["candidates"][0]["artworks"][0]["path"]
+
+
+def test_calibration_adds_false_match_rates_to_search_and_reports(indexed, onnx_pipeline, tmp_path):
+    from db.collection import save_calibration
+    from gallery.calibration import calibrate
+    from gallery.evaluation import labelled_from_database
+    from gallery.reports import build_report, write_report
+
+    _settings, service, held_out, database = indexed
+    assert service.search(held_out[6]).candidates[0].false_match is None  # not calibrated yet
+    key = onnx_pipeline.info().key
+    calibration = calibrate(labelled_from_database(database, key, onnx_pipeline.layout))
+    with database.session() as session:
+        save_calibration(session, key, calibration.to_json())
+    result = service.search(held_out[6])  # applies without a restart
+    first, last = result.candidates[0], result.candidates[-1]
+    assert first.false_match.startswith(("≈ 1 in", "fewer than 1 in")) and first.false_match_rate <= last.false_match_rate
+    assert result.to_json()["calibrated"] and result.to_json()["candidates"][0]["false_match"] == first.false_match
+    report = build_report(service, result)
+    assert "Calibrated on" in report.calibration_note
+    assert first.false_match in write_report(report, tmp_path / "r.csv").read_text(encoding="utf-8")

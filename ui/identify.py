@@ -15,7 +15,7 @@ from gallery.reports import build_report, write_report
 
 from .services import Services, annotate, jpeg, read_upload
 
-HEADERS = ["rank", "sitter", "dates", "score", "status", "works"]
+HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 
 
 def render() -> dict:
@@ -77,7 +77,8 @@ def _show(services: Services, result):
     image = services.pipeline.load(result.query_bytes, result.query)
     chosen = result.faces[result.face]
     crop = align_face(image.rgb, chosen.landmarks, ARCFACE_CROP)
-    rows = [[rank, cand.sitter, _dates(cand), round(cand.score, 3), cand.status, len(cand.artworks)]
+    rows = [[rank, cand.sitter, _dates(cand), round(cand.score, 3), cand.false_match or "not calibrated",
+             cand.status, len(cand.artworks)]
             for rank, cand in enumerate(result.candidates, start=1)]
     if result.no_confident_match:
         verdict = (f"**No confident match**: no sitter scores above {result.threshold:.2f}. "
@@ -85,7 +86,9 @@ def _show(services: Services, result):
     else:
         best = result.candidates[0]
         verdict = f"**Best candidate: {best.sitter}** ({best.score:.3f}; threshold {result.threshold:.2f})"
-    verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities."
+    verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities"
+    verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
+                "; run `gallery calibrate` to estimate false-match rates.")
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result}
     return (annotate(image.rgb, result.faces, result.face), gr.Dropdown(choices=choices, value=str(result.face)),

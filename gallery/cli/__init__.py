@@ -19,7 +19,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import collection_commands, face_commands, search_commands, serve_commands, weights_commands
+    from . import (collection_commands, evaluate_commands, face_commands, search_commands, serve_commands,
+                   weights_commands)
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -32,6 +33,8 @@ def _register() -> None:
     main.add_command(search_commands.report)
     main.add_command(serve_commands.serve)
     main.add_command(serve_commands.users)
+    main.add_command(evaluate_commands.evaluate)
+    main.add_command(evaluate_commands.calibrate)
 
 
 _register()

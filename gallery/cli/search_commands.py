@@ -37,7 +37,8 @@ def search(image, face, top_k, min_score, as_json, settings):
         click.echo("no confident match: no sitter scores above the threshold")
     for rank, candidate in enumerate(result.candidates, start=1):
         click.echo(f"{rank:>3}. {candidate.sitter:<36} {candidate.score:.3f}  {candidate.status:<9} "
-                   f"{len(candidate.artworks)} matching work(s)")
+                   f"{len(candidate.artworks)} matching work(s)"
+                   + (f"  {candidate.false_match}" if candidate.false_match else ""))
     if result.unidentified:
         click.echo("unidentified faces that resemble the query:")
         for match in result.unidentified[:5]:

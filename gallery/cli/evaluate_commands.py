@@ -1,0 +1,94 @@
+"""gallery evaluate | calibrate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import domain_errors, echo_json, progress, settings_options
+
+
+def _labelled(settings, folder):
+    from ..evaluation import labelled_from_database, labelled_from_folder
+    from ..pipeline import FacePipeline
+
+    pipeline = FacePipeline(settings)
+    if folder:
+        pipeline.layout
+        files = sum(1 for p in Path(folder).rglob("*") if p.is_file())
+        bar = progress(files, "embedding")
+        labelled = labelled_from_folder(pipeline, Path(folder), lambda _p, _n: bar.update(1))
+        bar.close()
+        return labelled
+    from db.engine import open_database
+
+    return labelled_from_database(open_database(settings.database_url), pipeline.info().key, pipeline.layout)
+
+
+@click.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["all", "sitter-disjoint"]), default="all", show_default=True,
+              help="sitter-disjoint: only the held-out half of the sitters (as after training on the other).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sitter-disjoint split.")
+@click.option("--roc", "roc_png", type=click.Path(dir_okay=False), default=None, help="Write the ROC plot (PNG).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the figures as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@settings_options
+def evaluate(folder, split, seed, roc_png, out, as_json, settings):
+    """Verification (EER, TAR at 0.1 % and 1 % FAR) and identification (rank-1, rank-5, mAP) of
+    every component and the fusion, on FOLDER (one subfolder per sitter) or, without FOLDER, on
+    the database's confirmed faces.
+
+    \b
+    Example:
+      gallery evaluate labelled/ --config profile.toml --roc roc.png --json
+    """
+    from ..evaluation import evaluate as run_evaluation
+    from ..evaluation import plot_roc, sitter_disjoint, table
+
+    with domain_errors():
+        labelled = _labelled(settings, folder)
+        if split == "sitter-disjoint":
+            labelled = labelled.subset(sitter_disjoint(labelled.labels, seed=seed))
+        result = run_evaluation(labelled)
+        if roc_png:
+            plot_roc(result, Path(roc_png), f"{settings.profile.name}: {result.sitters} sitters")
+    data = result.to_json()
+    if out:
+        Path(out).write_text(json.dumps(data, indent=2) + "\n")
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(table(result))
+
+
+@click.command()
+@settings_options
+def calibrate(settings):
+    """Estimate, from the database's confirmed faces, the false-match rate of every score of the
+    profile's embedding set; search, the page and reports then show it beside each candidate.
+
+    \b
+    Example:
+      gallery calibrate --config profile.toml
+    """
+    from db.collection import save_calibration
+    from db.engine import open_database
+
+    from ..calibration import calibrate as run_calibration
+    from ..evaluation import labelled_from_database
+    from ..pipeline import FacePipeline
+
+    with domain_errors():
+        pipeline = FacePipeline(settings)
+        database = open_database(settings.database_url)
+        key = pipeline.info().key
+        calibration = run_calibration(labelled_from_database(database, key, pipeline.layout))
+        with database.session() as session:
+            save_calibration(session, key, calibration.to_json())
+    click.echo(f"calibrated embedding set {key} on {calibration.sitters} sitters, "
+               f"{calibration.impostor_pairs:,} impostor and {calibration.genuine_pairs:,} genuine pairs")
+    for score in (0.2, 0.3, 0.4, 0.5):
+        click.echo(f"  score {score:.2f}: {calibration.describe(score)}")
