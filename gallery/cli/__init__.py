@@ -20,7 +20,7 @@ def main() -> None:
 
 def _register() -> None:
     from . import (collection_commands, evaluate_commands, face_commands, search_commands, serve_commands,
-                   weights_commands)
+                   train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -35,6 +35,7 @@ def _register() -> None:
     main.add_command(serve_commands.users)
     main.add_command(evaluate_commands.evaluate)
     main.add_command(evaluate_commands.calibrate)
+    main.add_command(train_commands.train)
 
 
 _register()
