@@ -105,7 +105,7 @@ def main() -> None:
               "roofline_gflops": roofline, "gflop_per_face": gflop, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"matmul roofline: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in roofline.items()))
+    print("matmul roofline: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in roofline.items()))
     print("GFLOP per face: " + ", ".join(f"{k} {v:.1f}" for k, v in gflop.items()))
     print(f"{'component':<16} {'prec':<5} {'batch':>5} {'faces/s':>9} {'GFLOP/s':>9} {'of roofline':>12}")
     for r in rows:

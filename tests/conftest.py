@@ -99,8 +99,30 @@ def postgres_url():
     if server_binaries() is None:
         pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401  (the driver the URL names)
     except ImportError:
         pytest.skip("the psycopg driver is not installed (pip install 'portrait-gallery[postgres]')")
     with temporary_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def indexed(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory, group_photo):
+    """20 lfw-mini sitters indexed with one portrait each held out, plus an unlabelled group photo:
+    (settings, search service, held-out images, database). One per test module."""
+    import shutil
+
+    from db.engine import open_database
+    from gallery.search import SearchService
+    from gallery.settings import load_settings
+    from indexer.runner import index_collection
+    from tests.collections import copy_sitters
+
+    root = tmp_path_factory.mktemp("search")
+    collection = root / "collection"
+    held_out = copy_sitters(lfw_dir, collection, 20, skip_first=True)
+    shutil.copy(group_photo, collection / "group.jpg")
+    settings = load_settings(onnx_profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
+    index_collection(settings, collection, pipeline=onnx_pipeline)
+    database = open_database(settings.database_url)
+    return settings, SearchService(onnx_pipeline, database, settings.index_dir), held_out, database

@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from tests.test_search import indexed  # noqa: F401  (the indexed collection fixture)
 from tests.test_ui import _free_port
 
 pytestmark = pytest.mark.slow
@@ -26,7 +25,7 @@ def browser():
 
 
 @pytest.fixture()
-def page_at(indexed, browser, tmp_path):  # noqa: F811
+def page_at(indexed, browser, tmp_path):
     from ui.server import launch
 
     demos = []
@@ -43,7 +42,7 @@ def page_at(indexed, browser, tmp_path):  # noqa: F811
         demo.close()
 
 
-def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):  # noqa: F811
+def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):
     held_out = indexed[2]
     sitter = held_out[0].parent.name.replace("_", " ")
     page, _url = page_at()

@@ -21,22 +21,9 @@ from gallery.vector_index import INDEX_FILE, VECTORS_FILE
 from indexer.plan import CollectionError
 from indexer.runner import index_collection
 from indexer.status import collection_status
+from tests.collections import copy_sitters
 
 pytestmark = pytest.mark.slow
-
-
-def copy_sitters(lfw: Path, target: Path, sitters: int, skip_first: bool = False) -> list[Path]:
-    """Copy the first `sitters` identities (4 images each) into target/<name>/; returns held-out images."""
-    held_out = []
-    for folder in sorted(p for p in lfw.iterdir() if p.is_dir())[:sitters]:
-        images = sorted(folder.glob("*.jpg"))
-        if skip_first:
-            held_out.append(images[0])
-            images = images[1:]
-        (target / folder.name).mkdir(parents=True, exist_ok=True)
-        for image in images:
-            shutil.copy(image, target / folder.name / image.name)
-    return held_out
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ from db.schema import Artwork, Face
 from gallery.settings import load_settings
 from indexer.runner import index_collection
 from indexer.status import collection_status
-from tests.test_indexer import copy_sitters
+from tests.collections import copy_sitters
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from db.sitters import list_sitters, sitter_named
 from gallery.settings import load_settings
 from indexer.runner import index_collection
 from indexer.status import collection_status
-from tests.test_indexer import copy_sitters
+from tests.collections import copy_sitters
 
 pytestmark = pytest.mark.slow
 

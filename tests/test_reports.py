@@ -8,13 +8,12 @@ import json
 import pytest
 
 from gallery.reports import ReportError, build_report, write_report
-from tests.test_search import indexed  # noqa: F401  (the indexed collection fixture)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report(indexed):  # noqa: F811
+def report(indexed):
     _settings, service, held_out, _db = indexed
     result = service.search(held_out[4], candidates=3)
     return build_report(service, result, curator="Zoë Ångström", note="Lot 42, attribution pending"), result
@@ -55,7 +54,7 @@ def test_unknown_report_type_is_refused(report, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_report_command(gallery_cli, indexed, env, tmp_path):  # noqa: F811
+def test_report_command(gallery_cli, indexed, env, tmp_path):
     settings, _service, held_out, _db = indexed
     env["GALLERY_DATA_DIR"] = str(settings.data_dir)
     out = tmp_path / "r.json"

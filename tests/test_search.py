@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from sqlalchemy import select
@@ -14,24 +13,8 @@ from db.schema import Artwork, Face
 from db.sitters import sitter_named
 from gallery.errors import NoFaceError
 from gallery.search import SearchError, SearchService
-from gallery.settings import load_settings
-from indexer.runner import index_collection
-from tests.test_indexer import copy_sitters
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def indexed(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory, group_photo):
-    """20 sitters with one portrait each held out, plus an unlabelled group photo."""
-    root = tmp_path_factory.mktemp("search")
-    collection = root / "collection"
-    held_out = copy_sitters(lfw_dir, collection, 20, skip_first=True)
-    shutil.copy(group_photo, collection / "group.jpg")
-    settings = load_settings(onnx_profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
-    index_collection(settings, collection, pipeline=onnx_pipeline)
-    database = open_database(settings.database_url)
-    return settings, SearchService(onnx_pipeline, database, settings.index_dir), held_out, database
 
 
 def _name(path):

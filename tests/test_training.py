@@ -13,7 +13,7 @@ from gallery.settings import load_settings
 from gallery.training.augment import AugmentSettings
 from gallery.training.data import Faces, PkSampler, TrainingDataError, split
 from gallery.training.loop import TrainConfig, batch_hard_triplet
-from tests.test_indexer import copy_sitters
+from tests.collections import copy_sitters
 
 pytestmark = pytest.mark.slow
 QUIET = AugmentSettings(degrees=2.0, blur=0.0)

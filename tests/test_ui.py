@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.test_search import indexed  # noqa: F401  (the indexed collection fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +20,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(indexed):  # noqa: F811
+def server(indexed):
     from ui.server import launch
 
     settings = indexed[0]
@@ -91,7 +90,7 @@ def test_only_the_cache_is_served(server):
         assert requests.get(f"{url}gradio_api/file={path}", timeout=10).status_code in (403, 404)
 
 
-def test_login_guards_the_page_and_the_api(indexed, tmp_path):  # noqa: F811
+def test_login_guards_the_page_and_the_api(indexed, tmp_path):
     from ui.auth import add_user
     from ui.server import launch
 

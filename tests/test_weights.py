@@ -8,7 +8,6 @@ import threading
 import time
 import zipfile
 from functools import partial
-from pathlib import Path
 
 import pytest
 
