@@ -25,7 +25,7 @@ from db.vectors import index_folder, open_set_index
 
 from .batch import pick_face
 from .calibration import Calibration
-from .errors import GalleryError
+from .errors import GalleryError, ImageLoadError
 from .pipeline import FacePipeline, ImageResult
 from .vector_index import MANIFEST
 
@@ -137,7 +137,7 @@ class SearchService:
     def search(self, source, name: str | None = None, face: int | None = None, candidates: int = 10,
                top_k: int = 200, threshold: float = 0.3, min_score: float | None = None,
                unidentified: int = 10) -> SearchResult:
-        data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+        data = source if isinstance(source, bytes) else _read(Path(source))
         result = self.pipeline.process(self.pipeline.load(data, name or str(source)))
         chosen = pick_face(result, face)
         index = self.index()
@@ -207,6 +207,13 @@ class SearchService:
                                    -STATUS_RANK[c.status]))
         return ranked, loose
 
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise ImageLoadError(str(path), err.strerror or "cannot be read") from None
 
 
 def search_service(settings) -> SearchService:

@@ -11,7 +11,7 @@ from db.engine import open_database
 from db.identifications import identify
 from db.schema import Artwork, Face
 from db.sitters import sitter_named
-from gallery.errors import NoFaceError
+from gallery.errors import ImageLoadError, NoFaceError
 from gallery.search import SearchError, SearchService
 
 pytestmark = pytest.mark.slow
@@ -71,6 +71,8 @@ def test_multi_face_query_and_bad_face_number(indexed, group_photo):
     assert results[0].unidentified[0].face_id != results[1].unidentified[0].face_id
     with pytest.raises(NoFaceError, match="face 9 does not exist"):
         service.search(group_photo, face=9)
+    with pytest.raises(ImageLoadError, match="No such file"):
+        service.search(group_photo.with_name("no-such-photo.jpg"))
 
 
 def test_nothing_indexed_with_the_profile(indexed, tmp_path, onnx_pipeline):
