@@ -88,8 +88,35 @@ class VectorIndex:
         self._index = None  # built lazily from ids/vectors
 
     # -- contents ---------------------------------------------------------------
+    # Additions are kept in parts and joined when the whole arrays are read, so an indexer adding
+    # one small batch at a time does not copy every stored vector at each batch.
+    @property
+    def ids(self) -> np.ndarray:
+        self._join()
+        return self._ids[0]
+
+    @ids.setter
+    def ids(self, value) -> None:
+        self._ids = [np.asarray(value, dtype=np.int64)]
+        self._members = None  # set of ids, built on first use
+        self._order = None  # argsort of ids, for lookups
+
+    @property
+    def vectors(self) -> np.ndarray:
+        self._join()
+        return self._vectors[0]
+
+    @vectors.setter
+    def vectors(self, value) -> None:
+        self._vectors = [np.asarray(value, dtype=np.float16)]
+
+    def _join(self) -> None:
+        if len(self._ids) > 1:
+            self._ids = [np.concatenate(self._ids)]
+            self._vectors = [np.concatenate(self._vectors)]
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return sum(len(part) for part in self._ids)
 
     def add(self, ids, vectors) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -97,11 +124,15 @@ class VectorIndex:
             np.zeros((0, self.dim), np.float32)
         if vectors.shape[1] != self.dim:
             raise VectorIndexError(f"vectors have dimension {vectors.shape[1]}, the index holds {self.dim}")
-        if len(np.unique(ids)) != len(ids) or np.isin(ids, self.ids).any():
+        if self._members is None:
+            self._members = set(self.ids.tolist())
+        if len(np.unique(ids)) != len(ids) or not self._members.isdisjoint(ids.tolist()):
             raise VectorIndexError("face ids must be unique in the index; remove a face before adding it again")
         stored = vectors.astype(np.float16)
-        self.ids = np.concatenate([self.ids, ids])
-        self.vectors = np.concatenate([self.vectors, stored])
+        self._ids.append(ids)
+        self._vectors.append(stored)
+        self._members.update(ids.tolist())
+        self._order = None
         if self._index is not None and self._index.is_trained:
             # the stored (float16) values, so a live index scores exactly as a rebuilt one
             self._index.add_with_ids(stored.astype(np.float32), ids)
@@ -118,11 +149,18 @@ class VectorIndex:
 
     def vectors_for(self, ids) -> np.ndarray:
         """The stored float32 vectors of these face ids (for per-component scores)."""
-        position = {int(i): p for p, i in enumerate(self.ids)}
-        try:
-            return self.vectors[[position[int(i)] for i in ids]].astype(np.float32)
-        except KeyError as err:
-            raise VectorIndexError(f"face id {err.args[0]} is not in the index") from None
+        stored = self.ids
+        if self._order is None:
+            self._order = np.argsort(stored, kind="stable")
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not len(stored):
+            found, missing = np.zeros(0, np.int64), wanted
+        else:
+            found = self._order[np.minimum(np.searchsorted(stored, wanted, sorter=self._order), len(stored) - 1)]
+            missing = wanted[stored[found] != wanted]
+        if len(missing):
+            raise VectorIndexError(f"face id {int(missing[0])} is not in the index")
+        return self.vectors[found].astype(np.float32)
 
     # -- FAISS --------------------------------------------------------------------
     def _build(self):
