@@ -73,6 +73,16 @@ def current_identifications(session: Session, face_ids=None) -> list[CurrentIden
             for r, name in rows]
 
 
+def confirmed_sitters(session: Session) -> dict[int, str]:
+    """Face id -> sitter name, for faces whose current identifications confirm exactly one sitter
+    (the labelled faces that evaluation, calibration and training use)."""
+    confirmed: dict[int, set[str]] = {}
+    for current in current_identifications(session):
+        if current.status == "confirmed":
+            confirmed.setdefault(current.face_id, set()).add(current.sitter)
+    return {face: names.pop() for face, names in confirmed.items() if len(names) == 1}
+
+
 def history(session: Session, face_id: int) -> list[Identification]:
     return list(session.scalars(select(Identification).where(Identification.face_id == face_id)
                                 .order_by(Identification.id)))

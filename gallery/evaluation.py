@@ -69,18 +69,14 @@ def labelled_from_database(database, set_key: str, layout: FusionLayout) -> Labe
     from sqlalchemy import select
 
     from db.collection import VECTOR_DTYPE, find_embedding_set
-    from db.identifications import current_identifications
+    from db.identifications import confirmed_sitters
     from db.schema import Face, FaceVector
 
     with database.session() as session:
         eset = find_embedding_set(session, set_key)
         if eset is None:
             raise EvaluationError(f"nothing is indexed with this profile (embedding set {set_key})")
-        confirmed: dict[int, set] = {}
-        for current in current_identifications(session):
-            if current.status == "confirmed":
-                confirmed.setdefault(current.face_id, set()).add(current.sitter)
-        single = {face: names.pop() for face, names in confirmed.items() if len(names) == 1}
+        single = confirmed_sitters(session)
         rows = session.execute(select(FaceVector.face_id, FaceVector.vector).join(Face, Face.id == FaceVector.face_id)
                                .where(FaceVector.set_id == eset.id, Face.active.is_(True),
                                       FaceVector.face_id.in_(list(single)))).all()

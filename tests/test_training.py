@@ -129,3 +129,12 @@ def test_train_command_writes_where_the_artface_profile_looks(gallery_cli, colle
     resolved = WeightStore(weights, offline=True).resolve("iresnet100-tuned")
     assert resolved.path == (weights / "iresnet100-tuned.pth").resolve()
     assert json.loads((weights / "iresnet100-tuned.json").read_text())["steps"] == 2
+
+
+def test_training_faces_from_the_database(indexed):
+    from gallery.align import ARCFACE_CROP
+    from gallery.training.data import faces_from_database
+
+    settings, _service, _held_out, database = indexed
+    faces = faces_from_database(database, ARCFACE_CROP, settings.max_pixels)
+    assert faces.crops.shape == (60, 112, 112, 3) and len(set(faces.labels)) == 20  # 20 sitters x 3 indexed

@@ -85,17 +85,13 @@ def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None
     their stored landmarks on the artwork files; artworks whose file is gone are skipped."""
     from sqlalchemy import select
 
-    from db.identifications import current_identifications
+    from db.identifications import confirmed_sitters
     from db.schema import Artwork, Face
 
     from ..images import load_image
 
     with database.session() as session:
-        sitters: dict[int, set] = {}
-        for current in current_identifications(session):
-            if current.status == "confirmed":
-                sitters.setdefault(current.face_id, set()).add(current.sitter)
-        single = {face: names.pop() for face, names in sitters.items() if len(names) == 1}
+        single = confirmed_sitters(session)
         rows = session.execute(select(Face.id, Face.landmarks, Artwork.path).join(Artwork)
                                .where(Face.id.in_(list(single)), Face.active.is_(True),
                                       Artwork.status == "present").order_by(Artwork.path)).all()
