@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .identifications import current_identifications
+from .identifications import CurrentIdentification, current_identifications
 from .schema import Face, Identification, Sitter
 
 
@@ -39,9 +39,14 @@ class SitterSummary:
 
     @property
     def dates(self) -> str:
-        if self.birth_year is None and self.death_year is None:
-            return ""
-        return f"{self.birth_year or '?'}–{self.death_year or '?'}"
+        return life_dates(self.birth_year, self.death_year)
+
+
+def life_dates(birth_year: int | None, death_year: int | None, dash: str = "–") -> str:
+    """"1606–1669", "?–1669", or "" when neither year is known."""
+    if birth_year is None and death_year is None:
+        return ""
+    return f"{birth_year or '?'}{dash}{death_year or '?'}"
 
 
 def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | None:
@@ -93,20 +98,21 @@ def list_sitters(session: Session, query: str | None = None) -> list[SitterSumma
     sitters = list(session.scalars(statement))
     faces: dict[int, set[int]] = {}
     artworks: dict[int, set[int]] = {}
-    active = dict(session.execute(select(Face.id, Face.artwork_id).where(Face.active.is_(True))
-                                  .where(Face.id.in_(select(Identification.face_id)))).all())
-    for current in current_identifications(session):
-        if current.status != "rejected" and current.face_id in active:
-            faces.setdefault(current.sitter_id, set()).add(current.face_id)
-            artworks.setdefault(current.sitter_id, set()).add(active[current.face_id])
+    for current, artwork_id in _standing(session):
+        faces.setdefault(current.sitter_id, set()).add(current.face_id)
+        artworks.setdefault(current.sitter_id, set()).add(artwork_id)
     return [SitterSummary(s.id, s.name, list(s.alternative_names or []), s.birth_year, s.death_year,
                           dict(s.external_ids or {}), len(faces.get(s.id, ())), len(artworks.get(s.id, ())))
             for s in sitters]
 
 
-def count_identified_faces(session: Session) -> int:
-    active = set(session.scalars(select(Face.id).where(Face.active.is_(True))
-                                 .where(Face.id.in_(select(Identification.face_id)))))
-    return len({c.face_id for c in current_identifications(session)
-                if c.status != "rejected" and c.face_id in active})
+def _standing(session: Session) -> list[tuple[CurrentIdentification, int]]:
+    """The current, not rejected identifications of active faces, each with its face's artwork."""
+    active = dict(session.execute(select(Face.id, Face.artwork_id).where(Face.active.is_(True))
+                                  .where(Face.id.in_(select(Identification.face_id)))).all())
+    return [(c, active[c.face_id]) for c in current_identifications(session)
+            if c.status != "rejected" and c.face_id in active]
 
+
+def count_identified_faces(session: Session) -> int:
+    return len({current.face_id for current, _artwork in _standing(session)})

@@ -52,6 +52,11 @@ class Evaluation:
         return {"fusion": self.fusion, "components": self.components, "sitters": self.sitters, "faces": self.faces}
 
 
+def folder_label(path, root: Path) -> str:
+    """The sitter of an image in a labelled folder: its folder below `root`, underscores as spaces."""
+    return Path(path).resolve().parent.relative_to(root).as_posix().replace("_", " ")
+
+
 def labelled_from_folder(pipeline, folder: Path, on_image=None) -> Labelled:
     from .batch import collect_images, embed_files
 
@@ -59,7 +64,7 @@ def labelled_from_folder(pipeline, folder: Path, on_image=None) -> Labelled:
     run = embed_files(pipeline, files, on_image)
     root = Path(folder).resolve()
     keep = [i for i, face in enumerate(run.face_index) if face == 0]
-    labels = [Path(run.paths[i]).resolve().parent.relative_to(root).as_posix().replace("_", " ") for i in keep]
+    labels = [folder_label(run.paths[i], root) for i in keep]
     if not keep:
         raise EvaluationError(f"no face found in {folder}")
     return Labelled(np.stack([run.vectors[i] for i in keep]), np.asarray(labels), pipeline.layout)

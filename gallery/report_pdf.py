@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from db.sitters import life_dates
+
 from .errors import GalleryError
 
 MARGIN = 15
@@ -106,9 +108,8 @@ def _candidates(out: _Writer, report, r: dict) -> None:
     out.line("Candidate sitters", 12, bold=True, height=7)
     for rank, candidate in enumerate(r["candidates"], start=1):
         out.room(14 + THUMB)
-        dates = ""
-        if candidate["birth_year"] or candidate["death_year"]:
-            dates = f" ({candidate['birth_year'] or '?'}-{candidate['death_year'] or '?'})"
+        dates = life_dates(candidate["birth_year"], candidate["death_year"], dash="-")
+        dates = f" ({dates})" if dates else ""
         out.line(f"{rank}. {candidate['sitter']}{dates}   score {_score(candidate['score'])}   "
                  f"{candidate['status']}   {len(candidate['artworks'])} matching work(s)", 10, bold=True)
         out.line(f"components: {_components(candidate['components'])}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from db.collection import face_thumbnails
+from db.sitters import life_dates
 from gallery.align import ARCFACE_CROP, align_face
 from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
@@ -77,7 +78,7 @@ def _show(services: Services, result):
     image = services.pipeline.load(result.query_bytes, result.query)
     chosen = result.faces[result.face]
     crop = align_face(image.rgb, chosen.landmarks, ARCFACE_CROP)
-    rows = [[rank, cand.sitter, _dates(cand), round(cand.score, 3), cand.false_match or "not calibrated",
+    rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3), cand.false_match or "not calibrated",
              cand.status, len(cand.artworks)]
             for rank, cand in enumerate(result.candidates, start=1)]
     if result.no_confident_match:
@@ -93,12 +94,6 @@ def _show(services: Services, result):
     state = {"result": result}
     return (annotate(image.rgb, result.faces, result.face), gr.Dropdown(choices=choices, value=str(result.face)),
             crop, verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state)
-
-
-def _dates(candidate) -> str:
-    if candidate.birth_year is None and candidate.death_year is None:
-        return ""
-    return f"{candidate.birth_year or '?'}–{candidate.death_year or '?'}"
 
 
 def _gallery(services: Services, matches) -> list:

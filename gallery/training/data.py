@@ -10,7 +10,7 @@ import numpy as np
 
 from ..align import CropSpec, align_face
 from ..errors import GalleryError
-from ..evaluation import sitter_disjoint
+from ..evaluation import folder_label, sitter_disjoint
 
 
 class TrainingDataError(GalleryError):
@@ -44,7 +44,7 @@ def faces_from_folder(pipeline, folder: Path, spec: CropSpec, on_image=None) -> 
             faces = pipeline.detect(item)
             if faces:
                 crops.append(align_face(item.rgb, faces[0].landmarks, spec))
-                labels.append(Path(item.path).resolve().parent.relative_to(root).as_posix().replace("_", " "))
+                labels.append(folder_label(item.path, root))
         if on_image:
             on_image()
     if not crops:
