@@ -69,10 +69,7 @@ class IndexSummary:
 class _Run:
     """What one run works with, opened once."""
 
-    settings: Settings
     database: Database
-    pipeline: FacePipeline
-    root: Path
     set_id: int = 0
     set_key: str = ""
     run_id: int = 0
@@ -87,8 +84,7 @@ def index_collection(settings: Settings, collection: Path, metadata_csv: Path | 
     walked = walk_collection(collection, metadata_csv)
     pipeline = pipeline or FacePipeline(settings)
     info = pipeline.info()  # loads the models: fail on missing weights before touching the database
-    run = _Run(settings, database or open_database(settings.database_url), pipeline, walked.root,
-               on_progress=on_progress)
+    run = _Run(database or open_database(settings.database_url), on_progress=on_progress)
     with run.database.session() as session:
         eset = embedding_set(session, info.key, info.profile, info.fusion.dim, info.to_json())
         run.set_id, run.set_key = eset.id, eset.key
