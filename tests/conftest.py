@@ -91,6 +91,16 @@ def onnx_pipeline(onnx_settings):
     return FacePipeline(onnx_settings)
 
 
+@pytest.fixture()
+def cpu_hog():
+    """The machine loaded by one busy process per core for the length of the test."""
+    from tests.waiting import CpuHog
+
+    hog = CpuHog(os.cpu_count() or 2)
+    yield hog
+    hog.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server on loopback (installed by .ci/run; skipped where it cannot be)."""

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from tests.test_ui import _free_port
+from tests.waiting import EVENT_MS
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,6 +35,7 @@ def page_at(indexed, browser, tmp_path):
         port = _free_port()
         demos.append(launch(indexed[0], port=port, auth_file=auth_file, block=False))
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(EVENT_MS)  # an upper bound on events, reached only when something hangs
         page.goto(f"http://127.0.0.1:{port}/")
         return page, f"http://127.0.0.1:{port}/"
 
@@ -48,12 +50,12 @@ def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):
     page, _url = page_at()
     page.wait_for_selector("text=Who is in this painting?")
     page.locator("#identify-upload input[type=file]").set_input_files(str(held_out[0]))
-    page.wait_for_selector(f"text=Best candidate: {sitter}", timeout=60_000)
-    page.locator("[role=gridcell]", has_text=sitter).first.wait_for(timeout=10_000)  # the ranked sitters
+    page.wait_for_selector(f"text=Best candidate: {sitter}", timeout=EVENT_MS)
+    page.locator("[role=gridcell]", has_text=sitter).first.wait_for(timeout=EVENT_MS)  # the ranked sitters
 
     page.get_by_role("button", name="Report (PDF)").click()
     link = page.locator("a[href*='-report.pdf']").first
-    link.wait_for(timeout=30_000)
+    link.wait_for(timeout=EVENT_MS)
     with page.expect_download() as download:
         link.click()
     saved = tmp_path / "report.pdf"
@@ -64,7 +66,7 @@ def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):
     page.locator("#compare-a input[type=file]").set_input_files(str(held_out[0]))
     page.locator("#compare-b input[type=file]").set_input_files(str(held_out[1]))
     page.get_by_role("button", name="Compare", exact=True).click()
-    page.wait_for_selector("text=Not the same sitter", timeout=60_000)
+    page.wait_for_selector("text=Not the same sitter", timeout=EVENT_MS)
 
 
 def test_login_required_on_page_and_api(page_at, tmp_path):
@@ -79,5 +81,5 @@ def test_login_required_on_page_and_api(page_at, tmp_path):
     page.fill("input[type=text]", "anna")
     page.fill("input[type=password]", "correct horse")
     page.keyboard.press("Enter")
-    page.wait_for_selector("text=Who is in this painting?", timeout=30_000)
+    page.wait_for_selector("text=Who is in this painting?", timeout=EVENT_MS)
     assert page.request.get(f"{url}gradio_api/info").status == 200

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.waiting import GENEROUS_S
+
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +89,7 @@ def test_compare_collection_curate_and_status(server):
 def test_only_the_cache_is_served(server):
     url, (_settings, _service, held_out, _db) = server
     for path in ("/etc/passwd", str(held_out[0]), str(Path(__file__).resolve())):
-        assert requests.get(f"{url}gradio_api/file={path}", timeout=10).status_code in (403, 404)
+        assert requests.get(f"{url}gradio_api/file={path}", timeout=GENEROUS_S).status_code in (403, 404)
 
 
 def test_login_guards_the_page_and_the_api(indexed, tmp_path):
@@ -102,8 +104,8 @@ def test_login_guards_the_page_and_the_api(indexed, tmp_path):
     demo = launch(settings, port=port, auth_file=users, block=False)
     url = f"http://127.0.0.1:{port}/"
     try:
-        assert requests.get(f"{url}config", timeout=10).status_code == 401
-        assert requests.get(f"{url}gradio_api/info", timeout=10).status_code == 401
+        assert requests.get(f"{url}config", timeout=GENEROUS_S).status_code == 401
+        assert requests.get(f"{url}gradio_api/info", timeout=GENEROUS_S).status_code == 401
         with pytest.raises(Exception):
             _client(url)
         with pytest.raises(Exception):
