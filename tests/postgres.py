@@ -12,6 +12,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.waiting import GENEROUS_S
+
 
 def server_binaries() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -38,15 +40,15 @@ def temporary_server():
     data = folder / "data"
 
     def run(*args):
-        subprocess.run([*as_user, *map(str, args)], check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, *map(str, args)], check=True, capture_output=True, timeout=GENEROUS_S)
 
     try:
         run(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        run(bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-o",
+        run(bin_dir / "pg_ctl", "-D", data, "-l", folder / "log", "-w", "-t", int(GENEROUS_S), "-o",
             f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-                           capture_output=True, timeout=60)
+            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", str(int(GENEROUS_S)),
+                            "stop"], capture_output=True, timeout=GENEROUS_S)
         shutil.rmtree(folder, ignore_errors=True)

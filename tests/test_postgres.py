@@ -50,3 +50,22 @@ def test_collection_on_postgresql(postgres_url, lfw_dir, onnx_profile, onnx_pipe
         statuses = {c.sitter: c.status for c in current_identifications(session, [face.id])}
         assert statuses["Another sitter"] == "disputed" and len(statuses) == 2
         assert sum(s.artworks for s in list_sitters(session)) == 13  # 12 labelled + the disputed face's painting
+
+    # gallery backup / restore through pg_dump and pg_restore, into a second, empty database
+    from sqlalchemy import create_engine, text
+
+    from gallery.backup import backup, restore
+
+    with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text("CREATE DATABASE restored"))
+    made = backup(settings, tmp_path / "backup")
+    assert made.backend == "postgresql" and (tmp_path / "backup" / "gallery.pgdump").stat().st_size > 0
+    target_url = postgres_url.rsplit("/", 1)[0] + "/restored"
+    target = load_settings(onnx_profile, {"HOME": str(tmp_path)}, data_dir=str(tmp_path / "restored"),
+                           db_url=target_url)
+    restore(target, tmp_path / "backup")
+    after = collection_status(target)
+    assert after.counts == state.counts
+    assert [s["index_health"] for s in after.embedding_sets] == ["consistent"]
+    with pytest.raises(Exception, match="already holds a collection"):
+        restore(target, tmp_path / "backup")

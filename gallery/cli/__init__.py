@@ -19,7 +19,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (collection_commands, evaluate_commands, face_commands, search_commands, serve_commands,
+    from . import (backup_commands, collection_commands, evaluate_commands, face_commands, search_commands, serve_commands,
                    train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
@@ -36,6 +36,8 @@ def _register() -> None:
     main.add_command(evaluate_commands.evaluate)
     main.add_command(evaluate_commands.calibrate)
     main.add_command(train_commands.train)
+    main.add_command(backup_commands.backup)
+    main.add_command(backup_commands.restore)
 
 
 _register()
