@@ -40,6 +40,7 @@ class Settings:
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
     max_upload_bytes: int = 50_000_000  # the curator's page refuses larger uploads
+    decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -50,6 +51,8 @@ class Settings:
         for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.decode_timeout_s <= 0:
+            raise ConfigError(f"decode_timeout_s must be positive, got {self.decode_timeout_s!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 (automatic) or more, got {self.workers!r}")
 

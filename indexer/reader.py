@@ -4,6 +4,11 @@ results in order, with bounded look-ahead.
 Workers are started with `spawn` (the parent may hold torch and its threads, which `fork`
 would copy in an unknown state). At most `window` results wait in memory, so a collection
 of large scans never piles up decoded images ahead of the models.
+
+Hostile or damaged files cannot stop a run: a file whose decoding takes longer than `timeout_s`
+(a decoder spinning on crafted data) or that kills its worker process (a decoder crash) becomes a
+failed ReadResult, the pool is replaced, and the files after it are read again in the new pool.
+A crash is blamed on a file only after it crashes a fresh worker alone.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import hashlib
 import multiprocessing
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterable, Iterator, TypeVar
 
@@ -62,24 +69,41 @@ class _Inline(Executor):
 
 
 class Reader:
-    """A pool of reader processes (`processes` = 0: in this process)."""
+    """A pool of reader processes (`processes` = 0: in this process, with no time limit)."""
 
-    def __init__(self, processes: int, max_pixels: int, window: int | None = None):
+    def __init__(self, processes: int, max_pixels: int, window: int | None = None, timeout_s: float = 120.0,
+                 read=read_file):
         self.processes = processes
+        self.read_one = read  # a picklable function with read_file's signature
         self.max_pixels = max_pixels
         self.window = window or max(4, 4 * processes)
+        self.timeout_s = timeout_s
         self._executor: Executor | None = None
 
     def __enter__(self) -> "Reader":
-        if self.processes > 0:
-            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-        else:
-            self._executor = _Inline()
+        self._start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._executor = None
+
+    def _start(self) -> None:
+        if self.processes > 0:
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        else:
+            self._executor = _Inline()
+
+    def _restart(self) -> None:
+        """Replace a pool that holds a spinning or a dead worker."""
+        old = self._executor
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.kill()
+        old.shutdown(wait=True, cancel_futures=True)
+        self._start()
+
+    def _submit(self, item) -> Future:
+        return self._executor.submit(self.read_one, str(item.path), item.known_sha256, self.max_pixels)
 
     def read(self, items: Iterable[T]) -> Iterator[tuple[T, ReadResult]]:
         """(item, ReadResult) in input order, with at most `window` files ahead. Items carry
@@ -88,11 +112,37 @@ class Reader:
             raise RuntimeError("use the Reader in a `with` block")
         pending: deque[tuple[T, Future]] = deque()
         for item in items:
-            pending.append((item, self._executor.submit(read_file, str(item.path), item.known_sha256,
-                                                        self.max_pixels)))
+            pending.append((item, self._submit(item)))
             if len(pending) >= self.window:
-                head, future = pending.popleft()
-                yield head, future.result()
+                yield self._take(pending)
         while pending:
-            head, future = pending.popleft()
-            yield head, future.result()
+            yield self._take(pending)
+
+    def _take(self, pending: deque) -> tuple[T, ReadResult]:
+        head, future = pending.popleft()
+        problem = self._wait(future)
+        if problem is None:
+            return head, future.result()
+        self._restart()
+        if problem == "crashed":  # the pool died: was it this file? try it alone in a fresh worker
+            future = self._submit(head)
+            problem = self._wait(future)
+            if problem is not None:
+                self._restart()
+        for position, (item, other) in enumerate(pending):  # the rest ran in the old pool
+            if not (other.done() and not other.cancelled() and other.exception() is None):
+                pending[position] = (item, self._submit(item))
+        if problem is None:
+            return head, future.result()
+        reason = (f"decoding took longer than {self.timeout_s:g} s (decode_timeout_s); the file was skipped"
+                  if problem == "timeout" else "the image decoder crashed on this file")
+        return head, ReadResult(str(head.path), None, None, reason)
+
+    def _wait(self, future: Future) -> str | None:
+        try:
+            future.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            return "timeout"
+        except BrokenProcessPool:
+            return "crashed"
+        return None

@@ -100,7 +100,7 @@ def index_collection(settings: Settings, collection: Path, metadata_csv: Path | 
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
     planner = Planner(known, walked.root)
     run.progress.total = len(walked.files)
-    with Reader(settings.reader_processes, settings.max_pixels) as reader:
+    with Reader(settings.reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
         tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
         for batch in Mapper(pipeline, settings.thumbnail_size).map(tasks):
             writer.write(batch)
