@@ -73,11 +73,19 @@ def add_user(path: Path, name: str, password: str) -> None:
 
 
 class Authenticator:
-    """The callable Gradio asks for each login."""
+    """The callable Gradio asks for each login. A name with too many recent failures is refused
+    without checking its password until its delay has passed (see ui.security.LoginThrottle)."""
 
-    def __init__(self, users: dict[str, str]):
+    def __init__(self, users: dict[str, str], throttle=None):
+        from .security import LoginThrottle
+
         self.users = users
+        self.throttle = throttle or LoginThrottle()
 
     def __call__(self, name: str, password: str) -> bool:
+        if self.throttle.wait_s(name) > 0:
+            return False
         stored = self.users.get(name)
-        return stored is not None and verify_password(password, stored)
+        ok = stored is not None and verify_password(password, stored)
+        (self.throttle.succeeded if ok else self.throttle.failed)(name)
+        return ok

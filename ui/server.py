@@ -20,5 +20,15 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth_f
     demo = build_app(services)
     demo.launch(server_name=host, server_port=port, auth=authenticator, max_file_size=settings.max_upload_bytes,
                 allowed_paths=[], show_error=True, prevent_thread_lock=not block, inbrowser=False,
+                app_kwargs=_guarded() if authenticator else None,
                 auth_message="Portrait Gallery: log in with your curator account." if authenticator else None)
     return demo
+
+
+def _guarded() -> dict:
+    """With logins on: the deny-by-default gate in front of every route, and no schema pages."""
+    from starlette.middleware import Middleware
+
+    from .security import SessionGate
+
+    return {"middleware": [Middleware(SessionGate)], "openapi_url": None, "docs_url": None, "redoc_url": None}
