@@ -28,13 +28,38 @@ class DatabaseError(GalleryError):
     """The collection database cannot be opened or used."""
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for another; `?timeout=S` in the URL sets it
+
+
+def _sqlite_pragmas(busy_ms: int):
+    def apply(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    return apply
+
+
+# SQLite's words for a storage fault -> what the person running the command can do about it
+_STORAGE_FAULTS = (
+    ("database or disk is full", "the disk holding the database is full"),
+    ("disk i/o error", "the disk holding the database failed to write (full, removed or faulty)"),
+    ("attempt to write a readonly database", "the database or its folder is read-only"),
+    ("readonly database", "the database or its folder is read-only"),
+    ("database is locked", "the database is locked by another writer (another `gallery index`, a backup "
+                           "or a tool holding a transaction)"),
+    ("unable to open database file", "the database file cannot be opened (missing folder, no permission "
+                                     "or a read-only disk)"),
+)
+
+
+def storage_fault(err: BaseException) -> str | None:
+    """A plain description of a database storage fault, or None for any other error."""
+    text = str(getattr(err, "orig", err)).lower()
+    return next((plain for words, plain in _STORAGE_FAULTS if words in text), None)
 
 
 def _alembic_config(connection):
@@ -87,7 +112,8 @@ class Database:
         except (ImportError, ArgumentError) as err:
             raise DatabaseError(f"cannot use {parsed.render_as_string(hide_password=True)}: {err}") from None
         if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            busy_s = float(parsed.query.get("timeout", BUSY_TIMEOUT_S))
+            event.listen(self.engine, "connect", _sqlite_pragmas(int(busy_s * 1000)))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -96,19 +122,35 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on any error."""
+        """One transaction: committed when the block ends, rolled back on any error. A storage
+        fault (disk full, read-only, locked) becomes a DatabaseError that says so and that
+        nothing of this transaction was written."""
         session = self._sessions()
         try:
             yield session
             session.commit()
+        except OperationalError as err:
+            _rollback(session)
+            plain = storage_fault(err)
+            if plain is None:
+                raise
+            raise DatabaseError(f"{plain}: {self.label}. Nothing of this change was written; "
+                                "fix that and try again.") from err
         except BaseException:
-            session.rollback()
+            _rollback(session)
             raise
         finally:
             session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _rollback(session: Session) -> None:
+    try:
+        session.rollback()
+    except OperationalError:  # the connection itself failed; SQLite has already undone the transaction
+        pass
 
 
 def open_database(url: str) -> Database:
@@ -122,7 +164,8 @@ def open_database(url: str) -> Database:
             log.info("database %s: schema %s -> %s", database.label, before or "empty", head)
             upgrade(database.engine)
     except OperationalError as err:
-        raise DatabaseError(f"cannot open the database {database.label}: {err.orig}") from None
+        plain = storage_fault(err)
+        raise DatabaseError(f"cannot open the database {database.label}: {plain or err.orig}") from None
     except SQLAlchemyError as err:
         raise DatabaseError(f"database {database.label}: {err}") from None
     return database

@@ -213,9 +213,16 @@ class VectorIndex:
         if self.use_gpu:
             index = faiss.index_gpu_to_cpu(index)
         manifest = self.manifest(embedding_set)
-        _atomic_write(folder / VECTORS_FILE, lambda f: np.savez(f, ids=self.ids, vectors=self.vectors))
-        _atomic_write(folder / INDEX_FILE, lambda f: f.write(faiss.serialize_index(index).tobytes()))
-        _atomic_write(folder / MANIFEST, lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode()))
+        try:
+            _atomic_write(folder / VECTORS_FILE, lambda f: np.savez(f, ids=self.ids, vectors=self.vectors))
+            _atomic_write(folder / INDEX_FILE, lambda f: f.write(faiss.serialize_index(index).tobytes()))
+            _atomic_write(folder / MANIFEST, lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode()))
+        except OSError as err:
+            # each file is replaced whole or not at all; a mixed set fails its manifest check and is
+            # rebuilt from the database on the next open
+            raise VectorIndexError(f"cannot save the vector index in {folder}: {err.strerror or err}. The "
+                                   "database holds every vector; the index is rebuilt from it on the next "
+                                   "open once the folder is writable and has room.") from err
         return manifest
 
 

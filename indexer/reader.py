@@ -8,7 +8,9 @@ of large scans never piles up decoded images ahead of the models.
 Hostile or damaged files cannot stop a run: a file whose decoding takes longer than `timeout_s`
 (a decoder spinning on crafted data) or that kills its worker process (a decoder crash) becomes a
 failed ReadResult, the pool is replaced, and the files after it are read again in the new pool.
-A crash is blamed on a file only after it crashes a fresh worker alone.
+A crash is blamed on a file only after it crashes a fresh worker alone; when `MAX_CRASHES_IN_A_ROW`
+files in a row crash, the fault is the workers' (memory exhausted, a damaged install), not the
+files', and the run stops with ReaderError instead of marking the whole collection failed.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterable, Iterator, TypeVar
 
-from gallery.errors import ImageLoadError
+from gallery.errors import GalleryError, ImageLoadError
 from gallery.images import LoadedImage, load_image
 
 T = TypeVar("T")
+MAX_CRASHES_IN_A_ROW = 3
+
+
+class ReaderError(GalleryError):
+    """The reader processes cannot work at all."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class Reader:
         self.window = window or max(4, 4 * processes)
         self.timeout_s = timeout_s
         self._executor: Executor | None = None
+        self._crashes = 0  # files in a row that crashed their worker
 
     def __enter__(self) -> "Reader":
         self._start()
@@ -122,6 +130,7 @@ class Reader:
         head, future = pending.popleft()
         problem = self._wait(future)
         if problem is None:
+            self._crashes = 0
             return head, future.result()
         self._restart()
         if problem == "crashed":  # the pool died: was it this file? try it alone in a fresh worker
@@ -132,6 +141,11 @@ class Reader:
         for position, (item, other) in enumerate(pending):  # the rest ran in the old pool
             if not (other.done() and not other.cancelled() and other.exception() is None):
                 pending[position] = (item, self._submit(item))
+        self._crashes = self._crashes + 1 if problem == "crashed" else 0
+        if self._crashes >= MAX_CRASHES_IN_A_ROW:
+            raise ReaderError(f"the reader processes died on {self._crashes} files in a row (the last: {head.path}); "
+                              "this is a fault of the machine or the installation (memory exhausted? a damaged "
+                              "image library?), not of the files. Nothing more was read; fix it and run again.")
         if problem is None:
             return head, future.result()
         reason = (f"decoding took longer than {self.timeout_s:g} s (decode_timeout_s); the file was skipped"

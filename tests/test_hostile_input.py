@@ -99,3 +99,16 @@ def test_a_spinning_or_crashing_decoder_costs_one_file(lfw_dir, tmp_path):
     assert results["crash"].error == "the image decoder crashed on this file"
     for name in ("a", "b", "c", "d"):
         assert results[name].error is None and results[name].image is not None, name
+
+
+def test_workers_that_always_die_stop_the_run_with_a_clear_error(lfw_dir, tmp_path):
+    from indexer.reader import MAX_CRASHES_IN_A_ROW, Reader, ReaderError
+
+    source = next(lfw_dir.glob("*/*.jpg"))
+    files = []
+    for n in range(MAX_CRASHES_IN_A_ROW + 2):
+        files.append(tmp_path / f"crash{n}.jpg")
+        files[-1].write_bytes(source.read_bytes())
+    with Reader(1, MAX_PIXELS, read=misbehaving_read) as reader:
+        with pytest.raises(ReaderError, match=f"died on {MAX_CRASHES_IN_A_ROW} files in a row"):
+            list(reader.read(map(_item, files)))
