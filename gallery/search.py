@@ -103,6 +103,22 @@ class SearchResult:
                 "unidentified": [u.to_json() for u in self.unidentified]}
 
 
+@dataclass(frozen=True)
+class SearchRequest:
+    source: object  # bytes of an upload, or a path
+    name: str | None = None
+    face: int | None = None
+    candidates: int = 10
+    top_k: int = 200
+    threshold: float = 0.3
+    min_score: float | None = None
+    unidentified: int = 10
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.source if not isinstance(self.source, bytes) else "<upload>")
+
+
 class SearchService:
     """Models load once; the set's index is reopened when the indexer has saved a new one."""
 
@@ -137,23 +153,47 @@ class SearchService:
     def search(self, source, name: str | None = None, face: int | None = None, candidates: int = 10,
                top_k: int = 200, threshold: float = 0.3, min_score: float | None = None,
                unidentified: int = 10) -> SearchResult:
-        data = source if isinstance(source, bytes) else _read(Path(source))
-        result = self.pipeline.process(self.pipeline.load(data, name or str(source)))
-        chosen = pick_face(result, face)
+        [answer] = self.search_many([SearchRequest(source, name, face, candidates, top_k, threshold, min_score,
+                                                   unidentified)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def search_many(self, requests: list["SearchRequest"]) -> list["SearchResult | GalleryError"]:
+        """Several queries with one model call for all their faces; each answer is its result or
+        the GalleryError that query alone met (a bad upload does not fail the others)."""
+        answers: list = [None] * len(requests)
+        loaded = []
+        for position, request in enumerate(requests):
+            try:
+                data = request.source if isinstance(request.source, bytes) else _read(Path(request.source))
+                loaded.append((position, data, self.pipeline.load(data, request.label)))
+            except GalleryError as err:
+                answers[position] = err
+        results = self.pipeline.process_many([image for _, _, image in loaded]) if loaded else iter(())
+        for (position, data, _image), result in zip(loaded, results):
+            try:
+                answers[position] = self._answer(requests[position], data, result)
+            except GalleryError as err:
+                answers[position] = err
+        return answers
+
+    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult) -> SearchResult:
+        chosen = pick_face(result, request.face)
         index = self.index()
-        scores, ids = index.search(chosen.vector, max(top_k, candidates))
+        scores, ids = index.search(chosen.vector, max(request.top_k, request.candidates))
         keep = ids[0] >= 0
         scores, ids = scores[0][keep], ids[0][keep]
-        if min_score is not None:
-            scores, ids = scores[scores >= min_score], ids[scores >= min_score]
+        if request.min_score is not None:
+            scores, ids = scores[scores >= request.min_score], ids[scores >= request.min_score]
         matches = self._matches(ids, scores, chosen.vector, index, hashlib.sha256(data).hexdigest())
         ranked, loose = self._group(matches)
         calibration = self.calibration()
         if calibration is not None:
             ranked = [replace(c, false_match_rate=calibration.false_match_rate(c.score)[0],
-                              false_match=calibration.describe(c.score)) for c in ranked[:candidates]]
-        return SearchResult(name or str(source), [f.face for f in result.faces], chosen.index, threshold,
-                            ranked[:candidates], loose[:unidentified], self.embedding_set.key,
+                              false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
+        return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
+                            ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
                             self.pipeline.profile.name, result, data, calibration)
 
     def calibration(self) -> Calibration | None:

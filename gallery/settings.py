@@ -40,6 +40,8 @@ class Settings:
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
     max_upload_bytes: int = 50_000_000  # the curator's page refuses larger uploads
+    serve_batch: int = 8  # the page: concurrent identify requests answered in one model call (1 = off)
+    queue_size: int = 64  # the page: requests waiting beyond this get "busy, try again" (HTTP 503)
     decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
     config_file: Path | None = None
 
@@ -48,7 +50,8 @@ class Settings:
             raise ConfigError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes"):
+        for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes",
+                    "serve_batch", "queue_size"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if self.decode_timeout_s <= 0:

@@ -23,6 +23,7 @@ def build_app(services: Services) -> gr.Blocks:
         compare.listen(compare_parts, services)
         collection.listen(collection_parts, services)
         status.listen(status_parts, services, demo)
-    # the models are shared by every session: one request at a time per handler, others wait in line
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    # one request at a time per handler (identify batches its own, see identify.listen); beyond
+    # queue_size waiting requests the answer is "queue full, try again" (HTTP 503), never a hang
+    demo.queue(default_concurrency_limit=1, max_size=services.settings.queue_size)
     return demo

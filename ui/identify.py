@@ -13,6 +13,7 @@ from db.sitters import life_dates
 from gallery.align import ARCFACE_CROP, align_face
 from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
+from gallery.search import SearchRequest
 
 from .services import Services, annotate, jpeg, read_upload
 
@@ -52,17 +53,19 @@ def listen(c: dict, services: Services) -> None:
     def identify(path, face, top_k, min_score):
         try:
             data = read_upload(path, services.settings.max_upload_bytes)
-            result = services.search.search(data, name=Path(path).name, face=None if face in (None, "") else int(face),
-                                            candidates=int(top_k), threshold=services.settings.match_threshold,
-                                            min_score=None if min_score <= -1 else float(min_score))
+            result = services.identify(SearchRequest(data, Path(path).name, None if face in (None, "") else int(face),
+                                                     int(top_k), threshold=services.settings.match_threshold,
+                                                     min_score=None if min_score <= -1 else float(min_score)))
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         return _show(services, result)
 
     inputs = [c["upload"], c["face"], c["top_k"], c["min_score"]]
+    # several sessions identify at once; their model work is batched in services.identify
+    concurrent = {"concurrency_limit": services.settings.serve_batch, "concurrency_id": "identify"}
     c["upload"].upload(lambda p, k, s: identify(p, None, k, s), [c["upload"], c["top_k"], c["min_score"]], outputs,
-                       api_name="identify")
-    c["face"].input(identify, inputs, outputs, api_name="choose_face")
+                       api_name="identify", **concurrent)
+    c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent)
     c["top_k"].release(identify, inputs, outputs, api_name=False)
     c["min_score"].release(identify, inputs, outputs, api_name=False)
     def pick_sitter(state, evt: gr.SelectData):

@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 
 from db.engine import Database
 from gallery.errors import GalleryError
-from gallery.search import SearchService, search_service
+from gallery.query_batcher import QueryBatcher
+from gallery.search import SearchRequest, SearchResult, SearchService, search_service
 from gallery.settings import Settings
 
 
@@ -24,7 +25,12 @@ class UploadError(GalleryError):
 class Services:
     settings: Settings
     search: SearchService
+    batcher: QueryBatcher
     auth_on: bool = False
+
+    def identify(self, request: SearchRequest) -> SearchResult:
+        """One query, answered together with whatever other sessions asked meanwhile."""
+        return self.batcher.ask(request)
 
     @property
     def database(self) -> Database:
@@ -36,7 +42,8 @@ class Services:
 
 
 def build_services(settings: Settings, auth_on: bool = False) -> Services:
-    return Services(settings, search_service(settings), auth_on)
+    service = search_service(settings)
+    return Services(settings, service, QueryBatcher(service.search_many, settings.serve_batch), auth_on)
 
 
 def read_upload(path: str | None, limit: int) -> bytes:
