@@ -11,7 +11,7 @@ from gallery.align import ARCFACE_CROP, align_face
 from gallery.batch import compare_images
 from gallery.errors import GalleryError
 
-from .services import Services, read_upload
+from .services import Services, read_upload, shown
 
 
 def render() -> dict:
@@ -47,7 +47,7 @@ def listen(c: dict, services: Services) -> None:
                    f"score **{result.score:.3f}** against the threshold {threshold:.2f}  \n"
                    f"{Path(path_a).name}: face {result.face_a.index} of {result.faces_a}; "
                    f"{Path(path_b).name}: face {result.face_b.index} of {result.faces_b}")
-        return crops[0], crops[1], verdict, {**result.to_json(), "threshold": threshold, "same_sitter": same}
+        return shown(crops[0]), shown(crops[1]), verdict, {**result.to_json(), "threshold": threshold, "same_sitter": same}
 
     c["button"].click(compare, [c["image_a"], c["image_b"], c["face_a"], c["face_b"]],
                       [c["crop_a"], c["crop_b"], c["verdict"], c["scores"]], api_name="compare")

@@ -15,7 +15,7 @@ from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
 from gallery.search import SearchRequest
 
-from .services import Services, annotate, jpeg, read_upload
+from .services import Services, annotate, jpeg, read_upload, shown
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 
@@ -95,8 +95,8 @@ def _show(services: Services, result):
                 "; run `gallery calibrate` to estimate false-match rates.")
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result}
-    return (annotate(image.rgb, result.faces, result.face), gr.Dropdown(choices=choices, value=str(result.face)),
-            crop, verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state)
+    return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
+            shown(crop), verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state)
 
 
 def _gallery(services: Services, matches) -> list:

@@ -3,7 +3,10 @@ process (the models load once, on the first request), plus helpers shared by the
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,5 +73,29 @@ def annotate(rgb: np.ndarray, faces, chosen: int | None = None) -> Image.Image:
     return image
 
 
-def jpeg(data: bytes | None) -> Image.Image | None:
-    return Image.open(io.BytesIO(data)).convert("RGB") if data else None
+def served(data: bytes, suffix: str = ".jpg") -> str:
+    """A file for the page to show, named by its content and written once, atomically (the page
+    hands gradio paths: gradio's own cache rewrites an image it is given in place, and a second
+    request showing the same image could then download a file being rewritten)."""
+    folder = Path(tempfile.gettempdir()) / "portrait-gallery-served"
+    folder.mkdir(exist_ok=True)
+    path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+    if not path.exists():
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=".")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(staging, path)
+    return str(path)
+
+
+def jpeg(data: bytes | None) -> str | None:
+    """A stored JPEG (a face thumbnail) as a file for the page, without decoding it again."""
+    return served(data) if data else None
+
+
+def shown(image: Image.Image | np.ndarray) -> str:
+    """A picture made for this answer (the annotated upload, an aligned crop) as a file for the page."""
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
+    out = io.BytesIO()
+    picture.convert("RGB").save(out, format="JPEG", quality=90)
+    return served(out.getvalue())
