@@ -162,6 +162,23 @@ class SearchService:
     def search_many(self, requests: list["SearchRequest"]) -> list["SearchResult | GalleryError"]:
         """Several queries with one model call for all their faces; each answer is its result or
         the GalleryError that query alone met (a bad upload does not fail the others)."""
+        return [self._each(request, processed, request.face) for request, processed in
+                zip(requests, self._processed(requests))]
+
+    def search_each_face(self, requests: list["SearchRequest"]) -> list["list[SearchResult] | GalleryError"]:
+        """As search_many, but every face of every query is searched: a list of results per query."""
+        out: list = []
+        for request, processed in zip(requests, self._processed(requests)):
+            if isinstance(processed, GalleryError) or not processed[1].faces:
+                out.append(self._each(request, processed, None))  # the error, or "no face found"
+                continue
+            answers = [self._each(request, processed, face) for face in range(len(processed[1].faces))]
+            error = next((a for a in answers if isinstance(a, GalleryError)), None)
+            out.append(error if error is not None else answers)
+        return out
+
+    def _processed(self, requests: list["SearchRequest"]) -> list:
+        """(bytes, ImageResult) or the GalleryError met, per request, with one model pass for all."""
         answers: list = [None] * len(requests)
         loaded = []
         for position, request in enumerate(requests):
@@ -172,11 +189,16 @@ class SearchService:
                 answers[position] = err
         results = self.pipeline.process_many([image for _, _, image in loaded]) if loaded else iter(())
         for (position, data, _image), result in zip(loaded, results):
-            try:
-                answers[position] = self._answer(requests[position], data, result)
-            except GalleryError as err:
-                answers[position] = err
+            answers[position] = (data, result)
         return answers
+
+    def _each(self, request: "SearchRequest", processed, face: int | None) -> "SearchResult | GalleryError":
+        if isinstance(processed, GalleryError):
+            return processed
+        try:
+            return self._answer(replace(request, face=face), *processed)
+        except GalleryError as err:
+            return err
 
     def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult) -> SearchResult:
         chosen = pick_face(result, request.face)

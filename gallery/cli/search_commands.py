@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .common import domain_errors, echo_json, settings_options
 
 
 @click.command()
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--face", type=int, default=None, help="Which face of IMAGE (0 = the largest, the default).")
 @click.option("--top-k", type=int, default=10, show_default=True, help="Candidate sitters to list.")
 @click.option("--min-score", type=float, default=None, help="Ignore matches below this score.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Enquiry results file (.csv, .json or .pdf); needed when IMAGE is a folder or a zip.")
+@click.option("--all-faces", is_flag=True, help="Enquiry: search every face of every image, not only the largest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @settings_options
-def search(image, face, top_k, min_score, as_json, settings):
+def search(image, face, top_k, min_score, out, all_faces, as_json, settings):
     """Who is in IMAGE: candidate sitters ranked by their best matching face, with the artworks
     behind each match and per-component scores.
 
+    IMAGE may also be a folder or a zip of images (an enquiry): every image is searched, in
+    batches, and one summary is written to --out; unreadable files and images without a face
+    are listed there, never stopping the run.
+
     \b
-    Example:
+    Examples:
       gallery search portrait.jpg --config profile.toml --top-k 5 --json
+      gallery search dealer-catalogue.zip --out results.pdf --all-faces
     """
     from ..search import search_service
 
+    if out or Path(image).is_dir() or image.lower().endswith(".zip"):
+        _enquiry(Path(image), out, top_k, all_faces, as_json, settings)
+        return
     with domain_errors():
         service = search_service(settings)
         result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold,
@@ -45,6 +58,43 @@ def search(image, face, top_k, min_score, as_json, settings):
             click.echo(f"     face {match.face_id} in {match.path}  {match.score:.3f}")
 
 
+def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
+    import tempfile
+
+    from ..enquiry import EnquiryError, run_enquiry, write_enquiry
+    from ..search import search_service
+    from .common import progress
+
+    with domain_errors():
+        if not out:
+            raise EnquiryError(f"{source} is a folder or a zip: name the results file with --out "
+                               "(.csv, .json or .pdf)")
+        if not str(out).lower().endswith((".csv", ".json", ".pdf")):
+            raise EnquiryError(f"the results file must end in .csv, .json or .pdf, got {out!r}")
+        service = search_service(settings)
+        bar = None
+
+        def tick(done, total):
+            nonlocal bar
+            if bar is None:
+                bar = progress(total, "searching")
+            bar.update(done - bar.n)
+
+        with tempfile.TemporaryDirectory(prefix="gallery-enquiry-") as workdir:
+            enquiry = run_enquiry(service, source, Path(workdir), all_faces, top_k, settings.match_threshold,
+                                  settings.batch_size, tick)
+        if bar is not None:
+            bar.close()
+        written = write_enquiry(enquiry, Path(out), service)
+    if as_json:
+        echo_json(enquiry.to_json())
+        return
+    c = enquiry.counts()
+    click.echo(f"{c['queries']} image(s), {c['faces_searched']} face(s) searched, {c['confident']} with a confident "
+               f"match, {c['no_face']} without a face, {c['failed']} unreadable ({enquiry.images_per_s:.1f} images/s); "
+               f"results written to {written}")
+
+
 @click.command()
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
@@ -62,8 +112,6 @@ def report(image, out, face, top_k, curator, note, settings):
     Example:
       gallery report portrait.jpg -o portrait-report.pdf --curator "A. Curator" --note "Lot 42"
     """
-    from pathlib import Path
-
     from ..reports import build_report, write_report
     from ..search import search_service
 
