@@ -61,13 +61,15 @@ def add_metadata_identification(session: Session, face_id: int, sitter_id: int, 
 
 
 def current_identifications(session: Session, face_ids=None) -> list[CurrentIdentification]:
-    """The latest record of every (face, sitter) pair, optionally for some faces only."""
+    """The latest record of every (face, sitter) pair, optionally for some faces only. Sitters
+    merged into another are left out: their current records were carried to the survivor."""
     latest = select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
     if face_ids is not None:
         latest = latest.where(Identification.face_id.in_(list(face_ids)))
     rows = session.execute(
         select(Identification, Sitter.name).join(Sitter, Sitter.id == Identification.sitter_id)
-        .where(Identification.id.in_(latest)).order_by(Identification.face_id, Identification.id)
+        .where(Identification.id.in_(latest), Sitter.merged_into_id.is_(None))
+        .order_by(Identification.face_id, Identification.id)
     )
     return [CurrentIdentification(r.face_id, r.sitter_id, name, r.status, r.source, r.who, r.at, r.note)
             for r, name in rows]

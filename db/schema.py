@@ -39,6 +39,23 @@ class Sitter(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     external_ids: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. {"wikidata": "Q5598"}
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # set when a curator merged this sitter into another (migration 0004): hidden from lists and
+    # search, its identification records kept as history
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("sitters.id", name="fk_sitters_merged_into"))
+
+
+class SitterEvent(Base):
+    """A change to a sitter: rename, edit, merge or delete, with who and when (migration 0004)."""
+
+    __tablename__ = "sitter_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # rename | edit | merge | delete
+    sitter_id: Mapped[int | None] = mapped_column(Integer, index=True)  # no foreign key: deleted sitters too
+    sitter_name: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict] = mapped_column(JSON)
+    who: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Artwork(Base):

@@ -50,8 +50,13 @@ def life_dates(birth_year: int | None, death_year: int | None, dash: str = "–"
 
 
 def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | None:
+    """The sitter of that name; a merged sitter's name finds the one it was merged into."""
     name = " ".join(name.split())
     sitter = session.scalar(select(Sitter).where(Sitter.name == name))
+    for _ in range(100):  # follow merges (bounded: a chain, never a cycle)
+        if sitter is None or sitter.merged_into_id is None:
+            break
+        sitter = session.get(Sitter, sitter.merged_into_id)
     if sitter is None and create:
         sitter = Sitter(name=name, alternative_names=[], external_ids={})
         session.add(sitter)
@@ -92,7 +97,7 @@ def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, i
 
 def list_sitters(session: Session, query: str | None = None) -> list[SitterSummary]:
     """Every sitter (or those whose name contains `query`), with counts of identified faces."""
-    statement = select(Sitter).order_by(Sitter.name)
+    statement = select(Sitter).where(Sitter.merged_into_id.is_(None)).order_by(Sitter.name)
     if query:
         statement = statement.where(func.lower(Sitter.name).contains(query.lower()))
     sitters = list(session.scalars(statement))

@@ -19,8 +19,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (backup_commands, collection_commands, evaluate_commands, face_commands, search_commands, serve_commands,
-                   train_commands, weights_commands)
+    from . import (backup_commands, collection_commands, evaluate_commands, export_commands, face_commands,
+                   search_commands, serve_commands, sitter_commands, train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -28,7 +28,7 @@ def _register() -> None:
     main.add_command(weights_commands.weights)
     main.add_command(collection_commands.index)
     main.add_command(collection_commands.status)
-    main.add_command(collection_commands.sitters)
+    main.add_command(sitter_commands.sitters)  # the group, with the change commands added
     main.add_command(search_commands.search)
     main.add_command(search_commands.report)
     main.add_command(serve_commands.serve)
@@ -38,6 +38,7 @@ def _register() -> None:
     main.add_command(train_commands.train)
     main.add_command(backup_commands.backup)
     main.add_command(backup_commands.restore)
+    main.add_command(export_commands.export)
 
 
 _register()
