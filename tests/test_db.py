@@ -32,10 +32,19 @@ def _face(session, path="/c/a.jpg", index=0) -> Face:
 
 
 def test_new_database_is_at_head_with_sqlite_settings(database):
-    assert current_revision(database.engine) == head_revision() == "0003"
+    assert current_revision(database.engine) == head_revision() == "0004"
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_a_sqlite_url_timeout_sets_the_busy_wait(tmp_path):
+    from db.engine import open_database
+
+    database = open_database(f"sqlite:///{tmp_path / 'g.db'}?timeout=2.5")
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
 
 
 def test_migrations_match_the_schema(database):
@@ -62,8 +71,8 @@ def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
     assert "index_runs" not in _tables(url)
 
     upgraded = open_database(url)
-    assert current_revision(upgraded.engine) == "0003"
-    assert "index_runs" in _tables(url)
+    assert current_revision(upgraded.engine) == "0004"
+    assert {"index_runs", "sitter_events"} <= set(_tables(url))
     with upgraded.session() as session:
         assert sitter_named(session, "Saskia van Uylenburgh") is not None
         assert session.execute(text("SELECT run_id, message FROM ingest_errors")).one() == (None, "truncated")
