@@ -98,19 +98,28 @@ def _row(query: str, face=None, faces_in_image=None, rank=None, sitter="", score
 
 
 # -- inputs -------------------------------------------------------------------------------------
-def enquiry_inputs(source: Path, workdir: Path) -> tuple[list[tuple[str, Path]], list[QueryOutcome]]:
-    """(name, file) of every image in a folder, a zip or a single file, and the members refused."""
-    source = Path(source)
-    if not source.exists():
-        raise EnquiryError(f"{source} does not exist")
-    if source.is_dir():
-        files = collect_images([source])
-        if not files:
-            raise EnquiryError(f"{source} holds no image files (JPEG, PNG, TIFF, WebP or BMP); nothing was searched")
-        return [(str(f.relative_to(source)), f) for f in files], []
-    if zipfile.is_zipfile(source):
-        return _unzip(source, workdir)
-    return [(source.name, source)], []
+def enquiry_inputs(sources: list[Path], workdir: Path) -> tuple[list[tuple[str, Path]], list[QueryOutcome]]:
+    """(name, file) of every image in the folders, zips and files given, and the members refused."""
+    files, refused = [], []
+    for number, source in enumerate(map(Path, sources)):
+        if not source.exists():
+            raise EnquiryError(f"{source} does not exist")
+        if source.is_dir():
+            found = collect_images([source])
+            if not found and len(sources) == 1:
+                raise EnquiryError(f"{source} holds no image files (JPEG, PNG, TIFF, WebP or BMP); "
+                                   "nothing was searched")
+            files += [(str(f.relative_to(source)), f) for f in found]
+        elif zipfile.is_zipfile(source):
+            unpacked = workdir / f"zip{number}"
+            unpacked.mkdir(parents=True)
+            more, bad = _unzip(source, unpacked)
+            files, refused = files + more, refused + bad
+        else:
+            files.append((source.name, source))
+    if not files and not refused:
+        raise EnquiryError("no image files were given; nothing was searched")
+    return files, refused
 
 
 def _unzip(source: Path, workdir: Path) -> tuple[list[tuple[str, Path]], list[QueryOutcome]]:
@@ -153,12 +162,13 @@ def _hidden(name: str) -> bool:
 
 
 # -- the job --------------------------------------------------------------------------------------
-def run_enquiry(service: SearchService, source: Path, workdir: Path, all_faces: bool = False, top_k: int = 10,
-                threshold: float = 0.3, batch: int = 16,
-                on_progress: Callable[[int, int], None] | None = None) -> Enquiry:
-    """Search every image of `source`; `workdir` (empty, the caller's) receives unpacked zip members."""
+def run_enquiry(service: SearchService, sources: list[Path], workdir: Path, all_faces: bool = False,
+                top_k: int = 10, threshold: float = 0.3, batch: int = 16,
+                on_progress: Callable[[int, int], None] | None = None, label: str | None = None) -> Enquiry:
+    """Search every image of `sources` (folders, zips, image files); `workdir` (empty, the caller's)
+    receives unpacked zip members."""
     started = time.monotonic()
-    files, outcomes = enquiry_inputs(Path(source), Path(workdir))
+    files, outcomes = enquiry_inputs(list(sources), Path(workdir))
     set_key = service.embedding_set.key  # fails at once when nothing is indexed with this profile
     ask = service.search_each_face if all_faces else service.search_many
     for start in range(0, len(files), batch):
@@ -172,7 +182,7 @@ def run_enquiry(service: SearchService, source: Path, workdir: Path, all_faces: 
         if on_progress:
             on_progress(min(start + batch, len(files)), len(files))
     outcomes.sort(key=lambda o: o.query)
-    return Enquiry(str(source), outcomes, top_k, all_faces, time.monotonic() - started,
+    return Enquiry(label or ", ".join(map(str, sources)), outcomes, top_k, all_faces, time.monotonic() - started,
                    service.pipeline.profile.name, set_key)
 
 

@@ -31,9 +31,9 @@ def page_at(indexed, browser, tmp_path):
 
     demos = []
 
-    def open_page(auth_file=None):
+    def open_page(auth_file=None, settings=None):
         port = _free_port()
-        demos.append(launch(indexed[0], port=port, auth_file=auth_file, block=False))
+        demos.append(launch(settings or indexed[0], port=port, auth_file=auth_file, block=False))
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(EVENT_MS)  # an upper bound on events, reached only when something hangs
         page.goto(f"http://127.0.0.1:{port}/")
@@ -83,3 +83,46 @@ def test_login_required_on_page_and_api(page_at, tmp_path):
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Who is in this painting?", timeout=EVENT_MS)
     assert page.request.get(f"{url}gradio_api/info").status == 200
+
+
+def test_an_enquiry_of_three_files_downloads_its_summary(page_at, indexed, tmp_path):
+    import csv
+
+    held_out = indexed[2][:3]
+    page, _url = page_at()
+    page.get_by_role("tab", name="Enquiry").click()
+    page.locator("#enquiry-files input[type=file]").set_input_files([str(p) for p in held_out])
+    page.get_by_role("button", name="Search all").click()
+    page.wait_for_selector("text=3 image(s)")
+    link = page.locator("#enquiry-downloads a[href*='enquiry.csv']").first
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    saved = tmp_path / "enquiry.csv"
+    download.value.save_as(saved)
+    rows = list(csv.DictReader(open(saved, encoding="utf-8")))
+    firsts = {r["query"]: r["sitter"] for r in rows if r["rank"] == "1"}
+    assert firsts == {p.name: p.parent.name.replace("_", " ") for p in held_out}
+
+
+def test_merging_two_sitters_shows_their_works_together(page_at, indexed, tmp_path):
+    from playwright.sync_api import expect
+
+    from gallery.settings import with_overrides
+
+    settings, _service, held_out, _db = indexed
+    shutil.copytree(settings.data_dir, tmp_path / "data")
+    source, target = (p.parent.name.replace("_", " ") for p in held_out[:2])
+    page, _url = page_at(settings=with_overrides(settings, data_dir=tmp_path / "data"))
+    page.get_by_role("tab", name="Record").click()
+    page.locator("#record-sitter input, #record-sitter textarea").first.fill(source)
+    page.locator("#record-other input, #record-other textarea").first.fill(target)
+    page.get_by_role("button", name="Merge into").click()
+    page.wait_for_selector(f"text=into {target}")
+    page.get_by_role("tab", name="Collection").click()
+    finder = page.get_by_label("Find a sitter")
+    finder.fill(target)
+    finder.press("Enter")
+    page.locator("[role=gridcell]", has_text=target).first.click()
+    # both sitters' faces (3 + 3 in the held-out collection), now all the target's
+    expect(page.locator("[role=gridcell]", has_text="confirmed")).to_have_count(6)

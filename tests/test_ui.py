@@ -114,3 +114,23 @@ def test_login_guards_the_page_and_the_api(indexed, tmp_path):
         assert "faces" in client.predict(api_name="/status")[0]
     finally:
         demo.close()
+
+
+def test_record_panel_face_history_and_refusals(server):
+    url, (_settings, _service, held_out, database) = server
+    client = _client(url)
+    from db.collection import sitter_faces
+    from db.sitters import sitter_named
+
+    name = held_out[0].parent.name.replace("_", " ")
+    with database.session() as session:
+        face_id = sitter_faces(session, sitter_named(session, name).id)[0].face_id
+    rows = client.predict(face_id, api_name="/face_history")["data"]
+    assert (rows[0][1], rows[0][2], rows[0][3]) == (name, "confirmed", "metadata")  # the catalogue's label first
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # then every later decision, in order
+    with pytest.raises(Exception, match="never deleted"):
+        client.predict(name, "", "", None, None, "", api_name="/sitter_delete")
+    with pytest.raises(Exception, match="there is no sitter named"):
+        client.predict("Nobody At All", name, "", None, None, "", api_name="/sitter_merge")
+    with pytest.raises(Exception, match="no identification records"):
+        client.predict(10_000_000, api_name="/face_history")

@@ -1,10 +1,10 @@
-"""The page: four panels as tabs, wired to the services."""
+"""The page: six panels as tabs, one module each, wired to the services."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from . import collection, compare, identify, status
+from . import collection, compare, enquiry, identify, record, status
 from .services import Services
 
 
@@ -13,15 +13,21 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown("# Portrait Gallery\nWho is in this painting? Upload a portrait or a photograph.")
         with gr.Tab("Identify"):
             identify_parts = identify.render()
+        with gr.Tab("Enquiry"):
+            enquiry_parts = enquiry.render()
         with gr.Tab("Compare"):
             compare_parts = compare.render()
         with gr.Tab("Collection"):
             collection_parts = collection.render()
+        with gr.Tab("Record"):
+            record_parts = record.render()
         with gr.Tab("Status"):
             status_parts = status.render()
         identify.listen(identify_parts, services)
+        enquiry.listen(enquiry_parts, services)
         compare.listen(compare_parts, services)
         collection.listen(collection_parts, services)
+        record.listen(record_parts, services)
         status.listen(status_parts, services, demo)
     # one request at a time per handler (identify batches its own, see identify.listen); beyond
     # queue_size waiting requests the answer is "queue full, try again" (HTTP 503), never a hang

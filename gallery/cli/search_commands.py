@@ -81,7 +81,7 @@ def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
             bar.update(done - bar.n)
 
         with tempfile.TemporaryDirectory(prefix="gallery-enquiry-") as workdir:
-            enquiry = run_enquiry(service, source, Path(workdir), all_faces, top_k, settings.match_threshold,
+            enquiry = run_enquiry(service, [source], Path(workdir), all_faces, top_k, settings.match_threshold,
                                   settings.batch_size, tick)
         if bar is not None:
             bar.close()
