@@ -141,7 +141,7 @@ def collection_counts(session: Session) -> dict:
         "artworks": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "present")),
         "artworks_missing": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "missing")),
         "faces": session.scalar(active_faces),
-        "sitters": session.scalar(select(func.count(Sitter.id))),
+        "sitters": session.scalar(select(func.count(Sitter.id)).where(Sitter.merged_into_id.is_(None))),
         "identified_faces": count_identified_faces(session),
         "errors": session.scalar(select(func.count(IngestError.id))),
         "last_run": None if last_run is None else {

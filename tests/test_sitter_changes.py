@@ -38,7 +38,9 @@ def test_merge_moves_identifications_and_keeps_history(record, onnx_pipeline):
     run, held_out, data = record
     source, target = (p.parent.name.replace("_", " ") for p in held_out[:2])
     before = _sitters(run)
+    counted = json.loads(run("status", "--json").stdout)["sitters"]
     done = run("sitters", "merge", source, target, "--curator", "anna", "--note", "same man")
+    assert json.loads(run("status", "--json").stdout)["sitters"] == counted - 1  # the merged one is not counted
     assert f"{before[source]['faces']} face(s) moved" in done.stdout
     after = _sitters(run)
     assert source not in after and after[target]["faces"] == before[source]["faces"] + before[target]["faces"]
