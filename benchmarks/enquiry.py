@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from query import base_shape_settings, fill  # noqa: E402
 
 from db.engine import open_database  # noqa: E402
+from gallery.device import cpu_name  # noqa: E402
 from gallery.enquiry import run_enquiry  # noqa: E402
 from gallery.pipeline import FacePipeline  # noqa: E402
 from gallery.search import SearchService  # noqa: E402
@@ -40,12 +40,6 @@ SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "enquiry.json"
 
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def base_shape(work: Path) -> SearchService:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -36,12 +35,8 @@ SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "load.json"
 
+from gallery.device import cpu_name  # noqa: E402
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def free_port() -> int:

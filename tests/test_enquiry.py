@@ -20,13 +20,19 @@ def _sitter(path) -> str:
     return path.parent.name.replace("_", " ")
 
 
-def test_a_folder_gives_one_ranked_summary(indexed, gallery_cli, tmp_path):
-    settings, _service, held_out, _db = indexed
+def _folder(tmp_path, images):
     folder = tmp_path / "enquiry"
     folder.mkdir()
-    for image in held_out[:6]:
+    for image in images:
         shutil.copy(image, folder / image.name)
+    return folder
+
+
+def test_a_folder_gives_one_ranked_summary(indexed, gallery_cli, tmp_path):
     from PIL import Image
+
+    settings, _service, held_out, _db = indexed
+    folder = _folder(tmp_path, held_out[:6])
 
     Image.new("RGB", (200, 200), "white").save(folder / "blank.png")
     done = _run(gallery_cli, settings, folder, "--out", tmp_path / "results.csv", "--top-k", "3")
@@ -68,10 +74,7 @@ def test_the_pdf_has_the_summary_first_then_one_section_per_query(indexed, galle
     from pypdf import PdfReader
 
     settings, _service, held_out, _db = indexed
-    folder = tmp_path / "enquiry"
-    folder.mkdir()
-    for image in held_out[:3]:
-        shutil.copy(image, folder / image.name)
+    folder = _folder(tmp_path, held_out[:3])
     _run(gallery_cli, settings, folder, "--out", tmp_path / "results.pdf")
     text = " ".join(page.extract_text() for page in PdfReader(tmp_path / "results.pdf").pages)
     assert text.index("Summary") < min(text.rindex(image.name) for image in held_out[:3])
