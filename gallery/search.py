@@ -178,7 +178,8 @@ class SearchService:
         return out
 
     def _processed(self, requests: list["SearchRequest"]) -> list:
-        """(bytes, ImageResult) or the GalleryError met, per request, with one model pass for all."""
+        """(bytes, ImageResult) or the GalleryError met, per request: detection image by image (each
+        full-resolution image released once cropped), then one encoder call for all their faces."""
         answers: list = [None] * len(requests)
         loaded = []
         for position, request in enumerate(requests):
@@ -187,8 +188,16 @@ class SearchService:
                 loaded.append((position, data, self.pipeline.load(data, request.label)))
             except GalleryError as err:
                 answers[position] = err
-        results = self.pipeline.process_many([image for _, _, image in loaded]) if loaded else iter(())
-        for (position, data, _image), result in zip(loaded, results):
+        cropped = []
+        for position, data, image in loaded:
+            try:
+                cropped.append((position, data, self.pipeline.crop_image(image)))
+            except GalleryError as err:
+                answers[position] = err
+            except Exception as err:  # noqa: BLE001 (a detector failure on one image fails that query only)
+                answers[position] = SearchError(f"face detection failed on {image.path}: {err}")
+        results = self.pipeline.embed_cropped([c for _, _, c in cropped])
+        for (position, data, _crop), result in zip(cropped, results):
             answers[position] = (data, result)
         return answers
 

@@ -114,3 +114,22 @@ def test_calibration_adds_false_match_rates_to_search_and_reports(indexed, onnx_
     report = build_report(service, result)
     assert "Calibrated on" in report.calibration_note
     assert first.false_match in write_report(report, tmp_path / "r.csv").read_text(encoding="utf-8")
+
+
+def test_a_detector_failure_fails_only_its_own_query(indexed, monkeypatch):
+    from gallery.search import SearchError, SearchRequest
+
+    _settings, service, held_out, _db = indexed
+    real = service.pipeline.detect
+
+    def detect(image):
+        if image.path == "poisoned.jpg":
+            raise RuntimeError("the detector broke")
+        return real(image)
+
+    monkeypatch.setattr(service.pipeline, "detect", detect)
+    answers = service.search_many([SearchRequest(held_out[0]), SearchRequest(held_out[1].read_bytes(), "poisoned.jpg"),
+                                   SearchRequest(held_out[2])])
+    assert isinstance(answers[1], SearchError) and "the detector broke" in str(answers[1])
+    assert answers[0].candidates[0].sitter == held_out[0].parent.name.replace("_", " ")
+    assert answers[2].candidates[0].sitter == held_out[2].parent.name.replace("_", " ")
