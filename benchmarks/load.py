@@ -64,13 +64,13 @@ def prepare(work: Path) -> tuple[Path, dict]:
     return profile, env
 
 
-def connect(url: str, limit_s: float = 600):
+def connect(url: str, limit_s: float = 600, **options):
     from gradio_client import Client
 
     deadline = time.monotonic() + limit_s
     while True:
         try:
-            return Client(url, verbose=False)
+            return Client(url, verbose=False, **options)
         except Exception:  # noqa: BLE001 (not listening yet)
             if time.monotonic() > deadline:
                 raise

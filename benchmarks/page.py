@@ -1,0 +1,142 @@
+"""What a curator feels: one identify through the page against the search service alone, in the
+same run, on the same collection and queries.
+
+- service: `SearchService.search` in this process (decode, detect, embed, FAISS, grouping);
+- page API: `gradio_client` against a fresh `gallery serve` (upload, queue, the same search, the
+  annotated image, crops and thumbnails written and fetched one by one); and the same without the
+  client fetching the output images (the answer alone);
+- browser: Playwright driving Chromium (when installed): from choosing the file to the ranked table
+  showing the expected sitter.
+
+Collection: ../shared/data/lfw-mini indexed with the shared ONNX models (SCRFD-500M +
+MobileFaceNet); queries: one lfw-mini photo per sitter, round robin. Prints a table and writes
+benchmarks/results/page.json.
+
+    python benchmarks/page.py [--queries 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import LFW, connect, free_port, prepare  # noqa: E402
+
+from gallery.device import cpu_name  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "page.json"
+
+
+def percentiles(values: list[float]) -> dict:
+    return {"p50_s": round(float(np.median(values)), 3), "p95_s": round(float(np.percentile(values, 95)), 3),
+            "n": len(values)}
+
+
+def service_times(profile: Path, data: Path, images: list[Path]) -> list[float]:
+    from db.engine import open_database
+    from gallery.pipeline import FacePipeline
+    from gallery.search import SearchService
+    from gallery.settings import load_settings
+
+    settings = load_settings(profile, {"HOME": str(data), "HF_HUB_OFFLINE": "1"}, data_dir=str(data))
+    service = SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir)
+    service.search(images[0])
+    times = []
+    for image in images:
+        started = time.perf_counter()
+        service.search(image.read_bytes(), image.name, candidates=10)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def api_times(url: str, images: list[Path], download: bool = True) -> list[float]:
+    """Identify through the API; `download=False` leaves the output images on the server (the
+    answer's own time, without the client fetching each picture after it)."""
+    from gradio_client import handle_file
+
+    client = connect(url, download_files=download)
+    client.predict(handle_file(str(images[0])), 10, -1.0, api_name="/identify")
+    times = []
+    for image in images:
+        started = time.perf_counter()
+        client.predict(handle_file(str(image)), 10, -1.0, api_name="/identify")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def browser_times(url: str, images: list[Path]) -> list[float] | None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if chromium is None:
+        return None
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(600_000)
+        for image in images:
+            page.goto(url)
+            page.wait_for_selector("text=Who is in this painting?")
+            sitter = image.parent.name.replace("_", " ")
+            started = time.perf_counter()
+            page.locator("#identify-upload input[type=file]").set_input_files(str(image))
+            page.locator("[role=gridcell]", has_text=sitter).first.wait_for()
+            times.append(time.perf_counter() - started)
+        browser.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--browser-queries", type=int, default=10)
+    args = parser.parse_args()
+    if not LFW.exists():
+        sys.exit(f"{LFW} is absent (see ../shared/README.md)")
+    images = [sorted(folder.glob("*.jpg"))[0] for folder in sorted(p for p in LFW.iterdir() if p.is_dir())]
+    queries = [images[i % len(images)] for i in range(args.queries)]
+    with tempfile.TemporaryDirectory(prefix="gallery-page-") as tmp:
+        profile, env = prepare(Path(tmp))
+        rows = {"service": percentiles(service_times(profile, Path(tmp) / "data", queries))}
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "gallery", "serve", "--port", str(port), "--config",
+                                   str(profile)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            rows["page_api"] = percentiles(api_times(url, queries))
+            rows["page_api_answer_only"] = percentiles(api_times(url, queries, download=False))
+            shown = browser_times(url, queries[:args.browser_queries])
+            if shown:
+                rows["browser_to_table"] = percentiles(shown)
+        finally:
+            server.kill()
+            server.wait()
+    ratio = rows["page_api"]["p50_s"] / rows["service"]["p50_s"]
+    out = {"cpu": cpu_name(), "cores": os.cpu_count(), "profile": "SCRFD-500M + MobileFaceNet (shared ONNX)",
+           "collection": "lfw-mini, 400 images", "rows": rows, "page_over_service_p50": round(ratio, 2)}
+    for name, row in rows.items():
+        print(f"{name:<18} p50 {row['p50_s']:.3f} s   p95 {row['p95_s']:.3f} s   ({row['n']} queries)")
+    print(f"page API p50 / service p50 = {ratio:.2f} (goal <= 2)")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"CPU: {out['cpu']} ({out['cores']} cores); written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
