@@ -47,7 +47,6 @@ def _sqlite_pragmas(busy_ms: int):
 _STORAGE_FAULTS = (
     ("database or disk is full", "the disk holding the database is full"),
     ("disk i/o error", "the disk holding the database failed to write (full, removed or faulty)"),
-    ("attempt to write a readonly database", "the database or its folder is read-only"),
     ("readonly database", "the database or its folder is read-only"),
     ("database is locked", "the database is locked by another writer (another `gallery index`, a backup "
                            "or a tool holding a transaction)"),

@@ -15,12 +15,12 @@ the weights manifest in one folder that can be restored into an empty data folde
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +30,7 @@ from db.schema import EmbeddingSet
 
 from .errors import GalleryError
 from .settings import Settings
+from .weights.hashing import sha256_file
 
 FORMAT = 1
 MANIFEST = "backup.json"
@@ -58,12 +59,10 @@ class BackupSummary:
                 "bytes": self.bytes, "embedding_sets": self.embedding_sets, "warnings": self.warnings}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sqlite_copy(source: str, target: Path) -> None:
+    """SQLite's online backup: a consistent copy even while another process writes."""
+    with closing(sqlite3.connect(source, uri=True)) as src, closing(sqlite3.connect(target)) as out:
+        src.backup(out)
 
 
 def _sqlite_path(database: Database) -> Path | None:
@@ -129,9 +128,7 @@ def backup(settings: Settings, dest: Path, database: Database | None = None) -> 
 def _dump_database(database: Database, folder: Path) -> str:
     source = _sqlite_path(database)
     if source is not None:
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, sqlite3.connect(folder / SQLITE_FILE) as out:
-            src.backup(out)  # a consistent snapshot even while another process writes
-        out.close()
+        _sqlite_copy(f"file:{source}?mode=ro", folder / SQLITE_FILE)
         return "sqlite"
     if database.url.get_backend_name() == "postgresql":
         args, env = _pg_env(database)
@@ -157,7 +154,7 @@ def _copy_indexes(index_dir: Path, target: Path, keys: list[str]) -> list[str]:
 
 
 def _checksums(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+    return {str(p.relative_to(folder)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
@@ -183,7 +180,7 @@ def read_manifest(source: Path) -> dict:
         path = source / name
         if not path.is_file():
             raise BackupError(f"the backup is incomplete: {name} is missing")
-        if _sha256(path) != expected["sha256"]:
+        if sha256_file(path) != expected["sha256"]:
             raise BackupError(f"the backup is damaged: {name} does not match its checksum")
     return manifest
 
@@ -237,9 +234,7 @@ def _restore_sqlite(dump: Path, target: Database) -> None:
         raise BackupError(f"this backup is of a SQLite database; restore it to a SQLite URL, not {target.label} "
                           "(or restore to SQLite, then move the data with your own tools)")
     partial = path.with_name(path.name + ".restoring")
-    with sqlite3.connect(dump) as src, sqlite3.connect(partial) as out:
-        src.backup(out)
-    out.close()
+    _sqlite_copy(f"file:{dump}?mode=ro", partial)
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     os.replace(partial, path)

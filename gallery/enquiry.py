@@ -19,13 +19,15 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .batch import collect_images
-from .errors import GalleryError
+from .errors import GalleryError, NoFaceError
+from .files import write_atomically
 from .images import is_image_path
 from .search import SearchRequest, SearchResult, SearchService
 
 ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_BYTES = 4_000_000_000  # uncompressed, all members together
 FORMATS = ("csv", "json", "pdf")
+NO_FACE = "no face found"  # the problem of a query image without a face
 CSV_COLUMNS = ("query", "face", "faces_in_image", "rank", "sitter", "score", "false_match", "status", "works",
                "best_work", "note")
 
@@ -57,8 +59,8 @@ class Enquiry:
 
     def counts(self) -> dict:
         return {"queries": len(self.outcomes), "faces_searched": sum(len(o.results) for o in self.outcomes),
-                "no_face": sum(o.problem is not None and o.problem.startswith("no face") for o in self.outcomes),
-                "failed": sum(o.problem is not None and not o.problem.startswith("no face") for o in self.outcomes),
+                "no_face": sum(o.problem == NO_FACE for o in self.outcomes),
+                "failed": sum(o.problem not in (None, NO_FACE) for o in self.outcomes),
                 "confident": sum(any(not r.no_confident_match for r in o.results) for o in self.outcomes)}
 
     def rows(self) -> list[dict]:
@@ -187,8 +189,7 @@ def run_enquiry(service: SearchService, sources: list[Path], workdir: Path, all_
 
 
 def _plain(err: GalleryError) -> str:
-    text = getattr(err, "reason", None) or str(err)
-    return "no face found" if str(err).startswith("no face found") else f"unreadable: {text}"
+    return NO_FACE if isinstance(err, NoFaceError) else f"unreadable: {getattr(err, 'reason', None) or err}"
 
 
 def write_enquiry(enquiry: Enquiry, path: Path, service: SearchService | None = None) -> Path:
@@ -197,10 +198,7 @@ def write_enquiry(enquiry: Enquiry, path: Path, service: SearchService | None = 
     import io
     import json
 
-    path = Path(path)
-    kind = path.suffix.lower().lstrip(".")
-    if kind not in FORMATS:
-        raise EnquiryError(f"the results file must end in .csv, .json or .pdf, got {path.name!r}")
+    kind = results_kind(path)
     if kind == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, CSV_COLUMNS)
@@ -213,8 +211,12 @@ def write_enquiry(enquiry: Enquiry, path: Path, service: SearchService | None = 
         from .enquiry_pdf import render_enquiry_pdf
 
         data = render_enquiry_pdf(enquiry, service)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
-    return path
+    return write_atomically(Path(path), data)
+
+
+def results_kind(path) -> str:
+    """csv, json or pdf, from the results file's name (checked before an enquiry runs, too)."""
+    kind = Path(path).suffix.lower().lstrip(".")
+    if kind not in FORMATS:
+        raise EnquiryError(f"the results file must end in .csv, .json or .pdf, got {Path(path).name!r}")
+    return kind

@@ -4,12 +4,11 @@ with its ranked candidates and the face thumbnail of each candidate's best match
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 from db.collection import face_thumbnails
 
 from .errors import GalleryError
-from .report_pdf import MARGIN, THUMB, _short, _Writer
+from .report_pdf import THUMB, _short, _Writer, thumbnail_row
 
 SUMMARY_COLUMNS = (("query", 62), ("face", 10), ("best candidate", 48), ("score", 14), ("false matches", 46))
 SECTION_CANDIDATES = 5
@@ -80,14 +79,6 @@ def _section(out: _Writer, outcome, thumbs: dict[int, bytes]) -> None:
         for rank, cand in enumerate(shown, start=1):
             out.line(f"{rank}. {cand.sitter}   {cand.score:.3f}   {cand.status}   {len(cand.artworks)} work(s)"
                      + (f"   {cand.false_match}" if cand.false_match else ""), 8, height=4)
-        out.room(THUMB + 10)
-        top = out.pdf.get_y() + 1
-        for i, cand in enumerate(shown):
-            jpeg = thumbs.get(cand.artworks[0].face_id)
-            x = MARGIN + i * (THUMB + 10)
-            if jpeg:
-                out.image(jpeg, x, top, THUMB)
-            out.pdf.set_xy(x, top + THUMB + 0.5)
-            out.pdf.set_font(out.family, "", 6)
-            out.pdf.cell(THUMB + 8, 3, out.text(_short(Path(cand.artworks[0].path).name, 24)))
-        out.pdf.set_xy(MARGIN, top + (THUMB + 5 if shown else 0))
+        if shown:
+            out.room(THUMB + 10)
+            thumbnail_row(out, thumbs, [cand.artworks[0].to_json() for cand in shown])

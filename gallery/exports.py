@@ -15,6 +15,7 @@ from db.identifications import current_identifications
 from db.schema import Artwork, Face, Sitter
 
 from .errors import GalleryError
+from .files import write_atomically
 
 COLUMNS = ("face_id", "face_index", "box", "active", "artwork_id", "path", "sha256", "title", "artist", "date",
            "accession_number", "institution", "artwork_status", "sitter_id", "sitter", "alternative_names",
@@ -63,8 +64,4 @@ def write_identifications(database: Database, path: Path) -> tuple[Path, int]:
             writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
                              for k, v in row.items()})
         data = out.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(data, encoding="utf-8")
-    partial.replace(path)
-    return path, len(rows)
+    return write_atomically(path, data.encode("utf-8")), len(rows)

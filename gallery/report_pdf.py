@@ -114,14 +114,15 @@ def _candidates(out: _Writer, report, r: dict) -> None:
                  f"{candidate['status']}   {len(candidate['artworks'])} matching work(s)", 10, bold=True)
         out.line(f"components: {_components(candidate['components'])}"
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
-        _thumbnails(out, report, candidate["artworks"][:MAX_WORKS])
+        thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])
 
 
-def _thumbnails(out: _Writer, report, artworks: list[dict]) -> None:
+def thumbnail_row(out: _Writer, thumbnails: dict[int, bytes], artworks: list[dict]) -> None:
+    """Face thumbnails side by side, each with its match score and file name."""
     top = out.pdf.get_y() + 1
     for i, artwork in enumerate(artworks):
         x = MARGIN + i * (THUMB + 10)
-        jpeg = report.thumbnails.get(artwork["face_id"])
+        jpeg = thumbnails.get(artwork["face_id"])
         if jpeg:
             out.image(jpeg, x, top, THUMB)
         out.pdf.set_xy(x, top + THUMB + 0.5)
@@ -138,7 +139,7 @@ def _unidentified(out: _Writer, report, r: dict) -> None:
     out.room(20 + THUMB)
     out.line("")
     out.line("Unidentified faces that resemble the query", 12, bold=True, height=7)
-    _thumbnails(out, report, r["unidentified"][:MAX_WORKS])
+    thumbnail_row(out, report.thumbnails, r["unidentified"][:MAX_WORKS])
 
 
 def _provenance(out: _Writer, report, r: dict, weights: list[str]) -> None:

@@ -19,6 +19,7 @@ from db.collection import collection_counts, face_thumbnails
 
 from .align import ARCFACE_CROP, align_face, thumbnail_crop
 from .errors import GalleryError
+from .files import write_atomically
 from .images import encode_jpeg
 from .search import SearchResult, SearchService
 
@@ -78,12 +79,7 @@ def write_report(report: MatchReport, path: Path) -> Path:
     kind = path.suffix.lower().lstrip(".")
     if kind not in FORMATS:
         raise ReportError(f"report file must end in .pdf, .csv or .json, got {path.name!r}")
-    data = {"json": _json_bytes, "csv": _csv_bytes, "pdf": _pdf_bytes}[kind](report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    return write_atomically(path, {"json": _json_bytes, "csv": _csv_bytes, "pdf": _pdf_bytes}[kind](report))
 
 
 def _json_bytes(report: MatchReport) -> bytes:

@@ -4,6 +4,7 @@ only a hung process ever reaches."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 GENEROUS_S = 600.0  # an upper bound for events that normally take seconds; reached only when something hangs
-EVENT_MS = int(float(__import__("os").environ.get("GALLERY_TEST_EVENT_S", GENEROUS_S)) * 1000)  # the same for Playwright, which counts milliseconds
+EVENT_MS = int(float(os.environ.get("GALLERY_TEST_EVENT_S", GENEROUS_S)) * 1000)  # the same for Playwright, which counts milliseconds
 
 
 def wait_until(condition: Callable[[], object], what: str, limit_s: float = GENEROUS_S, every_s: float = 0.02,

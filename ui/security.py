@@ -60,12 +60,9 @@ class LoginThrottle:
 
 
 def _session_user(app, scope) -> str | None:
-    cookies = {}
-    for name, value in scope.get("headers", ()):
-        if name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, val = part.strip().partition("=")
-                cookies[key] = val
+    from starlette.requests import HTTPConnection
+
+    cookies = HTTPConnection(scope).cookies
     tokens = getattr(app, "tokens", {})
     cookie_id = getattr(app, "cookie_id", "")
     for key in (f"access-token-{cookie_id}", f"access-token-unsecure-{cookie_id}"):

@@ -4,8 +4,6 @@ process (the models load once, on the first request), plus helpers shared by the
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,8 @@ from PIL import Image, ImageDraw
 
 from db.engine import Database
 from gallery.errors import GalleryError
+from gallery.files import write_atomically
+from gallery.images import encode_jpeg
 from gallery.query_batcher import QueryBatcher
 from gallery.search import SearchRequest, SearchResult, SearchService, search_service
 from gallery.settings import Settings
@@ -77,15 +77,8 @@ def served(data: bytes, suffix: str = ".jpg") -> str:
     """A file for the page to show, named by its content and written once, atomically (the page
     hands gradio paths: gradio's own cache rewrites an image it is given in place, and a second
     request showing the same image could then download a file being rewritten)."""
-    folder = Path(tempfile.gettempdir()) / "portrait-gallery-served"
-    folder.mkdir(exist_ok=True)
-    path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
-    if not path.exists():
-        fd, staging = tempfile.mkstemp(dir=folder, prefix=".")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(staging, path)
-    return str(path)
+    path = Path(tempfile.gettempdir()) / "portrait-gallery-served" / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+    return str(path if path.exists() else write_atomically(path, data))
 
 
 def jpeg(data: bytes | None) -> str | None:
@@ -95,7 +88,5 @@ def jpeg(data: bytes | None) -> str | None:
 
 def shown(image: Image.Image | np.ndarray) -> str:
     """A picture made for this answer (the annotated upload, an aligned crop) as a file for the page."""
-    picture = image if isinstance(image, Image.Image) else Image.fromarray(np.ascontiguousarray(image))
-    out = io.BytesIO()
-    picture.convert("RGB").save(out, format="JPEG", quality=90)
-    return served(out.getvalue())
+    rgb = np.asarray(image.convert("RGB")) if isinstance(image, Image.Image) else image
+    return served(encode_jpeg(rgb, quality=90))

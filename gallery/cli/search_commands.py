@@ -61,7 +61,7 @@ def search(image, face, top_k, min_score, out, all_faces, as_json, settings):
 def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
     import tempfile
 
-    from ..enquiry import EnquiryError, run_enquiry, write_enquiry
+    from ..enquiry import EnquiryError, results_kind, run_enquiry, write_enquiry
     from ..search import search_service
     from .common import progress
 
@@ -69,8 +69,7 @@ def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
         if not out:
             raise EnquiryError(f"{source} is a folder or a zip: name the results file with --out "
                                "(.csv, .json or .pdf)")
-        if not str(out).lower().endswith((".csv", ".json", ".pdf")):
-            raise EnquiryError(f"the results file must end in .csv, .json or .pdf, got {out!r}")
+        results_kind(out)  # a wrong name is refused before anything is searched
         service = search_service(settings)
         bar = None
 
