@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, progress, settings_options
+from .common import LateBar, domain_errors, echo_json, settings_options
 
 
 @click.command()
@@ -33,19 +33,10 @@ def index(collection, metadata_csv, workers, as_json, settings):
     with domain_errors():
         if workers is not None:
             settings = with_overrides(settings, workers=workers)
-        bar = None
-
-        def tick(state):
-            nonlocal bar
-            if bar is None:
-                bar = progress(state.total, "indexing")
-            bar.set_postfix(faces=state.faces, errors=state.errors, refresh=False)
-            bar.update(state.done - bar.n)
-
+        bar = LateBar("indexing")
         summary = index_collection(settings, Path(collection), Path(metadata_csv) if metadata_csv else None,
-                                   on_progress=tick)
-        if bar is not None:
-            bar.close()
+                                   on_progress=lambda s: bar(s.done, s.total, faces=s.faces, errors=s.errors))
+        bar.close()
     if as_json:
         echo_json(summary.to_json())
         return

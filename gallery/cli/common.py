@@ -59,4 +59,24 @@ def progress(total: int, label: str):
                 disable=total <= 1 and not sys.stderr.isatty())
 
 
-__all__ = ["Settings", "domain_errors", "echo_json", "progress", "settings_options"]
+class LateBar:
+    """A progress bar made on the first report, when the total is known; `close()` is safe when
+    no report came."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __call__(self, done: int, total: int, **postfix) -> None:
+        if self.bar is None:
+            self.bar = progress(total, self.label)
+        if postfix:
+            self.bar.set_postfix(**postfix, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+__all__ = ["LateBar", "Settings", "domain_errors", "echo_json", "progress", "settings_options"]

@@ -63,7 +63,7 @@ def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
 
     from ..enquiry import EnquiryError, results_kind, run_enquiry, write_enquiry
     from ..search import search_service
-    from .common import progress
+    from .common import LateBar
 
     with domain_errors():
         if not out:
@@ -71,19 +71,11 @@ def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
                                "(.csv, .json or .pdf)")
         results_kind(out)  # a wrong name is refused before anything is searched
         service = search_service(settings)
-        bar = None
-
-        def tick(done, total):
-            nonlocal bar
-            if bar is None:
-                bar = progress(total, "searching")
-            bar.update(done - bar.n)
-
+        bar = LateBar("searching")
         with tempfile.TemporaryDirectory(prefix="gallery-enquiry-") as workdir:
             enquiry = run_enquiry(service, [source], Path(workdir), all_faces, top_k, settings.match_threshold,
-                                  settings.batch_size, tick)
-        if bar is not None:
-            bar.close()
+                                  settings.batch_size, bar)
+        bar.close()
         written = write_enquiry(enquiry, Path(out), service)
     if as_json:
         echo_json(enquiry.to_json())
