@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from load import open_service, prepare  # noqa: E402
 from query import base_shape_settings, fill  # noqa: E402
 
 from db.engine import open_database  # noqa: E402
@@ -51,17 +52,8 @@ def base_shape(work: Path) -> SearchService:
 
 
 def shared_onnx(work: Path) -> SearchService:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import write_profile
-
-    from gallery.settings import load_settings
-    from indexer.runner import index_collection
-
-    profile = write_profile(work / "onnx.toml", SHARED / "models")
-    settings = load_settings(profile, {"HOME": str(work), "HF_HUB_OFFLINE": "1"}, data_dir=str(work / "data"))
-    pipeline = FacePipeline(settings)
-    index_collection(settings, LFW, pipeline=pipeline)
-    return SearchService(pipeline, open_database(settings.database_url), settings.index_dir)
+    profile, _env = prepare(work)  # lfw-mini indexed by `gallery index`, as benchmarks/load.py does
+    return open_service(profile, work / "data")
 
 
 def measure(name: str, service: SearchService, images: list[Path], folder: Path, batch: int) -> dict:

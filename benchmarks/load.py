@@ -64,6 +64,17 @@ def prepare(work: Path) -> tuple[Path, dict]:
     return profile, env
 
 
+def open_service(profile: Path, data: Path):
+    """A SearchService in this process over what `prepare` indexed."""
+    from db.engine import open_database
+    from gallery.pipeline import FacePipeline
+    from gallery.search import SearchService
+    from gallery.settings import load_settings
+
+    settings = load_settings(profile, {"HOME": str(data), "HF_HUB_OFFLINE": "1"}, data_dir=str(data))
+    return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir)
+
+
 def connect(url: str, limit_s: float = 600, **options):
     from gradio_client import Client
 

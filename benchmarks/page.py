@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import LFW, connect, free_port, prepare  # noqa: E402
+from load import LFW, connect, free_port, open_service, prepare  # noqa: E402
 
 from gallery.device import cpu_name  # noqa: E402
 
@@ -46,13 +46,7 @@ def percentiles(values: list[float]) -> dict:
 
 
 def service_times(profile: Path, data: Path, images: list[Path]) -> list[float]:
-    from db.engine import open_database
-    from gallery.pipeline import FacePipeline
-    from gallery.search import SearchService
-    from gallery.settings import load_settings
-
-    settings = load_settings(profile, {"HOME": str(data), "HF_HUB_OFFLINE": "1"}, data_dir=str(data))
-    service = SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir)
+    service = open_service(profile, data)
     service.search(images[0])
     times = []
     for image in images:
