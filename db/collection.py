@@ -40,15 +40,17 @@ def find_embedding_set(session: Session, key: str) -> EmbeddingSet | None:
     return session.scalar(select(EmbeddingSet).where(EmbeddingSet.key == key))
 
 
-def known_artworks(session: Session, set_id: int) -> dict[str, KnownArtwork]:
-    """Every artwork by path, with its active face count and how many have a vector in the set."""
+def known_artworks(session: Session, set_id: int, paths: list[str] | None = None) -> dict[str, KnownArtwork]:
+    """Every artwork (or those at `paths`) by path, with its active face count and how many have a
+    vector in the set."""
     faces = (select(Face.artwork_id, func.count(Face.id).label("n"), func.count(FaceVector.face_id).label("e"))
              .outerjoin(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
              .where(Face.active.is_(True)).group_by(Face.artwork_id).subquery())
-    rows = session.execute(
-        select(Artwork.id, Artwork.path, Artwork.sha256, Artwork.status, faces.c.n, faces.c.e)
-        .outerjoin(faces, faces.c.artwork_id == Artwork.id)
-    )
+    statement = (select(Artwork.id, Artwork.path, Artwork.sha256, Artwork.status, faces.c.n, faces.c.e)
+                 .outerjoin(faces, faces.c.artwork_id == Artwork.id))
+    if paths is not None:
+        statement = statement.where(Artwork.path.in_(list(paths)))
+    rows = session.execute(statement)
     return {r.path: KnownArtwork(r.id, r.path, r.sha256, r.status, r.n or 0, r.e or 0) for r in rows}
 
 
@@ -192,6 +194,32 @@ def sitter_faces(session: Session, sitter_id: int) -> list[FaceEntry]:
                            .where(Face.id.in_(list(current)), Face.active.is_(True)).order_by(Artwork.path))
     return [FaceEntry(r.id, r.artwork_id, r.path, r.title, current[r.id].status, current[r.id].source,
                       current[r.id].who, r.thumbnail) for r in rows]
+
+
+@dataclass(frozen=True)
+class CollectionFace:
+    """A face of the collection found again in an uploaded copy of its file."""
+
+    face_id: int
+    artwork_id: int
+    path: str
+    face_index: int
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def face_in_file(session: Session, sha256: str, box, min_iou: float = 0.5) -> CollectionFace | None:
+    """The active face of a present artwork with this content whose box overlaps `box` most."""
+    from gallery.detection import box_iou
+
+    rows = session.execute(select(Face.id, Face.artwork_id, Face.face_index, Face.box, Artwork.path)
+                           .join(Artwork, Artwork.id == Face.artwork_id)
+                           .where(Artwork.sha256 == sha256, Artwork.status == "present", Face.active.is_(True))
+                           .order_by(Artwork.id, Face.face_index)).all()
+    scored = [(box_iou(row.box, box), row) for row in rows]
+    best, row = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+    return None if row is None or best < min_iou else CollectionFace(row.id, row.artwork_id, row.path, row.face_index)
 
 
 def find_artworks(session: Session, text: str, limit: int = 200) -> list[dict]:

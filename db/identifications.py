@@ -101,6 +101,37 @@ def carry_over(session: Session, old_face_id: int, new_face_id: int, note: str) 
     return copied
 
 
+def confirm_faces(session: Session, face_ids: list[int], sitter_id: int, who: str | None, note: str | None,
+                  status: str = "confirmed") -> list[Identification]:
+    """One curator's decision on several faces (a cluster named, suggestions accepted): every face
+    must be active and not already carry this decision, or nothing is recorded (the caller's
+    transaction rolls back on the error)."""
+    if not face_ids:
+        raise IdentificationError("no face to record the decision on")
+    if len(set(face_ids)) != len(face_ids):
+        raise IdentificationError("a face is named twice")
+    active = set(session.scalars(select(Face.id).where(Face.id.in_(face_ids), Face.active.is_(True))))
+    unknown = [f for f in face_ids if f not in active]
+    if unknown:
+        raise IdentificationError(f"there is no active face {unknown[0]}" + (f" (nor {len(unknown) - 1} more)"
+                                                                             if len(unknown) > 1 else ""))
+    for current in current_identifications(session, face_ids):
+        if current.sitter_id == sitter_id and current.status == status and current.source == "curator":
+            raise IdentificationError(f"face {current.face_id} is already {status} as {current.sitter} "
+                                      f"(by {current.who or 'anonymous'}, {current.at:%Y-%m-%d %H:%M}); "
+                                      "nothing was recorded")
+    return [identify(session, face_id, sitter_id, status, "curator", who, note) for face_id in face_ids]
+
+
+def name_faces(session: Session, face_ids: list[int], sitter_name: str, new_sitter: bool, who: str | None,
+               note: str | None = None) -> list[Identification]:
+    """Confirm these faces as one sitter, an existing one or (`new_sitter`) a new one: all or none."""
+    from .sitters import chosen_sitter
+
+    sitter = chosen_sitter(session, sitter_name, new_sitter)
+    return confirm_faces(session, face_ids, sitter.id, who, note)
+
+
 ACTIONS = ("confirmed", "probable", "disputed", "rejected", "reassign")
 
 

@@ -64,6 +64,23 @@ def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | 
     return sitter
 
 
+def chosen_sitter(session: Session, name: str | None, new: bool = False, create: bool = True) -> Sitter | None:
+    """The sitter a curator names for a decision: an existing one, or a new one when `new` is said
+    explicitly (a typo must not create a sitter; a new sitter must not silently join an old one).
+    With `create` False a valid new name is only checked (None is returned)."""
+    from .identifications import IdentificationError
+
+    if not name or not name.strip():
+        raise IdentificationError("name the sitter")
+    found = sitter_named(session, name)
+    if new and found is not None:
+        raise IdentificationError(f"a sitter named {found.name!r} exists already; choose it instead of a new one")
+    if not new and found is None:
+        raise IdentificationError(f"there is no sitter named {' '.join(name.split())!r}; check the spelling, "
+                                  "or create it as a new sitter")
+    return found or (sitter_named(session, name, create=True) if create else None)
+
+
 def _find(session: Session, record: SitterRecord) -> Sitter | None:
     sitter = sitter_named(session, record.name)
     if sitter is None and record.external_ids:

@@ -19,6 +19,15 @@ from .images import downscale_for_detection
 from .profiles import DetectorSpec
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2)."""
+    ax1, ay1, ax2, ay2 = a
+    bx1, by1, bx2, by2 = b
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass(frozen=True)
 class DetectedFace:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2

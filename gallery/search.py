@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from db.collection import find_embedding_set
+from db.collection import CollectionFace, face_in_file, find_embedding_set
 from db.engine import Database
 from db.identifications import current_identifications
 from db.schema import Artwork, EmbeddingSet, Face, Sitter
@@ -89,6 +89,7 @@ class SearchResult:
     result: ImageResult = field(repr=False)
     query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
     calibration: Calibration | None = field(default=None, repr=False)
+    collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
 
     @property
     def no_confident_match(self) -> bool:
@@ -99,6 +100,7 @@ class SearchResult:
                 "threshold": self.threshold, "no_confident_match": self.no_confident_match,
                 "calibrated": self.calibration is not None,
                 "embedding_set": self.embedding_set, "profile": self.profile,
+                "collection_face": self.collection_face.to_json() if self.collection_face else None,
                 "candidates": [c.to_json() for c in self.candidates],
                 "unidentified": [u.to_json() for u in self.unidentified]}
 
@@ -217,7 +219,8 @@ class SearchService:
         scores, ids = scores[0][keep], ids[0][keep]
         if request.min_score is not None:
             scores, ids = scores[scores >= request.min_score], ids[scores >= request.min_score]
-        matches = self._matches(ids, scores, chosen.vector, index, hashlib.sha256(data).hexdigest())
+        query_sha = hashlib.sha256(data).hexdigest()
+        matches = self._matches(ids, scores, chosen.vector, index, query_sha)
         ranked, loose = self._group(matches)
         calibration = self.calibration()
         if calibration is not None:
@@ -225,7 +228,12 @@ class SearchService:
                               false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result, data, calibration)
+                            self.pipeline.profile.name, result, data, calibration,
+                            self._collection_face(query_sha, chosen.face.box))
+
+    def _collection_face(self, sha256: str, box) -> CollectionFace | None:
+        with self.database.session() as session:
+            return face_in_file(session, sha256, box)
 
     def calibration(self) -> Calibration | None:
         """Read at each search, so `gallery calibrate` applies without a restart."""

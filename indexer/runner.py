@@ -21,7 +21,7 @@ from gallery.pipeline import FacePipeline
 from gallery.settings import Settings
 
 from .mapper import Mapper
-from .plan import CollectionError, Planner, Task, walk_collection
+from .plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
 from .reader import Reader
 from .writer import Writer
 
@@ -80,8 +80,24 @@ class _Run:
 def index_collection(settings: Settings, collection: Path, metadata_csv: Path | None = None,
                      database: Database | None = None, pipeline: FacePipeline | None = None,
                      on_progress: Callable[[Progress], None] | None = None) -> IndexSummary:
-    started = time.monotonic()
+    """Index every image under a collection folder; known artworks no longer there are marked missing."""
     walked = walk_collection(collection, metadata_csv)
+    return _index(settings, walked, database, pipeline, on_progress, whole_folder=True,
+                  reader_processes=settings.reader_processes)
+
+
+def index_files(settings: Settings, root: Path, files: list[CollectionFile], database: Database | None = None,
+                pipeline: FacePipeline | None = None, reader_processes: int = 0) -> IndexSummary:
+    """Index these files of a folder only (the rest of the folder is left as it is): the stages and
+    the writer of `index_collection`, for one image added from the page or `gallery add`. The files
+    are read in this process unless `reader_processes` is given."""
+    return _index(settings, Collection(Path(root).resolve(), files, []), database, pipeline, None,
+                  whole_folder=False, reader_processes=reader_processes)
+
+
+def _index(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline | None,
+           on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader_processes: int) -> IndexSummary:
+    started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
     info = pipeline.info()  # loads the models: fail on missing weights before touching the database
     run = _Run(database or open_database(settings.database_url), on_progress=on_progress)
@@ -89,9 +105,10 @@ def index_collection(settings: Settings, collection: Path, metadata_csv: Path | 
         eset = embedding_set(session, info.key, info.profile, info.fusion.dim, info.to_json())
         run.set_id, run.set_key = eset.id, eset.key
         run.run_id = start_run(session, str(walked.root), eset.id).id
-        known = known_artworks(session, eset.id)
-        _refuse_unmounted(walked, known)
-        clear_metadata_errors(session, str(walked.root))
+        known = known_artworks(session, eset.id, None if whole_folder else [f.path for f in walked.files])
+        if whole_folder:
+            _refuse_unmounted(walked, known)
+            clear_metadata_errors(session, str(walked.root))
         for problem in walked.problems:
             record_error(session, f"{walked.root}/{problem.where}", "metadata", problem.message, run.run_id)
     opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory)
@@ -100,12 +117,13 @@ def index_collection(settings: Settings, collection: Path, metadata_csv: Path | 
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
     planner = Planner(known, walked.root)
     run.progress.total = len(walked.files)
-    with Reader(settings.reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
+    with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
         tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
         for batch in Mapper(pipeline, settings.thumbnail_size).map(tasks):
             writer.write(batch)
             _report(run, batch)
-    writer.mark_missing([a.id for a in planner.vanished()])
+    if whole_folder:
+        writer.mark_missing([a.id for a in planner.vanished()])
     writer.save()
     counts = dict(writer.stats.counts)
     with run.database.session() as session:

@@ -22,6 +22,7 @@ from db.engine import Database
 from db.identifications import add_metadata_identification, carry_over
 from db.schema import Artwork, Face, FaceVector
 from db.sitters import sitter_named
+from gallery.detection import box_iou
 from gallery.pipeline import EmbeddedFace
 from gallery.vector_index import VectorIndex
 
@@ -151,7 +152,7 @@ class Writer:
     def _carry_identifications(self, session: Session, old: list[Face], old_size, new: list[Face], new_size):
         for face in old:
             before = _fraction(face.box, old_size)
-            overlaps = [(_iou(before, _fraction(n.box, new_size)), n) for n in new]
+            overlaps = [(box_iou(before, _fraction(n.box, new_size)), n) for n in new]
             best, match = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
             if match is not None and best >= CARRY_IOU:
                 self.stats.counts["identifications_carried"] += carry_over(
@@ -181,10 +182,3 @@ def _fraction(box, size) -> tuple[float, ...]:
     x1, y1, x2, y2 = box
     return x1 / width, y1 / height, x2 / width, y2 / height
 
-
-def _iou(a, b) -> float:
-    ax1, ay1, ax2, ay2 = a
-    bx1, by1, bx2, by2 = b
-    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return inter / union if union > 0 else 0.0

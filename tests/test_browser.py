@@ -126,3 +126,82 @@ def test_merging_two_sitters_shows_their_works_together(page_at, indexed, tmp_pa
     page.locator("[role=gridcell]", has_text=target).first.click()
     # both sitters' faces (3 + 3 in the held-out collection), now all the target's
     expect(page.locator("[role=gridcell]", has_text="confirmed")).to_have_count(6)
+
+
+@pytest.fixture(scope="module")
+def curated_data(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
+    """A small collection with unlabelled portraits of known sitters and of unknown ones (see
+    tests.collections.build_curated), indexed once per module; each test works on a copy."""
+    from gallery.settings import load_settings
+    from indexer.runner import index_collection
+    from tests.collections import build_curated
+
+    root = tmp_path_factory.mktemp("curated")
+    build_curated(lfw_dir, root / "collection", 4, 3)
+    settings = load_settings(onnx_profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
+    index_collection(settings, root / "collection", pipeline=onnx_pipeline)
+    return settings, root / "collection"
+
+
+@pytest.fixture()
+def curated_page(curated_data, page_at, tmp_path):
+    from gallery.settings import with_overrides
+
+    settings, root = curated_data
+    shutil.copytree(settings.data_dir, tmp_path / "data")
+    page, _url = page_at(settings=with_overrides(settings, data_dir=tmp_path / "data"))
+    page.wait_for_selector("text=Who is in this painting?")
+    return page, root
+
+
+def test_add_an_upload_to_the_collection_and_find_it_next_time(curated_page, lfw_dir):
+    page, _root = curated_page
+    newcomer = sorted(sorted(p for p in lfw_dir.iterdir() if p.is_dir())[-1].glob("*.jpg"))
+    page.locator("#identify-upload input[type=file]").set_input_files(str(newcomer[0]))
+    page.get_by_text("Add to the collection").click()  # opens the section
+    page.get_by_label("Title").fill("Portrait of a newcomer")
+    page.locator("#identify-add-sitter input").fill("Newcomer Person")
+    page.locator("#identify-add-sitter input").press("Enter")
+    page.locator("#identify-add-new input").check()
+    page.get_by_role("button", name="Add this image").click()
+    page.wait_for_selector("text=was added to the collection")
+    page.wait_for_selector("text=confirmed as Newcomer Person")
+    page.reload()  # a new session: the next search
+    page.locator("#identify-upload input[type=file]").set_input_files(str(newcomer[1]))
+    page.locator("[role=gridcell]", has_text="Newcomer Person").first.wait_for()  # found by the next search
+
+
+def test_confirm_a_candidate_for_a_collection_face(curated_page, lfw_dir):
+    page, root = curated_page
+    sitter_folder = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    unlabelled = sorted(root.glob(f"{sitter_folder.name}_*.jpg"))[0]  # in the collection, not yet identified
+    page.locator("#identify-upload input[type=file]").set_input_files(str(unlabelled))
+    page.wait_for_selector("text=This image is in the collection")
+    page.wait_for_selector("text=no identification yet")
+    sitter = sitter_folder.name.replace("_", " ")
+    page.wait_for_selector(f"text=Selected candidate: {sitter}")
+    page.get_by_role("button", name="Confirm selected candidate").click()
+    page.wait_for_selector(f"text=confirmed as {sitter}")
+
+
+def test_accept_a_suggestion(curated_page):
+    page, _root = curated_page
+    page.get_by_role("tab", name="Suggestions").click()
+    page.get_by_role("button", name="Show suggestions").click()
+    page.wait_for_selector("text=face(s) to review")
+    current = page.locator("#suggestions-current").inner_text()
+    page.get_by_role("button", name="Accept", exact=True).click()
+    page.wait_for_selector("#suggestions-outcome >> text=accepted")
+    face = current.split()[1]
+    assert f"Face {face}:" in page.locator("#suggestions-outcome").inner_text()
+
+
+def test_name_a_cluster(curated_page):
+    page, _root = curated_page
+    page.get_by_role("tab", name="Clusters").click()
+    page.get_by_role("button", name="Find clusters").click()
+    page.wait_for_selector("text=cluster(s) among the faces")
+    page.locator("#clusters-sitter input, #clusters-sitter textarea").first.fill("Unknown sitter A")
+    page.locator("#clusters-new input").check()
+    page.get_by_role("button", name="Name this cluster").click()
+    page.wait_for_selector("text=confirmed as Unknown sitter A")

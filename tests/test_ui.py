@@ -44,7 +44,7 @@ def test_identify_then_report_in_one_session(server, tmp_path):
 
     url, (_settings, _service, held_out, _db) = server
     client = _client(url)
-    annotated, face, crop, verdict, table, works, loose = client.predict(handle_file(str(held_out[0])), 5, -1.0,
+    annotated, face, crop, verdict, table, works, loose, *_acting = client.predict(handle_file(str(held_out[0])), 5, -1.0,
                                                                          api_name="/identify")
     sitter = held_out[0].parent.name.replace("_", " ")
     assert table["data"][0][1] == sitter and f"Best candidate: {sitter}" in verdict

@@ -1,10 +1,10 @@
-"""The page: six panels as tabs, one module each, wired to the services."""
+"""The page: eight panels as tabs, one module each, wired to the services."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from . import collection, compare, enquiry, identify, record, status
+from . import clusters, collection, compare, enquiry, identify, record, status, suggestions
 from .services import Services
 
 
@@ -13,6 +13,10 @@ def build_app(services: Services) -> gr.Blocks:
         gr.Markdown("# Portrait Gallery\nWho is in this painting? Upload a portrait or a photograph.")
         with gr.Tab("Identify"):
             identify_parts = identify.render()
+        with gr.Tab("Suggestions"):
+            suggestion_parts = suggestions.render()
+        with gr.Tab("Clusters"):
+            cluster_parts = clusters.render()
         with gr.Tab("Enquiry"):
             enquiry_parts = enquiry.render()
         with gr.Tab("Compare"):
@@ -24,6 +28,8 @@ def build_app(services: Services) -> gr.Blocks:
         with gr.Tab("Status"):
             status_parts = status.render()
         identify.listen(identify_parts, services)
+        suggestions.listen(suggestion_parts, services)
+        clusters.listen(cluster_parts, services)
         enquiry.listen(enquiry_parts, services)
         compare.listen(compare_parts, services)
         collection.listen(collection_parts, services)

@@ -59,12 +59,10 @@ def listen(c: dict, services: Services) -> None:
         return sitter_id, table.iloc[evt.index[0]]["sitter"], gallery, faces
 
     def decide(sitter_id, face, action, name, note, request: gr.Request):
-        who = getattr(request, "username", None) if request else None
-        if services.auth_on and not who:
-            raise gr.Error("log in to record a decision")
-        if face is None:
-            raise gr.Error("give the face id (see the faces table)")
         try:
+            who = services.curator(request)
+            if face is None:
+                raise GalleryError("give the face id (see the faces table)")
             with services.database.session() as session:
                 records = curate(session, int(face), action, name, who, note or None,
                                  None if sitter_id is None else int(sitter_id))

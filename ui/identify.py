@@ -15,6 +15,7 @@ from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
 from gallery.search import SearchRequest
 
+from . import acting
 from .services import Services, annotate, jpeg, read_upload, shown
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
@@ -36,19 +37,23 @@ def render() -> dict:
             table = gr.Dataframe(headers=HEADERS, interactive=False, label="Candidate sitters")
             works = gr.Gallery(label="Matching works (select a sitter above)", columns=5, height=260)
             loose = gr.Gallery(label="Unidentified faces that resemble the query", columns=5, height=200)
+            selected = gr.Markdown(elem_id="identify-selected")
             with gr.Row():
                 curator = gr.Textbox(label="Curator", max_lines=1)
                 note = gr.Textbox(label="Note", max_lines=2)
+            act = acting.render()
             with gr.Row():
                 buttons = {kind: gr.Button(f"Report ({kind.upper()})") for kind in ("pdf", "csv", "json")}
             report_file = gr.File(label="Report", interactive=False)
     return {"upload": upload, "face": face, "top_k": top_k, "min_score": min_score, "faces_view": faces_view,
             "crop": crop, "verdict": verdict, "table": table, "works": works, "loose": loose, "curator": curator,
-            "note": note, "buttons": buttons, "report_file": report_file, "state": gr.State(None)}
+            "note": note, "buttons": buttons, "report_file": report_file, "selected": selected, "act": act,
+            "state": gr.State(None)}
 
 
 def listen(c: dict, services: Services) -> None:
-    outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"]]
+    outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"],
+               c["selected"], *acting.outputs(c["act"])]
 
     def identify(path, face, top_k, min_score):
         try:
@@ -69,9 +74,12 @@ def listen(c: dict, services: Services) -> None:
     c["top_k"].release(identify, inputs, outputs, api_name=False)
     c["min_score"].release(identify, inputs, outputs, api_name=False)
     def pick_sitter(state, evt: gr.SelectData):
-        return _works(services, state, evt.index[0])
+        if state:
+            state["row"] = evt.index[0]
+        return _works(services, state, evt.index[0]), _selected(state)
 
-    c["table"].select(pick_sitter, [c["state"]], [c["works"]], api_name=False)
+    c["table"].select(pick_sitter, [c["state"]], [c["works"], c["selected"]], api_name=False)
+    acting.listen(c["act"], services, c["state"], c["curator"], c["note"])
     for kind, button in c["buttons"].items():
         button.click(lambda state, who, text, kind=kind: _report(services, state, who, text, kind),
                      [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
@@ -94,9 +102,18 @@ def _show(services: Services, result):
     verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
                 "; run `gallery calibrate` to estimate false-match rates.")
     choices = [str(i) for i in range(len(result.faces))]
-    state = {"result": result}
+    state = {"result": result, "row": 0}
     return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
-            shown(crop), verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state)
+            shown(crop), verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state,
+            _selected(state), *acting.shown(services, result))
+
+
+def _selected(state) -> str:
+    if not state or not state["result"].candidates:
+        return ""
+    candidates = state["result"].candidates
+    chosen = candidates[min(state.get("row", 0), len(candidates) - 1)]
+    return f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}); click a row of the table to choose another."
 
 
 def _gallery(services: Services, matches) -> list:

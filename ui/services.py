@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,24 @@ class UploadError(GalleryError):
     """An upload the page refuses."""
 
 
+class LoginRequired(GalleryError):
+    """A decision asked for by a session that has not logged in (when logins are on)."""
+
+
 @dataclass
 class Services:
     settings: Settings
     search: SearchService
     batcher: QueryBatcher
     auth_on: bool = False
+    adding: threading.Lock = field(default_factory=threading.Lock)  # one image added at a time
+
+    def curator(self, request, typed: str | None = None) -> str | None:
+        """Who records a decision: the logged-in curator; without logins, the name typed, if any."""
+        who = getattr(request, "username", None) if request else None
+        if self.auth_on and not who:
+            raise LoginRequired("log in to record a decision")
+        return who or (typed or "").strip() or None
 
     def identify(self, request: SearchRequest) -> SearchResult:
         """One query, answered together with whatever other sessions asked meanwhile."""
