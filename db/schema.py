@@ -111,6 +111,22 @@ class Identification(Base):
     sitter: Mapped[Sitter] = relationship()
 
 
+class ReplicaDecision(Base):
+    """A curator's decision that two artworks are, or are not, the same image (migration 0005);
+    append-only, the latest record of a pair (artwork_a < artwork_b) is the current one."""
+
+    __tablename__ = "replica_decisions"
+    __table_args__ = (Index("ix_replica_decisions_pair", "artwork_a", "artwork_b"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    artwork_a: Mapped[int] = mapped_column(ForeignKey("artworks.id"))
+    artwork_b: Mapped[int] = mapped_column(ForeignKey("artworks.id"))
+    same: Mapped[bool] = mapped_column(Boolean)
+    who: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
 class EmbeddingSet(Base):
     """One model version: the profile, its components and the sha256 of every weights file."""
 

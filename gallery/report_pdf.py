@@ -81,6 +81,11 @@ def render_pdf(report, weights: list[str]) -> bytes:
     _query(out, report, r)
     _candidates(out, report, r)
     _unidentified(out, report, r)
+    if report.dossier is not None:
+        from .dossier_pdf import dossier_section
+
+        dossier_section(out, report.dossier, f"Dossier of the top candidate: {report.dossier.sitter}"
+                        + (f" ({report.dossier.dates})" if report.dossier.dates else ""))
     _provenance(out, report, r, weights)
     return bytes(out.pdf.output())
 
@@ -110,8 +115,12 @@ def _candidates(out: _Writer, report, r: dict) -> None:
         out.room(14 + THUMB)
         dates = life_dates(candidate["birth_year"], candidate["death_year"], dash="-")
         dates = f" ({dates})" if dates else ""
+        replicas = f" (+{candidate['replicas']} replica(s))" if candidate.get("replicas") else ""
         out.line(f"{rank}. {candidate['sitter']}{dates}   score {_score(candidate['score'])}   "
-                 f"{candidate['status']}   {len(candidate['artworks'])} matching work(s)", 10, bold=True)
+                 f"{candidate['status']}   {len(candidate['artworks'])} matching work(s){replicas}", 10, bold=True)
+        if r.get("date"):
+            age = f", aged {candidate['age_at_date']}" if candidate.get("age_at_date") else ""
+            out.line(f"date {r['date']['text']}: {candidate['plausibility']}{age} ({candidate['plausibility_reason']})", 8)
         out.line(f"components: {_components(candidate['components'])}"
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
         thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])

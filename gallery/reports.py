@@ -18,6 +18,7 @@ from pathlib import Path
 from db.collection import collection_counts, face_thumbnails
 
 from .align import ARCFACE_CROP, align_face, thumbnail_crop
+from .dossier import Dossier, build_dossier
 from .errors import GalleryError
 from .files import write_atomically
 from .images import encode_jpeg
@@ -44,11 +45,13 @@ class MatchReport:
     query_jpeg: bytes = field(repr=False)
     crop_jpeg: bytes = field(repr=False)
     thumbnails: dict[int, bytes] = field(default_factory=dict, repr=False)  # face id -> JPEG
+    dossier: Dossier | None = None  # the top candidate's likenesses (gallery.dossier)
 
     def to_json(self) -> dict:
         return {"report": "portrait-gallery match report", "created_at": self.created_at, "curator": self.curator,
                 "note": self.note, "calibration_note": self.calibration_note, "model": self.profile,
-                "collection": self.collection, **self.result}
+                "collection": self.collection, **self.result,
+                "top_candidate_dossier": self.dossier.to_json() if self.dossier else None}
 
 
 def build_report(service: SearchService, result: SearchResult, curator: str | None = None,
@@ -60,10 +63,12 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
     with service.database.session() as session:
         counts = collection_counts(session)
         thumbs = face_thumbnails(session, face_ids)
+    dossier = build_dossier(service.database, result.candidates[0].sitter, service.posthumous_years) \
+        if result.candidates else None
     return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
                        _calibration_note(result.calibration), encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
-                       encode_jpeg(crop), thumbs)
+                       encode_jpeg(crop), thumbs, dossier)
 
 
 def _calibration_note(calibration) -> str:

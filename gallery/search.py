@@ -1,8 +1,13 @@
 """Search: a query image -> its faces -> the chosen face's fused vector -> the nearest faces of
 the collection -> candidate sitters, ranked, with the artworks behind each match.
 
-- A sitter's score is its best matching face; ties are broken by its second best face, then by
-  the strength of the identification (confirmed before probable before disputed).
+- A sitter's score is its best matching face; ties are broken by its best face in another
+  work, then by the strength of the identification (confirmed before probable before disputed).
+- Works that are the same image (gallery.replicas) count once: one entry per group, carrying its
+  replicas, so five photographs of one painting never outweigh four different paintings.
+- With the work's date (given, or a collection work's own), each candidate gets the sitter's age
+  then and a plausibility verdict (gallery.dates); an implausible candidate is never dropped, only
+  placed after plausible ones of equal evidence (scores within EQUAL_EVIDENCE).
 - A face whose current identification with a sitter is `rejected` does not count for that sitter.
   Identifications are read at every search, so a curator's change applies at once.
 - Matches to faces with no (unrejected) sitter are listed apart as `unidentified`.
@@ -15,18 +20,22 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 
-from db.collection import CollectionFace, face_in_file, find_embedding_set
+from db.collection import CollectionFace, face_in_file, face_thumbnails, find_embedding_set
 from db.engine import Database
 from db.identifications import current_identifications
+from db.replicas import replica_decisions
 from db.schema import Artwork, EmbeddingSet, Face, Sitter
 from db.vectors import index_folder, open_set_index
 
 from .batch import pick_face
 from .calibration import Calibration
+from .dates import DateRange, Plausibility, judge, parse_date
 from .errors import GalleryError, ImageLoadError
 from .pipeline import FacePipeline, ImageResult
+from .replicas import ReplicaRule, group_faces, thumbnail_signature
 from .vector_index import MANIFEST
 
 STATUS_RANK = {"confirmed": 3, "probable": 2, "disputed": 1}
@@ -49,10 +58,12 @@ class FaceMatch:
     status: str | None = None  # the identification's status, for a sitter's match
     missing: bool = False  # the artwork's file is gone from the collection
     same_file: bool = False  # the very file that was uploaded
+    replicas: tuple["FaceMatch", ...] = ()  # other artworks that are the same image (gallery.replicas)
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | {
-            "components": {k: round(v, 6) for k, v in self.components.items()}}
+            "components": {k: round(v, 6) for k, v in self.components.items()},
+            "replicas": [r.to_json() for r in self.replicas]}
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,16 @@ class Candidate:
     artworks: list[FaceMatch]
     false_match_rate: float | None = None  # from the set's calibration, when there is one
     false_match: str | None = None  # the same in words: "≈ 1 in N false matches at this score"
+    plausibility: Plausibility | None = None  # of the query's date for this sitter (gallery.dates)
 
     def to_json(self) -> dict:
+        judged = self.plausibility or judge(None, None, None, 0)
         return {"sitter": self.sitter, "sitter_id": self.sitter_id, "birth_year": self.birth_year,
                 "death_year": self.death_year, "score": round(self.score, 6), "status": self.status,
                 "components": {k: round(v, 6) for k, v in self.components.items()},
                 "false_match_rate": self.false_match_rate, "false_match": self.false_match,
+                **judged.to_json(), "works": len(self.artworks),
+                "replicas": sum(len(a.replicas) for a in self.artworks),
                 "artworks": [a.to_json() for a in self.artworks]}
 
 
@@ -90,6 +105,7 @@ class SearchResult:
     query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
     calibration: Calibration | None = field(default=None, repr=False)
     collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
+    date: DateRange | None = None  # the work's date the candidates were judged against
 
     @property
     def no_confident_match(self) -> bool:
@@ -101,6 +117,7 @@ class SearchResult:
                 "calibrated": self.calibration is not None,
                 "embedding_set": self.embedding_set, "profile": self.profile,
                 "collection_face": self.collection_face.to_json() if self.collection_face else None,
+                "date": self.date.to_json() if self.date else None,
                 "candidates": [c.to_json() for c in self.candidates],
                 "unidentified": [u.to_json() for u in self.unidentified]}
 
@@ -115,6 +132,7 @@ class SearchRequest:
     threshold: float = 0.3
     min_score: float | None = None
     unidentified: int = 10
+    date: str | None = None  # the work's date as catalogued ("c. 1650"); a collection work's own by default
 
     @property
     def label(self) -> str:
@@ -124,11 +142,14 @@ class SearchRequest:
 class SearchService:
     """Models load once; the set's index is reopened when the indexer has saved a new one."""
 
-    def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "Flat"):
+    def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "Flat",
+                 posthumous_years: int = 50, replica_rule: ReplicaRule | None = None):
         self.pipeline = pipeline
         self.database = database
         self.index_dir = Path(index_dir)
         self.factory = factory
+        self.posthumous_years = posthumous_years
+        self.replica_rule = replica_rule or ReplicaRule()
         self._set = None
         self._index = None
         self._stamp = None
@@ -154,9 +175,9 @@ class SearchService:
 
     def search(self, source, name: str | None = None, face: int | None = None, candidates: int = 10,
                top_k: int = 200, threshold: float = 0.3, min_score: float | None = None,
-               unidentified: int = 10) -> SearchResult:
+               unidentified: int = 10, date: str | None = None) -> SearchResult:
         [answer] = self.search_many([SearchRequest(source, name, face, candidates, top_k, threshold, min_score,
-                                                   unidentified)])
+                                                   unidentified, date)])
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -220,20 +241,28 @@ class SearchService:
         if request.min_score is not None:
             scores, ids = scores[scores >= request.min_score], ids[scores >= request.min_score]
         query_sha = hashlib.sha256(data).hexdigest()
-        matches = self._matches(ids, scores, chosen.vector, index, query_sha)
-        ranked, loose = self._group(matches)
+        matches, vectors = self._matches(ids, scores, chosen.vector, index, query_sha)
+        collection_face = self._collection_face(query_sha, chosen.face.box)
+        date = parse_date(request.date if request.date is not None else self._catalogued_date(collection_face))
+        ranked, loose = self._group(matches, vectors)
+        ranked = _judged(ranked, date, self.posthumous_years)
         calibration = self.calibration()
         if calibration is not None:
             ranked = [replace(c, false_match_rate=calibration.false_match_rate(c.score)[0],
                               false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result, data, calibration,
-                            self._collection_face(query_sha, chosen.face.box))
+                            self.pipeline.profile.name, result, data, calibration, collection_face, date)
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:
         with self.database.session() as session:
             return face_in_file(session, sha256, box)
+
+    def _catalogued_date(self, face: CollectionFace | None) -> str | None:
+        if face is None:
+            return None
+        with self.database.session() as session:
+            return session.scalar(select(Artwork.date).where(Artwork.id == face.artwork_id))
 
     def calibration(self) -> Calibration | None:
         """Read at each search, so `gallery calibrate` applies without a restart."""
@@ -241,10 +270,12 @@ class SearchService:
             row = session.get(EmbeddingSet, self.embedding_set.id)
             return Calibration.from_json(row.calibration if row else None)
 
-    def _matches(self, ids, scores, query, index, query_sha: str) -> list[FaceMatch]:
+    def _matches(self, ids, scores, query, index, query_sha: str) -> tuple[list[FaceMatch], dict[int, np.ndarray]]:
+        """The matched faces still in the database, and the stored vector of each (by face id)."""
         if len(ids) == 0:
-            return []
-        per_component = self.pipeline.layout.component_scores(query[None], index.vectors_for(ids))
+            return [], {}
+        stored = index.vectors_for(ids)
+        per_component = self.pipeline.layout.component_scores(query[None], stored)
         with self.database.session() as session:
             rows = {r.id: r for r in session.execute(
                 select(Face.id, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title, Artwork.artist,
@@ -258,9 +289,9 @@ class SearchService:
             out.append(FaceMatch(int(face_id), row.artwork_id, row.path, row.title, row.artist, row.date,
                                  float(score), {k: float(v[position]) for k, v in per_component.items()},
                                  missing=row.status == "missing", same_file=row.sha256 == query_sha))
-        return out
+        return out, {int(face_id): stored[position] for position, face_id in enumerate(ids)}
 
-    def _group(self, matches: list[FaceMatch]) -> tuple[list[Candidate], list[FaceMatch]]:
+    def _group(self, matches: list[FaceMatch], vectors: dict[int, np.ndarray]) -> tuple[list[Candidate], list[FaceMatch]]:
         with self.database.session() as session:
             labels: dict[int, list] = {}
             for current in current_identifications(session, [m.face_id for m in matches]):
@@ -268,6 +299,7 @@ class SearchService:
                     labels.setdefault(current.face_id, []).append(current)
             sitter_ids = {c.sitter_id for group in labels.values() for c in group}
             sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_(sitter_ids)))}
+            decisions = replica_decisions(session, {m.artwork_id for m in matches})
         by_sitter: dict[int, list[FaceMatch]] = {}
         loose = []
         for match in matches:
@@ -279,13 +311,51 @@ class SearchService:
         ranked = []
         for sitter_id, found in by_sitter.items():
             found.sort(key=lambda m: (-m.score, -STATUS_RANK[m.status]))
+            works = self._replica_groups(found, vectors, decisions)
             sitter = sitters[sitter_id]
-            ranked.append(Candidate(sitter_id, sitter.name, sitter.birth_year, sitter.death_year, found[0].score,
-                                    found[0].components, found[0].status, found))
-        ranked.sort(key=lambda c: (-c.score, -(c.artworks[1].score if len(c.artworks) > 1 else -1.0),
-                                   -STATUS_RANK[c.status]))
-        return ranked, loose
+            ranked.append(Candidate(sitter_id, sitter.name, sitter.birth_year, sitter.death_year, works[0].score,
+                                    works[0].components, works[0].status, works))
+        ranked.sort(key=_evidence)
+        return ranked, self._replica_groups(loose, vectors, decisions)
 
+    def _replica_groups(self, found: list[FaceMatch], vectors, decisions) -> list[FaceMatch]:
+        """One entry per image: the best match of each replica group, carrying the others."""
+        if len(found) < 2:
+            return found
+        stack = np.stack([vectors[m.face_id] for m in found])
+
+        def signatures(positions: list[int]) -> list:
+            with self.database.session() as session:
+                thumbs = face_thumbnails(session, [found[p].face_id for p in positions])
+            return [thumbnail_signature(thumbs.get(found[p].face_id)) for p in positions]
+
+        groups = group_faces([m.artwork_id for m in found], stack, signatures, decisions, self.replica_rule)
+        return [replace(found[g[0]], replicas=tuple(found[p] for p in g[1:])) for g in groups]
+
+
+def _evidence(candidate: Candidate) -> tuple:
+    """Best face first; ties broken by the best face of another work, then by the status."""
+    second = candidate.artworks[1].score if len(candidate.artworks) > 1 else -1.0
+    return -candidate.score, -second, -STATUS_RANK[candidate.status]
+
+
+EQUAL_EVIDENCE = 0.02  # scores this close are equal evidence: the work's date may then order them
+
+
+def _judged(ranked: list[Candidate], date: DateRange | None, posthumous_years: int) -> list[Candidate]:
+    """Each candidate judged against the work's date; an implausible one goes after the plausible
+    (or unknown) ones whose score is within EQUAL_EVIDENCE of its own. None is ever dropped."""
+    judged = [replace(c, plausibility=judge(date, c.birth_year, c.death_year, posthumous_years)) for c in ranked]
+    moved = True
+    while moved:
+        moved = False
+        for i in range(len(judged) - 1):
+            first, second = judged[i], judged[i + 1]
+            if (first.plausibility.verdict == "implausible" and second.plausibility.verdict != "implausible"
+                    and first.score - second.score <= EQUAL_EVIDENCE + 1e-9):
+                judged[i], judged[i + 1] = second, first
+                moved = True
+    return judged
 
 
 def _read(path: Path) -> bytes:
@@ -300,4 +370,4 @@ def search_service(settings) -> SearchService:
     from db.engine import open_database
 
     return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir,
-                         settings.index_factory)
+                         settings.index_factory, settings.posthumous_years, ReplicaRule(settings.replica_score))

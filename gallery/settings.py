@@ -43,6 +43,8 @@ class Settings:
     serve_batch: int = 8  # the page: concurrent identify requests answered in one model call (1 = off)
     queue_size: int = 64  # the page: requests waiting beyond this get "busy, try again" (HTTP 503)
     decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
+    posthumous_years: int = 50  # dates: a work this long after the sitter's death is still plausible
+    replica_score: float = 0.95  # replicas: two faces scoring this high (and alike as pictures) are one image
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -56,6 +58,8 @@ class Settings:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if self.decode_timeout_s <= 0:
             raise ConfigError(f"decode_timeout_s must be positive, got {self.decode_timeout_s!r}")
+        if self.posthumous_years < 0:
+            raise ConfigError(f"posthumous_years must be 0 or more, got {self.posthumous_years!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 (automatic) or more, got {self.workers!r}")
 

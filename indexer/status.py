@@ -8,6 +8,7 @@ from db.collection import collection_counts, embedding_sets, ingest_errors
 from db.engine import Database, open_database
 from db.schema import EmbeddingSet
 from db.vectors import open_set_index
+from gallery.dossier import implausible_identifications
 from gallery.settings import Settings
 from gallery.vector_index import VectorIndexError
 
@@ -18,10 +19,11 @@ class CollectionStatus:
     counts: dict
     embedding_sets: list[dict]
     errors: list[dict]
+    implausible: list[dict]  # identifications whose work's date is implausible for the sitter
 
     def to_json(self) -> dict:
         return {"database": self.database, **self.counts, "embedding_sets": self.embedding_sets,
-                "error_list": self.errors}
+                "error_list": self.errors, "implausible_dates": self.implausible}
 
 
 def collection_status(settings: Settings, database: Database | None = None, error_limit: int = 50) -> CollectionStatus:
@@ -45,4 +47,5 @@ def collection_status(settings: Settings, database: Database | None = None, erro
         described.append({"key": summary.key, "profile": summary.profile, "dim": summary.dim, "faces": summary.faces,
                           "created_at": summary.created_at.isoformat(), "active": summary.id == active,
                           "index_health": health, "index_detail": detail})
-    return CollectionStatus(database.label, counts, described, errors)
+    implausible = implausible_identifications(database, settings.posthumous_years)
+    return CollectionStatus(database.label, counts, described, errors, implausible)

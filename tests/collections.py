@@ -35,3 +35,43 @@ def build_curated(lfw: Path, target: Path, known: int, unknown: int) -> None:
     for folder in folders[known:known + unknown]:
         for image in folder.glob("*.jpg"):
             shutil.copy(image, target / image.name)
+
+
+def build_dated(lfw: Path, root: Path, profile: Path, pipeline):
+    """Four lfw-mini sitters (one portrait each held out) with life dates; sitter 0 has one portrait
+    also as a re-encoded copy and a resized, cropped copy (replicas); artwork dates from a catalogue
+    CSV, one of them implausible for its sitter. Returns (settings, held-out images, sitter names,
+    sitter folders)."""
+    import csv
+
+    from PIL import Image
+
+    from db.engine import open_database
+    from db.sitters import SitterRecord, import_sitters
+    from gallery.settings import load_settings
+    from indexer.runner import index_collection
+
+    collection = root / "collection"
+    held_out = copy_sitters(lfw, collection, 4, skip_first=True)
+    folders = sorted(p for p in collection.iterdir() if p.is_dir())
+    first = sorted(folders[0].glob("*.jpg"))[0]
+    image = Image.open(first).convert("RGB")
+    image.save(folders[0] / "copy-reencoded.jpg", quality=60)
+    width, height = image.size
+    image.resize((int(width * 1.4), int(height * 1.4))).crop((20, 25, int(width * 1.4) - 15, int(height * 1.4) - 10)) \
+        .save(folders[0] / "copy-resized-cropped.png")
+    rows = [("file", "date")] + [(f"{folders[0].name}/{p.name}", d) for p, d in
+                                 zip(sorted(folders[0].glob("*.jpg")), ("c. 1630", "1645", "1660-1665"))]
+    rows.append((f"{folders[1].name}/{sorted(folders[1].glob('*.jpg'))[0].name}", "c. 1790"))  # long after death
+    with open(root / "catalogue.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    settings = load_settings(profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
+    index_collection(settings, collection, root / "catalogue.csv", pipeline=pipeline)
+    names = [f.name.replace("_", " ") for f in folders]
+    database = open_database(settings.database_url)
+    with database.session() as session:
+        import_sitters(session, [SitterRecord(names[0], birth_year=1610, death_year=1680),
+                                 SitterRecord(names[1], birth_year=1600, death_year=1650),
+                                 SitterRecord(names[2], birth_year=1700, death_year=1760)])
+    database.dispose()
+    return settings, held_out, names, folders

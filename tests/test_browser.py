@@ -205,3 +205,26 @@ def test_name_a_cluster(curated_page):
     page.locator("#clusters-new input").check()
     page.get_by_role("button", name="Name this cluster").click()
     page.wait_for_selector("text=confirmed as Unknown sitter A")
+
+
+@pytest.fixture(scope="module")
+def dated_data(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
+    from tests.collections import build_dated
+
+    return build_dated(lfw_dir, tmp_path_factory.mktemp("dated"), onnx_profile, onnx_pipeline)
+
+
+def test_a_query_with_a_date_shows_plausibility_and_a_replica_group_expands(dated_data, page_at):
+    from playwright.sync_api import expect
+
+    settings, held_out, names, _folders = dated_data
+    page, _url = page_at(settings=settings)
+    page.wait_for_selector("text=Who is in this painting?")
+    page.locator("#identify-date input, #identify-date textarea").first.fill("1750")
+    page.locator("#identify-upload input[type=file]").set_input_files(str(held_out[0]))
+    page.wait_for_selector("text=Judged against the work's date")
+    expect(page.locator("th", has_text="plausibility").first).to_be_visible()
+    page.locator("[role=gridcell]", has_text="implausible").first.wait_for()  # died 1680: 1750 is too late
+    page.locator("[role=gridcell]", has_text="3 and 2 replica(s)").first.wait_for()
+    page.locator("#identify-works button", has_text="and 2 replica(s)").first.click()  # the grouped work
+    expect(page.locator("#identify-replicas img")).to_have_count(2)

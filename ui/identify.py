@@ -15,10 +15,11 @@ from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
 from gallery.search import SearchRequest
 
-from . import acting
+from . import acting, context
 from .services import Services, annotate, jpeg, read_upload, shown
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
+DATE_HEADERS = ["plausibility", "age then"]
 
 
 def render() -> dict:
@@ -30,12 +31,16 @@ def render() -> dict:
                 face = gr.Dropdown(choices=[], label="Face (0 = the largest)", allow_custom_value=False)
                 top_k = gr.Slider(1, 50, value=10, step=1, label="Candidates")
                 min_score = gr.Slider(-1.0, 1.0, value=-1.0, step=0.01, label="Minimum score")
+            date = gr.Textbox(label="Date of the work (optional: 1650, c. 1650, 1640-1660, 17th century)",
+                              max_lines=1, elem_id="identify-date")
             faces_view = gr.Image(label="Faces found", interactive=False)
             crop = gr.Image(label="Aligned query face", interactive=False, height=160)
         with gr.Column(scale=2):
             verdict = gr.Markdown()
             table = gr.Dataframe(headers=HEADERS, interactive=False, label="Candidate sitters")
-            works = gr.Gallery(label="Matching works (select a sitter above)", columns=5, height=260)
+            works = gr.Gallery(label="Matching works (select a sitter above; select a work to see its replicas)",
+                               columns=5, height=260, elem_id="identify-works")
+            more = context.render()
             loose = gr.Gallery(label="Unidentified faces that resemble the query", columns=5, height=200)
             selected = gr.Markdown(elem_id="identify-selected")
             with gr.Row():
@@ -48,38 +53,45 @@ def render() -> dict:
     return {"upload": upload, "face": face, "top_k": top_k, "min_score": min_score, "faces_view": faces_view,
             "crop": crop, "verdict": verdict, "table": table, "works": works, "loose": loose, "curator": curator,
             "note": note, "buttons": buttons, "report_file": report_file, "selected": selected, "act": act,
-            "state": gr.State(None)}
+            "date": date, "more": more, "state": gr.State(None)}
 
 
 def listen(c: dict, services: Services) -> None:
     outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"],
-               c["selected"], *acting.outputs(c["act"])]
+               c["selected"], *acting.outputs(c["act"]), *context.outputs(c["more"])]
 
-    def identify(path, face, top_k, min_score):
+    def identify(path, face, top_k, min_score, date=None):
         try:
             data = read_upload(path, services.settings.max_upload_bytes)
             result = services.identify(SearchRequest(data, Path(path).name, None if face in (None, "") else int(face),
                                                      int(top_k), threshold=services.settings.match_threshold,
-                                                     min_score=None if min_score <= -1 else float(min_score)))
+                                                     min_score=None if min_score <= -1 else float(min_score),
+                                                     date=(date or "").strip() or None))
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         return _show(services, result)
 
-    inputs = [c["upload"], c["face"], c["top_k"], c["min_score"]]
+    inputs = [c["upload"], c["face"], c["top_k"], c["min_score"], c["date"]]
     # several sessions identify at once; their model work is batched in services.identify
     concurrent = {"concurrency_limit": services.settings.serve_batch, "concurrency_id": "identify"}
-    c["upload"].upload(lambda p, k, s: identify(p, None, k, s), [c["upload"], c["top_k"], c["min_score"]], outputs,
+    def uploaded(path, top_k, min_score, date=None):
+        return identify(path, None, top_k, min_score, date)
+
+    c["upload"].upload(uploaded, [c["upload"], c["top_k"], c["min_score"], c["date"]], outputs,
                        api_name="identify", **concurrent)
+    c["date"].submit(identify, inputs, outputs, api_name=False, **concurrent)
     c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent)
     c["top_k"].release(identify, inputs, outputs, api_name=False)
     c["min_score"].release(identify, inputs, outputs, api_name=False)
     def pick_sitter(state, evt: gr.SelectData):
         if state:
             state["row"] = evt.index[0]
-        return _works(services, state, evt.index[0]), _selected(state)
+        return _works(services, state, evt.index[0]), _selected(state), *context.shown(services, state)
 
-    c["table"].select(pick_sitter, [c["state"]], [c["works"], c["selected"]], api_name=False)
+    c["table"].select(pick_sitter, [c["state"]], [c["works"], c["selected"], *context.outputs(c["more"])],
+                      api_name=False)
     acting.listen(c["act"], services, c["state"], c["curator"], c["note"])
+    context.listen(c["more"], services, c["state"], c["works"], c["curator"], c["note"])
     for kind, button in c["buttons"].items():
         button.click(lambda state, who, text, kind=kind: _report(services, state, who, text, kind),
                      [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
@@ -89,9 +101,11 @@ def _show(services: Services, result):
     image = services.pipeline.load(result.query_bytes, result.query)
     chosen = result.faces[result.face]
     crop = align_face(image.rgb, chosen.landmarks, ARCFACE_CROP)
-    rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3), cand.false_match or "not calibrated",
-             cand.status, len(cand.artworks)]
+    rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3),
+             cand.false_match or "not calibrated", cand.status, _works_count(cand)]
+            + ([cand.plausibility.verdict, cand.plausibility.age_at_date or ""] if result.date else [])
             for rank, cand in enumerate(result.candidates, start=1)]
+    table = {"headers": HEADERS + (DATE_HEADERS if result.date else []), "data": rows}
     if result.no_confident_match:
         verdict = (f"**No confident match**: no sitter scores above {result.threshold:.2f}. "
                    "The ranking below is shown for exploration only.")
@@ -101,11 +115,19 @@ def _show(services: Services, result):
     verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities"
     verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
                 "; run `gallery calibrate` to estimate false-match rates.")
+    if result.date:
+        verdict += (f"  \nJudged against the work's date **{result.date.text}** ({result.date}): implausible "
+                    "candidates stay listed, after plausible ones of equal evidence.")
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result, "row": 0}
     return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
-            shown(crop), verdict, rows, _works(services, state, 0), _gallery(services, result.unidentified), state,
-            _selected(state), *acting.shown(services, result))
+            shown(crop), verdict, table, _works(services, state, 0), _gallery(services, result.unidentified), state,
+            _selected(state), *acting.shown(services, result), *context.shown(services, state))
+
+
+def _works_count(candidate) -> str:
+    replicas = sum(len(a.replicas) for a in candidate.artworks)
+    return f"{len(candidate.artworks)} and {replicas} replica(s)" if replicas else str(len(candidate.artworks))
 
 
 def _selected(state) -> str:
@@ -120,6 +142,7 @@ def _gallery(services: Services, matches) -> list:
     with services.database.session() as session:
         thumbs = face_thumbnails(session, [m.face_id for m in matches])
     return [(jpeg(thumbs[m.face_id]), f"{m.score:.3f} · {m.title or Path(m.path).name}"
+             + (f" · and {len(m.replicas)} replica(s)" if m.replicas else "")
              + (" (file missing)" if m.missing else "") + (" (this very file)" if m.same_file else ""))
             for m in matches if m.face_id in thumbs]
 

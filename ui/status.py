@@ -1,4 +1,5 @@
-"""Status: what the index holds, the profile and weights in use, and the ingest errors."""
+"""Status: what the index holds, the profile and weights in use, the ingest errors, and the
+identifications whose work's date is implausible for the sitter."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ def listen(c: dict, services: Services, demo: gr.Blocks) -> None:
         for s in state.embedding_sets:
             lines.append(f"| {s['key']} | {s['profile']} | {s['dim']} | {s['faces']} | {s['index_health']} | "
                          f"{'yes' if s['active'] else ''} |")
+        if state.implausible:
+            lines += ["", f"**{len(state.implausible)}** identification(s) with a date implausible for the sitter "
+                      "(a cataloguing error?):"]
+            lines += [f"- face {f['face_id']} ({f['title'] or f['path']}, {f['date']}) as {f['sitter']} "
+                      f"({f['life']}): {f['reason']}" for f in state.implausible[:50]]
         model = services.pipeline.info().to_json()
         errors = [[e["stage"], e["path"], e["message"], e["at"]] for e in state.errors]
         return "\n".join(lines), model, errors

@@ -19,7 +19,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (backup_commands, collection_commands, curation_commands, evaluate_commands, export_commands, face_commands,
+    from . import (backup_commands, collection_commands, context_commands, curation_commands, evaluate_commands, export_commands, face_commands,
                    search_commands, serve_commands, sitter_commands, train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
@@ -34,6 +34,8 @@ def _register() -> None:
     main.add_command(curation_commands.add)
     main.add_command(curation_commands.suggest)
     main.add_command(curation_commands.clusters)
+    main.add_command(context_commands.dossier)
+    main.add_command(context_commands.replicas)
     main.add_command(serve_commands.serve)
     main.add_command(serve_commands.users)
     main.add_command(evaluate_commands.evaluate)

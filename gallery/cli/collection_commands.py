@@ -85,6 +85,12 @@ def status(as_json, settings):
                    f"index {s['index_health']} ({s['index_detail']})")
     for error in state.errors[:20]:
         click.echo(f"  error [{error['stage']}] {error['path']}: {error['message']}")
+    if state.implausible:
+        click.echo(f"  {len(state.implausible)} identification(s) with a date implausible for the sitter "
+                   "(worth a look: a cataloguing error?):")
+    for found in state.implausible[:20]:
+        click.echo(f"    face {found['face_id']} ({found['title'] or found['path']}, {found['date']}) as {found['sitter']} "
+                   f"({found['life']}): {found['reason']}")
 
 
 @click.group()

@@ -14,12 +14,14 @@ from .common import domain_errors, echo_json, settings_options
 @click.option("--face", type=int, default=None, help="Which face of IMAGE (0 = the largest, the default).")
 @click.option("--top-k", type=int, default=10, show_default=True, help="Candidate sitters to list.")
 @click.option("--min-score", type=float, default=None, help="Ignore matches below this score.")
+@click.option("--date", default=None, help="The work's date as catalogued ('1650', 'c. 1650', '1640-1660', "
+              "'17th century'): each candidate is judged against it (a collection work's own date by default).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Enquiry results file (.csv, .json or .pdf); needed when IMAGE is a folder or a zip.")
 @click.option("--all-faces", is_flag=True, help="Enquiry: search every face of every image, not only the largest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @settings_options
-def search(image, face, top_k, min_score, out, all_faces, as_json, settings):
+def search(image, face, top_k, min_score, date, out, all_faces, as_json, settings):
     """Who is in IMAGE: candidate sitters ranked by their best matching face, with the artworks
     behind each match and per-component scores.
 
@@ -40,7 +42,7 @@ def search(image, face, top_k, min_score, out, all_faces, as_json, settings):
     with domain_errors():
         service = search_service(settings)
         result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold,
-                                min_score=min_score)
+                                min_score=min_score, date=date)
     if as_json:
         echo_json(result.to_json())
         return
@@ -48,10 +50,16 @@ def search(image, face, top_k, min_score, out, all_faces, as_json, settings):
                f"(profile {result.profile}, threshold {result.threshold:.2f})")
     if result.no_confident_match:
         click.echo("no confident match: no sitter scores above the threshold")
+    if result.date:
+        click.echo(f"judged against the work's date {result.date.text!r} ({result.date})")
     for rank, candidate in enumerate(result.candidates, start=1):
+        replicas = sum(len(a.replicas) for a in candidate.artworks)
         click.echo(f"{rank:>3}. {candidate.sitter:<36} {candidate.score:.3f}  {candidate.status:<9} "
-                   f"{len(candidate.artworks)} matching work(s)"
+                   f"{len(candidate.artworks)} matching work(s)" + (f" and {replicas} replica(s)" if replicas else "")
                    + (f"  {candidate.false_match}" if candidate.false_match else ""))
+        if result.date:
+            judged = candidate.plausibility
+            click.echo(f"       {judged.verdict}: {judged.reason}")
     if result.unidentified:
         click.echo("unidentified faces that resemble the query:")
         for match in result.unidentified[:5]:
