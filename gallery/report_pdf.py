@@ -121,6 +121,8 @@ def _candidates(out: _Writer, report, r: dict) -> None:
         if r.get("date"):
             age = f", aged {candidate['age_at_date']}" if candidate.get("age_at_date") else ""
             out.line(f"date {r['date']['text']}: {candidate['plausibility']}{age} ({candidate['plausibility_reason']})", 8)
+        if candidate.get("links"):
+            out.line("  ".join(f"{k}: {v}" for k, v in sorted(candidate["links"].items())), 7, height=4)
         out.line(f"components: {_components(candidate['components'])}"
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
         thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])

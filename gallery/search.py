@@ -79,6 +79,14 @@ class Candidate:
     false_match_rate: float | None = None  # from the set's calibration, when there is one
     false_match: str | None = None  # the same in words: "≈ 1 in N false matches at this score"
     plausibility: Plausibility | None = None  # of the query's date for this sitter (gallery.dates)
+    external_ids: dict = field(default_factory=dict)  # the sitter's, e.g. {"wikidata": "Q5598"}
+
+    @property
+    def links(self) -> dict[str, str]:
+        """The sitter's authority records as URIs (Wikidata, ULAN, VIAF)."""
+        from .annotations import authority_links
+
+        return authority_links(self.external_ids)
 
     def to_json(self) -> dict:
         judged = self.plausibility or judge(None, None, None, 0)
@@ -86,7 +94,8 @@ class Candidate:
                 "death_year": self.death_year, "score": round(self.score, 6), "status": self.status,
                 "components": {k: round(v, 6) for k, v in self.components.items()},
                 "false_match_rate": self.false_match_rate, "false_match": self.false_match,
-                **judged.to_json(), "works": len(self.artworks),
+                **judged.to_json(), "external_ids": dict(self.external_ids), "links": self.links,
+                "works": len(self.artworks),
                 "replicas": sum(len(a.replicas) for a in self.artworks),
                 "artworks": [a.to_json() for a in self.artworks]}
 
@@ -314,7 +323,8 @@ class SearchService:
             works = self._replica_groups(found, vectors, decisions)
             sitter = sitters[sitter_id]
             ranked.append(Candidate(sitter_id, sitter.name, sitter.birth_year, sitter.death_year, works[0].score,
-                                    works[0].components, works[0].status, works))
+                                    works[0].components, works[0].status, works,
+                                    external_ids=dict(sitter.external_ids or {})))
         ranked.sort(key=_evidence)
         return ranked, self._replica_groups(loose, vectors, decisions)
 

@@ -45,6 +45,9 @@ class Settings:
     decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
     posthumous_years: int = 50  # dates: a work this long after the sitter's death is still plausible
     replica_score: float = 0.95  # replicas: two faces scoring this high (and alike as pictures) are one image
+    iiif_max_size: int = 2048  # IIIF import: images are asked for at most this many pixels a side
+    http_timeout_s: float = 30.0  # IIIF import: connecting to, or waiting on, a server longer is a failure
+    http_concurrency: int = 4  # IIIF import: images fetched at once
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -53,9 +56,11 @@ class Settings:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes",
-                    "serve_batch", "queue_size"):
+                    "serve_batch", "queue_size", "iiif_max_size", "http_concurrency"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.http_timeout_s <= 0:
+            raise ConfigError(f"http_timeout_s must be positive, got {self.http_timeout_s!r}")
         if self.decode_timeout_s <= 0:
             raise ConfigError(f"decode_timeout_s must be positive, got {self.decode_timeout_s!r}")
         if self.posthumous_years < 0:

@@ -14,7 +14,7 @@ Known artworks under the collection that were not seen are marked missing, never
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from db.collection import KnownArtwork
@@ -37,11 +37,16 @@ class CollectionFile:
     meta: ArtworkMeta
     from_csv: bool = False
     known_sha256: str | None = None  # the hash to skip decoding for (unchanged and fully embedded)
+    source: str | None = None  # where the bytes are read, when not at `path` (a IIIF canvas's cached image)
+
+    @property
+    def read_path(self) -> str:
+        return self.source or self.path
 
 
 @dataclass(frozen=True)
 class Collection:
-    root: Path
+    root: Path | str  # a folder, or the URI of a IIIF manifest or collection
     files: list[CollectionFile]
     problems: list[MetadataProblem]
 
@@ -99,7 +104,7 @@ class Planner:
         for item in files:
             known = self.known.get(item.path)
             skip = known.sha256 if known and known.embedded == known.faces else None
-            out.append(CollectionFile(item.path, item.relative, item.meta, item.from_csv, skip))
+            out.append(replace(item, known_sha256=skip))
         return out
 
     def classify(self, item: CollectionFile, read: ReadResult) -> Task:

@@ -111,7 +111,8 @@ class Reader:
         self._start()
 
     def _submit(self, item) -> Future:
-        return self._executor.submit(self.read_one, str(item.path), item.known_sha256, self.max_pixels)
+        return self._executor.submit(self.read_one, str(getattr(item, "read_path", item.path)), item.known_sha256,
+                                     self.max_pixels)
 
     def read(self, items: Iterable[T]) -> Iterator[tuple[T, ReadResult]]:
         """(item, ReadResult) in input order, with at most `window` files ahead. Items carry

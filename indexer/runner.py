@@ -95,6 +95,14 @@ def index_files(settings: Settings, root: Path, files: list[CollectionFile], dat
                   whole_folder=False, reader_processes=reader_processes)
 
 
+def index_canvases(settings: Settings, source: str, files: list[CollectionFile], database: Database | None = None,
+                   pipeline: FacePipeline | None = None) -> IndexSummary:
+    """Index fetched IIIF canvases (indexer.iiif_import): `source` (the manifest or collection URI)
+    is their collection; each file's path is its canvas URI and its bytes are at `source`."""
+    return _index(settings, Collection(source, files, []), database, pipeline, None, whole_folder=False,
+                  reader_processes=0)
+
+
 def _index(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline | None,
            on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader_processes: int) -> IndexSummary:
     started = time.monotonic()

@@ -112,6 +112,7 @@ def _show(services: Services, result):
     else:
         best = result.candidates[0]
         verdict = f"**Best candidate: {best.sitter}** ({best.score:.3f}; threshold {result.threshold:.2f})"
+        verdict += _links(best)
     verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities"
     verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
                 "; run `gallery calibrate` to estimate false-match rates.")
@@ -135,7 +136,14 @@ def _selected(state) -> str:
         return ""
     candidates = state["result"].candidates
     chosen = candidates[min(state.get("row", 0), len(candidates) - 1)]
-    return f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}); click a row of the table to choose another."
+    return (f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}){_links(chosen)}; click a row of the table "
+            "to choose another.")
+
+
+def _links(candidate) -> str:
+    """The sitter's authority records as links."""
+    links = candidate.links
+    return (" · " + " · ".join(f"[{name}]({uri})" for name, uri in sorted(links.items()))) if links else ""
 
 
 def _gallery(services: Services, matches) -> list:

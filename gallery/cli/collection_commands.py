@@ -10,13 +10,20 @@ from .common import LateBar, domain_errors, echo_json, settings_options
 
 
 @click.command()
-@click.argument("collection", type=click.Path(file_okay=False))
+@click.argument("collection", type=click.Path(file_okay=False), required=False)
 @click.option("--metadata", "metadata_csv", type=click.Path(dir_okay=False), default=None,
               help="CSV with a 'file' column (relative to COLLECTION) and sitter/title/artist/... columns.")
 @click.option("--workers", type=int, default=None, help="Reader processes (default: cores - 1).")
+@click.option("--iiif", "iiif", default=None, metavar="URL|FILE",
+              help="Index a IIIF manifest or collection (Presentation 2.1 or 3.0) instead of a folder.")
+@click.option("--max-size", type=int, default=None, help="IIIF: ask for images at most this many pixels a side "
+              "(default: the iiif_max_size setting, 2048).")
+@click.option("--map", "mapping", multiple=True, metavar="LABEL=FIELD",
+              help="IIIF: read a metadata label as an artwork field (title, artist, date, accession_number, "
+                   "medium, institution, sitter); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @settings_options
-def index(collection, metadata_csv, workers, as_json, settings):
+def index(collection, metadata_csv, workers, iiif, max_size, mapping, as_json, settings):
     """Index every face of every image under COLLECTION into the database and the vector index.
 
     Folder per sitter (COLLECTION/<Sitter Name>/<image>) labels the largest face of each image.
@@ -24,12 +31,23 @@ def index(collection, metadata_csv, workers, as_json, settings):
     marked missing. A killed run is completed by running the same command again.
 
     \b
-    Example:
+    With --iiif, every canvas of a manifest, or of every manifest of a collection (nested ones
+    followed), is fetched through the IIIF Image API at a bounded size and indexed; a re-import
+    fetches only what changed, and canvases gone from their manifest are marked missing.
+
+    \b
+    Examples:
       gallery index /data/portraits --metadata catalogue.csv --config profile.toml
+      gallery index --iiif https://museum.example/iiif/portraits/collection.json --max-size 2048
     """
     from indexer.runner import index_collection
     from ..settings import with_overrides
 
+    if (collection is None) == (iiif is None):
+        raise click.UsageError("give a COLLECTION folder or --iiif URL, one of them")
+    if iiif is not None:
+        _index_iiif(iiif, max_size, mapping, as_json, settings)
+        return
     with domain_errors():
         if workers is not None:
             settings = with_overrides(settings, workers=workers)
@@ -41,6 +59,31 @@ def index(collection, metadata_csv, workers, as_json, settings):
         echo_json(summary.to_json())
         return
     _print_summary(summary)
+
+
+def _index_iiif(source, max_size, mapping, as_json, settings) -> None:
+    from indexer.iiif_import import index_iiif
+
+    fields = {}
+    for entry in mapping:
+        label, _, field = entry.partition("=")
+        if not label.strip() or not field.strip():
+            raise click.BadParameter(f"give LABEL=FIELD, got {entry!r}", param_hint="--map")
+        fields[label.strip()] = field.strip()
+    with domain_errors():
+        bar = LateBar("fetching")
+        summary = index_iiif(settings, source, max_size, mapping=fields,
+                             on_fetch=lambda p: bar(p.done, p.total, downloaded=p.downloaded, errors=p.errors))
+        bar.close()
+    if as_json:
+        echo_json(summary.to_json())
+        return
+    click.echo(f"{summary.canvases} canvas(es) in {summary.manifests} manifest(s) from {source}; "
+               f"{summary.downloaded} image(s) downloaded, the rest from the cache; {summary.missing} marked missing",
+               err=True)
+    _print_summary(summary.indexed)
+    for where, message in summary.problems:
+        click.echo(f"  problem: {where}: {message}", err=True)
 
 
 def _print_summary(summary) -> None:

@@ -1,4 +1,4 @@
-"""gallery export identifications."""
+"""gallery export identifications | annotations."""
 
 from __future__ import annotations
 
@@ -37,3 +37,43 @@ def export_identifications(out, settings):
     with domain_errors():
         written, count = write_identifications(open_database(settings.database_url), Path(out))
     click.echo(f"{count} identification(s) written to {written}")
+
+
+@export.command("annotations")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The AnnotationCollection (.json).")
+@click.option("--sitter", default=None, help="Only this sitter's identifications.")
+@click.option("--base", default="urn:portrait-gallery:annotations", show_default=True,
+              help="The URI the annotation and page ids are made under (where you will publish them).")
+@click.option("--manifest", default=None, metavar="URL|FILE",
+              help="Also write a copy of this IIIF Presentation 3 manifest with the annotations on its canvases.")
+@click.option("--manifest-out", type=click.Path(dir_okay=False), default=None,
+              help="Where the annotated manifest copy goes (default: next to --out).")
+@settings_options
+def export_annotations(out, sitter, base, manifest, manifest_out, settings):
+    """The identifications as W3C Web Annotations (IIIF Presentation 3): one AnnotationPage per
+    canvas, each face an `xywh` region of its canvas, the sitter's name and authority links as body.
+
+    \b
+    Examples:
+      gallery export annotations -o identifications.json --base https://museum.example/annotations
+      gallery export annotations -o anno.json --manifest https://museum.example/iiif/123/manifest.json
+    """
+    from db.engine import open_database
+    from indexer.http import Fetcher
+
+    from ..annotations import write_annotations
+
+    with domain_errors():
+        document = target = None
+        if manifest:
+            fetcher = Fetcher(Path(settings.data_dir) / "iiif-cache", settings.http_timeout_s)
+            try:
+                document = fetcher.json(manifest)
+            finally:
+                fetcher.close()
+            target = Path(manifest_out) if manifest_out else Path(out).with_name(Path(out).stem + "-manifest.json")
+        pages, count = write_annotations(open_database(settings.database_url), Path(out), base, sitter, document,
+                                         target)
+    click.echo(f"{count} annotation(s) on {pages} canvas(es) written to {out}"
+               + (f"; annotated manifest: {target}" if target else ""))
