@@ -31,6 +31,10 @@ class DetectorSpec:
     # fraction of its size on every side before detection so a face that fills
     # the frame (or is cut by it) still has the context the detector was trained on.
     pad: float = 0.25
+    # The smallest face (box side in full-resolution pixels) to find anywhere in a large scan: tiled
+    # passes are added where the whole-image pass cannot see it (gallery.detection). 28 px is an
+    # inter-ocular distance of about 13-15 px; 0 = the whole-image pass only.
+    min_face: int = 28
 
     def __post_init__(self):
         if self.kind not in DETECTOR_KINDS:
@@ -41,6 +45,8 @@ class DetectorSpec:
             raise ConfigError(f"detector input_size must be a multiple of 32 >= 64, got {self.input_size}")
         if not 0.0 <= self.pad <= 1.0:
             raise ConfigError(f"detector pad must be in [0, 1], got {self.pad}")
+        if self.min_face != 0 and not 8 <= self.min_face <= 4096:
+            raise ConfigError(f"detector min_face must be 0 (no tiles) or 8..4096 pixels, got {self.min_face}")
 
 
 @dataclass(frozen=True)
