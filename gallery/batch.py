@@ -38,6 +38,7 @@ class EmbedRun:
     components: dict[str, list[np.ndarray]] = field(default_factory=dict)
     no_face: list[str] = field(default_factory=list)
     failures: list[ImageFailure] = field(default_factory=list)
+    qualities: list[float] = field(default_factory=list)
 
     def add(self, result: ImageResult) -> None:
         if not result.faces:
@@ -48,6 +49,7 @@ class EmbedRun:
             self.boxes.append(face.face.box)
             self.landmarks.append(face.face.landmarks)
             self.vectors.append(face.vector)
+            self.qualities.append(np.nan if face.quality is None else face.quality)
             for name in self.names:
                 self.components.setdefault(name, []).append(face.components[name])
 
@@ -58,6 +60,7 @@ class EmbedRun:
             "boxes": np.array(self.boxes, dtype=np.float32).reshape(-1, 4),
             "landmarks": np.array(self.landmarks, dtype=np.float32).reshape(-1, 5, 2),
             "vectors": np.array(self.vectors, dtype=np.float32).reshape(-1, dim),
+            "quality": np.array(self.qualities, dtype=np.float32),
             "no_face": np.array(self.no_face, dtype=str),
             "failed": np.array([f.path for f in self.failures], dtype=str),
             "failed_reason": np.array([f.reason for f in self.failures], dtype=str),

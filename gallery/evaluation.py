@@ -28,6 +28,7 @@ class Labelled:
     fused: np.ndarray  # N x D, L2-normalised
     labels: np.ndarray  # N sitter names
     layout: FusionLayout
+    quality: np.ndarray | None = None  # N face qualities (gallery.quality); NaN where unknown
 
     def components(self) -> dict[str, np.ndarray]:
         """Each component's own unit vectors, read back from the fused ones."""
@@ -37,7 +38,8 @@ class Labelled:
         return out
 
     def subset(self, mask: np.ndarray) -> "Labelled":
-        return Labelled(self.fused[mask], self.labels[mask], self.layout)
+        return Labelled(self.fused[mask], self.labels[mask], self.layout,
+                        None if self.quality is None else self.quality[mask])
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,11 @@ class Evaluation:
     curves: dict[str, Roc] = field(repr=False)
     sitters: int = 0
     faces: int = 0
+    error_versus_reject: list[dict] = field(default_factory=list)  # the fusion as low-quality faces are dropped
 
     def to_json(self) -> dict:
-        return {"fusion": self.fusion, "components": self.components, "sitters": self.sitters, "faces": self.faces}
+        return {"fusion": self.fusion, "components": self.components, "sitters": self.sitters, "faces": self.faces,
+                "error_versus_reject": self.error_versus_reject}
 
 
 def folder_label(path, root: Path) -> str:
@@ -67,10 +71,13 @@ def labelled_from_folder(pipeline, folder: Path, on_image=None) -> Labelled:
     labels = [folder_label(run.paths[i], root) for i in keep]
     if not keep:
         raise EvaluationError(f"no face found in {folder}")
-    return Labelled(np.stack([run.vectors[i] for i in keep]), np.asarray(labels), pipeline.layout)
+    return Labelled(np.stack([run.vectors[i] for i in keep]), np.asarray(labels), pipeline.layout,
+                    np.asarray([run.qualities[i] for i in keep], np.float32))
 
 
-def labelled_from_database(database, set_key: str, layout: FusionLayout) -> Labelled:
+def labelled_from_database(database, set_key: str, layout: FusionLayout, quality_floor: float = 0.0) -> Labelled:
+    """The confirmed faces' stored vectors; faces whose quality is below `quality_floor` are left
+    out (faces indexed before quality was measured have none and stay)."""
     from sqlalchemy import select
 
     from db.collection import VECTOR_DTYPE, find_embedding_set
@@ -82,14 +89,18 @@ def labelled_from_database(database, set_key: str, layout: FusionLayout) -> Labe
         if eset is None:
             raise EvaluationError(f"nothing is indexed with this profile (embedding set {set_key})")
         single = confirmed_sitters(session)
-        rows = session.execute(select(FaceVector.face_id, FaceVector.vector).join(Face, Face.id == FaceVector.face_id)
+        rows = session.execute(select(FaceVector.face_id, FaceVector.vector, Face.quality)
+                               .join(Face, Face.id == FaceVector.face_id)
                                .where(FaceVector.set_id == eset.id, Face.active.is_(True),
                                       FaceVector.face_id.in_(list(single)))).all()
+    rows = [r for r in rows if r.quality is None or r.quality >= quality_floor]
     if not rows:
-        raise EvaluationError("no face with a confirmed sitter has a vector in this embedding set")
-    vectors = np.stack([np.frombuffer(v, VECTOR_DTYPE).astype(np.float32) for _, v in rows])
+        raise EvaluationError("no face with a confirmed sitter (and a quality at or above the floor) has a vector "
+                              "in this embedding set")
+    vectors = np.stack([np.frombuffer(r.vector, VECTOR_DTYPE).astype(np.float32) for r in rows])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return Labelled(vectors, np.asarray([single[f] for f, _ in rows]), layout)
+    quality = np.asarray([np.nan if r.quality is None else r.quality for r in rows], np.float32)
+    return Labelled(vectors, np.asarray([single[r.face_id] for r in rows]), layout, quality)
 
 
 def sitter_disjoint(labels: np.ndarray, fraction: float = 0.5, seed: int = 0) -> np.ndarray:
@@ -110,7 +121,33 @@ def evaluate(labelled: Labelled) -> Evaluation:
             components[name], curves[name] = evaluate_vectors(vectors, labelled.labels)
     except ValueError as err:
         raise EvaluationError(str(err)) from None
-    return Evaluation(fusion, components, curves, len(set(labelled.labels.tolist())), len(labelled.labels))
+    return Evaluation(fusion, components, curves, len(set(labelled.labels.tolist())), len(labelled.labels),
+                      error_versus_reject(labelled))
+
+
+REJECT_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3)
+
+
+def error_versus_reject(labelled: Labelled, fractions=REJECT_FRACTIONS) -> list[dict]:
+    """The fusion's EER and FNMR at 1 % FMR as the lowest-quality fraction of faces is dropped: a
+    quality score that means something makes the errors fall. Empty without qualities."""
+    if labelled.quality is None or np.isnan(labelled.quality).all():
+        return []
+    order = np.argsort(np.nan_to_num(labelled.quality, nan=np.inf), kind="stable")  # unknown quality kept last
+    rows = []
+    for fraction in fractions:
+        keep = np.ones(len(order), bool)
+        keep[order[: int(round(fraction * len(order)))]] = False
+        kept = labelled.subset(keep)
+        if len(set(kept.labels.tolist())) < 2:
+            break
+        try:
+            figures, _curve = evaluate_vectors(kept.fused, kept.labels)
+        except ValueError:
+            break
+        rows.append({"rejected": fraction, "faces": int(keep.sum()), "eer": figures["eer"],
+                     "fnmr_at_fmr_1e-2": round(1 - figures["tar@far=0.01"], 6)})
+    return rows
 
 
 def plot_roc(evaluation: Evaluation, path: Path, title: str = "ROC") -> Path:

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .align import CropSpec, align_face, thumbnail_crop
+from .align import ARCFACE_CROP, CropSpec, align_face, thumbnail_crop
 from .detection import DetectedFace, build_detector, detect_faces
 from .device import Placement, resolve_placement
 from .encoders.base import Encoder, EncoderInfo
@@ -22,6 +22,7 @@ from .encoders.factory import build_encoder
 from .errors import ImageLoadError, WeightsUnavailable
 from .fusion import FusionLayout
 from .images import LoadedImage, encode_jpeg, load_image
+from .quality import NORM_KINDS, NORM_RANGE, face_quality
 from .settings import Settings
 from .weights.store import WeightStore
 
@@ -33,6 +34,7 @@ class EmbeddedFace:
     vector: np.ndarray  # fused, L2-normalised
     components: dict[str, np.ndarray]
     thumbnail: bytes | None = None  # JPEG around the face, when asked for
+    quality: float | None = None  # gallery.quality, in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,18 @@ class ProfileInfo:
     encoders: tuple[EncoderInfo, ...]
     fusion: FusionLayout
 
+    flipped: tuple[str, ...] = ()  # components embedded with their mirror (test-time augmentation)
+
     @property
     def key(self) -> str:
-        """Identifies the vectors this profile produces: components, their weights files and the
-        fusion; not the device or precision, nor the detector (faces are detected once)."""
+        """Identifies the vectors this profile produces: components, their weights files, flip
+        averaging and the fusion; not the device or precision, nor the detector (faces are
+        detected once)."""
         parts = [[e.name, e.kind, e.dim, sorted(e.weights.values())] for e in self.encoders]
-        blob = json.dumps({"encoders": parts, "fusion": list(self.fusion.weights)}, sort_keys=True)
+        described = {"encoders": parts, "fusion": list(self.fusion.weights)}
+        if self.flipped:  # absent when off, so sets made before flip averaging keep their key
+            described["flipped"] = sorted(self.flipped)
+        blob = json.dumps(described, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict:
@@ -79,6 +87,7 @@ class ProfileInfo:
             "profile": self.profile,
             "detector": self.detector,
             "encoders": [e.__dict__ for e in self.encoders],
+            "flipped": list(self.flipped),
             **self.fusion.to_json(),
         }
 
@@ -154,7 +163,8 @@ class FacePipeline:
         return ProfileInfo(self.profile.name,
                            {"kind": det.kind, "weights": det.weights, "sha256": self._detector_sha or
                             self.store.resolve(det.weights).sha256},
-                           tuple(e.info() for e in self.encoders), layout)
+                           tuple(e.info() for e in self.encoders), layout,
+                           tuple(e.name for e in self.encoders if e.spec.flip))
 
     # -- the data path ----------------------------------------------------------
     def load(self, source, name: str | None = None) -> LoadedImage:
@@ -171,8 +181,22 @@ class FacePipeline:
         return out
 
     def embed_crops(self, crops: dict[CropSpec, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        components = {e.name: e.encode(crops[e.crop]) for e in self.encoders}
-        return self.layout.fuse(components), components
+        fused, components, _norms = self._embed(crops)
+        return fused, components
+
+    def _embed(self, crops: dict[CropSpec, np.ndarray]):
+        """(fused vectors, each component's vectors, the raw norms of the quality component or None)."""
+        components, norms = {}, None
+        for encoder in self.encoders:
+            components[encoder.name], raw = encoder.embed(crops[encoder.crop], encoder.spec.flip)
+            if norms is None and encoder.kind in NORM_KINDS:
+                norms = (raw, self._norm_range(encoder))
+        return self.layout.fuse(components), components, norms
+
+    @staticmethod
+    def _norm_range(encoder) -> tuple[float, float]:
+        given = (encoder.spec.options or {}).get("norm_range")
+        return (float(given[0]), float(given[1])) if given else NORM_RANGE[encoder.kind]
 
     def crop_image(self, image: LoadedImage, faces: list[DetectedFace] | None = None,
                    thumbnail_size: int = 0) -> CroppedImage:
@@ -204,11 +228,15 @@ class FacePipeline:
             return
         specs = {e.crop for e in self.encoders}
         stacked = {s: np.concatenate([item.crops[s] for item in pending]) for s in specs}
-        fused, components = self.embed_crops(stacked)
+        fused, components, norms = self._embed(stacked)
+        quality_spec = ARCFACE_CROP if ARCFACE_CROP in specs else next(iter(specs))
         start = 0
         for item in pending:
             embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()},
-                                     item.thumbnails[i] if item.thumbnails else None)
+                                     item.thumbnails[i] if item.thumbnails else None,
+                                     face_quality(f.score, f.landmarks, item.crops[quality_spec][i],
+                                                  None if norms is None else float(norms[0][start + i]),
+                                                  None if norms is None else norms[1]))
                         for i, f in enumerate(item.faces)]
             yield ImageResult(item.path, item.size, embedded)
             start += len(item.faces)

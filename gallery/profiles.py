@@ -57,6 +57,7 @@ class EncoderSpec:
     weight: float = 1.0  # fusion weight
     adapter: str | None = None  # CLIP only: LoRA adapter folder (registry name or path)
     options: Mapping[str, Any] = field(default_factory=dict)
+    flip: bool = False  # test-time augmentation: embed the crop and its mirror, average (see the README)
 
     def __post_init__(self):
         if self.kind not in ENCODER_KINDS:

@@ -93,7 +93,11 @@ def render_pdf(report, weights: list[str]) -> bytes:
 def _query(out: _Writer, report, r: dict) -> None:
     out.line("")
     out.line("Query", 12, bold=True, height=7)
-    out.line(f"{r['query']}: face {r['face']} of {len(r['faces'])} (0 = the largest)")
+    quality = f", quality {r['query_quality']:.2f}" if r.get("query_quality") is not None else ""
+    out.line(f"{r['query']}: face {r['face']} of {len(r['faces'])} (0 = the largest){quality}")
+    if r.get("low_quality"):
+        out.line(f"Warning: the query face's quality is below {r['quality_floor']:.2f}; the scores are unreliable.",
+                 10, bold=True)
     out.room(62)
     top = out.pdf.get_y() + 1
     out.image(report.query_jpeg, MARGIN, top, 55, 58)

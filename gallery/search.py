@@ -59,6 +59,7 @@ class FaceMatch:
     missing: bool = False  # the artwork's file is gone from the collection
     same_file: bool = False  # the very file that was uploaded
     replicas: tuple["FaceMatch", ...] = ()  # other artworks that are the same image (gallery.replicas)
+    quality: float | None = None  # of the matched face (gallery.quality)
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | {
@@ -115,6 +116,15 @@ class SearchResult:
     calibration: Calibration | None = field(default=None, repr=False)
     collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
     date: DateRange | None = None  # the work's date the candidates were judged against
+    quality_floor: float = 0.0  # below it the query face's scores are flagged as unreliable
+
+    @property
+    def query_quality(self) -> float | None:
+        return self.result.faces[self.face].quality if self.result.faces else None
+
+    @property
+    def low_quality(self) -> bool:
+        return self.query_quality is not None and self.query_quality < self.quality_floor
 
     @property
     def no_confident_match(self) -> bool:
@@ -127,6 +137,8 @@ class SearchResult:
                 "embedding_set": self.embedding_set, "profile": self.profile,
                 "collection_face": self.collection_face.to_json() if self.collection_face else None,
                 "date": self.date.to_json() if self.date else None,
+                "query_quality": self.query_quality, "quality_floor": self.quality_floor,
+                "low_quality": self.low_quality,
                 "candidates": [c.to_json() for c in self.candidates],
                 "unidentified": [u.to_json() for u in self.unidentified]}
 
@@ -152,13 +164,14 @@ class SearchService:
     """Models load once; the set's index is reopened when the indexer has saved a new one."""
 
     def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "Flat",
-                 posthumous_years: int = 50, replica_rule: ReplicaRule | None = None):
+                 posthumous_years: int = 50, replica_rule: ReplicaRule | None = None, quality_floor: float = 0.0):
         self.pipeline = pipeline
         self.database = database
         self.index_dir = Path(index_dir)
         self.factory = factory
         self.posthumous_years = posthumous_years
         self.replica_rule = replica_rule or ReplicaRule()
+        self.quality_floor = quality_floor
         self._set = None
         self._index = None
         self._stamp = None
@@ -261,7 +274,8 @@ class SearchService:
                               false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result, data, calibration, collection_face, date)
+                            self.pipeline.profile.name, result, data, calibration, collection_face, date,
+                            self.quality_floor)
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:
         with self.database.session() as session:
@@ -287,8 +301,8 @@ class SearchService:
         per_component = self.pipeline.layout.component_scores(query[None], stored)
         with self.database.session() as session:
             rows = {r.id: r for r in session.execute(
-                select(Face.id, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title, Artwork.artist,
-                       Artwork.date, Artwork.status, Artwork.sha256)
+                select(Face.id, Face.quality, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title,
+                       Artwork.artist, Artwork.date, Artwork.status, Artwork.sha256)
                 .join(Artwork, Artwork.id == Face.artwork_id).where(Face.id.in_([int(i) for i in ids])))}
         out = []
         for position, (face_id, score) in enumerate(zip(ids, scores)):
@@ -297,7 +311,8 @@ class SearchService:
                 continue
             out.append(FaceMatch(int(face_id), row.artwork_id, row.path, row.title, row.artist, row.date,
                                  float(score), {k: float(v[position]) for k, v in per_component.items()},
-                                 missing=row.status == "missing", same_file=row.sha256 == query_sha))
+                                 missing=row.status == "missing", same_file=row.sha256 == query_sha,
+                                 quality=row.quality))
         return out, {int(face_id): stored[position] for position, face_id in enumerate(ids)}
 
     def _group(self, matches: list[FaceMatch], vectors: dict[int, np.ndarray]) -> tuple[list[Candidate], list[FaceMatch]]:
@@ -380,4 +395,5 @@ def search_service(settings) -> SearchService:
     from db.engine import open_database
 
     return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir,
-                         settings.index_factory, settings.posthumous_years, ReplicaRule(settings.replica_score))
+                         settings.index_factory, settings.posthumous_years, ReplicaRule(settings.replica_score),
+                         settings.quality_floor)

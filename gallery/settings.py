@@ -45,6 +45,7 @@ class Settings:
     decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
     posthumous_years: int = 50  # dates: a work this long after the sitter's death is still plausible
     replica_score: float = 0.95  # replicas: two faces scoring this high (and alike as pictures) are one image
+    quality_floor: float = 0.45  # faces below: search warns, calibration/evaluation/training leave them out
     iiif_max_size: int = 2048  # IIIF import: images are asked for at most this many pixels a side
     http_timeout_s: float = 30.0  # IIIF import: connecting to, or waiting on, a server longer is a failure
     http_concurrency: int = 4  # IIIF import: images fetched at once

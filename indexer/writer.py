@@ -139,7 +139,7 @@ class Writer:
             detected = embedded.face
             row = Face(artwork_id=artwork.id, face_index=embedded.index, box=[float(v) for v in detected.box],
                        landmarks=np.asarray(detected.landmarks, float).round(2).tolist(), score=float(detected.score),
-                       thumbnail=embedded.thumbnail, active=True)
+                       quality=embedded.quality, thumbnail=embedded.thumbnail, active=True)
             session.add(row)
             rows.append(row)
         session.flush()

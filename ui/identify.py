@@ -113,7 +113,13 @@ def _show(services: Services, result):
         best = result.candidates[0]
         verdict = f"**Best candidate: {best.sitter}** ({best.score:.3f}; threshold {result.threshold:.2f})"
         verdict += _links(best)
-    verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}. Scores are cosines, not probabilities"
+    if result.low_quality:
+        verdict = (f"**Warning: the query face's quality is {result.query_quality:.2f}, below {result.quality_floor:.2f}** "
+                   "(blurred, small, damaged or not quite a face): the scores below are unreliable.  \n" + verdict)
+    verdict += f"  \n{len(result.faces)} face(s) found; searching face {result.face}"
+    if result.query_quality is not None:
+        verdict += f" (quality {result.query_quality:.2f})"
+    verdict += ". Scores are cosines, not probabilities"
     verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
                 "; run `gallery calibrate` to estimate false-match rates.")
     if result.date:
@@ -150,6 +156,7 @@ def _gallery(services: Services, matches) -> list:
     with services.database.session() as session:
         thumbs = face_thumbnails(session, [m.face_id for m in matches])
     return [(jpeg(thumbs[m.face_id]), f"{m.score:.3f} · {m.title or Path(m.path).name}"
+             + (f" · q {m.quality:.2f}" if m.quality is not None else "")
              + (f" · and {len(m.replicas)} replica(s)" if m.replicas else "")
              + (" (file missing)" if m.missing else "") + (" (this very file)" if m.same_file else ""))
             for m in matches if m.face_id in thumbs]

@@ -24,7 +24,8 @@ def _labelled(settings, folder):
         return labelled
     from db.engine import open_database
 
-    return labelled_from_database(open_database(settings.database_url), pipeline.info().key, pipeline.layout)
+    return labelled_from_database(open_database(settings.database_url), pipeline.info().key, pipeline.layout,
+                                  settings.quality_floor)
 
 
 @click.command()
@@ -62,6 +63,11 @@ def evaluate(folder, split, seed, roc_png, out, as_json, settings):
         echo_json(data)
     else:
         click.echo(table(result))
+        if result.error_versus_reject:
+            click.echo("error versus reject (the fusion, lowest-quality faces dropped first):")
+            for row in result.error_versus_reject:
+                click.echo(f"  {row['rejected']:>5.0%} dropped  {row['faces']:>6} faces  EER {row['eer']:.2%}  "
+                           f"FNMR at 1% FMR {row['fnmr_at_fmr_1e-2']:.2%}")
 
 
 @click.command()
@@ -85,7 +91,7 @@ def calibrate(settings):
         pipeline = FacePipeline(settings)
         database = open_database(settings.database_url)
         key = pipeline.info().key
-        calibration = run_calibration(labelled_from_database(database, key, pipeline.layout))
+        calibration = run_calibration(labelled_from_database(database, key, pipeline.layout, settings.quality_floor))
         with database.session() as session:
             save_calibration(session, key, calibration.to_json())
     click.echo(f"calibrated embedding set {key} on {calibration.sitters} sitters, "

@@ -48,6 +48,9 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
         return
     click.echo(f"{len(result.faces)} face(s) in {image}; searching face {result.face} "
                f"(profile {result.profile}, threshold {result.threshold:.2f})")
+    if result.low_quality:
+        click.echo(f"warning: the query face's quality is {result.query_quality:.2f}, below {result.quality_floor:.2f}: "
+                   "the scores are unreliable")
     if result.no_confident_match:
         click.echo("no confident match: no sitter scores above the threshold")
     if result.date:

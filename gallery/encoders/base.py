@@ -73,6 +73,12 @@ class Encoder(ABC):
         return {ref: w.sha256 for ref, w in self._weights.items()}
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
+        return self.embed(crops)[0]
+
+    def embed(self, crops: np.ndarray, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised vectors, the norms of the raw embeddings: for ArcFace-style networks a
+        known recognisability signal, used by gallery.quality). With `flip`, each crop and its
+        mirror are embedded and the raw embeddings averaged before normalisation."""
         crops = np.asarray(crops)
         size = self.crop.size
         if crops.ndim != 4 or crops.shape[1:] != (size, size, 3) or crops.dtype != np.uint8:
@@ -80,9 +86,12 @@ class Encoder(ABC):
                 f"encoder '{self.name}' takes N x {size} x {size} x 3 uint8 crops, got {crops.shape} {crops.dtype}"
             )
         if len(crops) == 0:
-            return np.zeros((0, self.info().dim), np.float32)
+            return np.zeros((0, self.info().dim), np.float32), np.zeros(0, np.float32)
         self.load()
-        return l2_normalise(self._encode(crops))
+        raw = np.asarray(self._encode(crops), np.float32)
+        if flip:
+            raw = (raw + np.asarray(self._encode(np.ascontiguousarray(crops[:, :, ::-1])), np.float32)) / 2
+        return l2_normalise(raw), np.linalg.norm(raw, axis=1)
 
 
 class TorchEncoder(Encoder):

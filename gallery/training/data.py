@@ -80,9 +80,10 @@ class PkSampler:
         return np.concatenate(out)
 
 
-def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None) -> Faces:
+def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None, quality_floor: float = 0.0) -> Faces:
     """Active faces whose current identification is `confirmed` (one sitter only), aligned from
-    their stored landmarks on the artwork files; artworks whose file is gone are skipped."""
+    their stored landmarks on the artwork files; artworks whose file is gone are skipped, and so
+    are faces whose quality is below `quality_floor`."""
     from sqlalchemy import select
 
     from db.identifications import confirmed_sitters
@@ -94,7 +95,9 @@ def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None
         single = confirmed_sitters(session)
         rows = session.execute(select(Face.id, Face.landmarks, Artwork.path).join(Artwork)
                                .where(Face.id.in_(list(single)), Face.active.is_(True),
-                                      Artwork.status == "present").order_by(Artwork.path)).all()
+                                      Artwork.status == "present",
+                                      Face.quality.is_(None) | (Face.quality >= quality_floor))
+                               .order_by(Artwork.path)).all()
     crops, labels, loaded = [], [], {}
     for face_id, landmarks, path in rows:
         if path not in loaded:

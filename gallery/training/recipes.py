@@ -58,7 +58,8 @@ def _faces(settings: Settings, store: WeightStore, collection: Path | None, spec
         return faces_from_folder(_Detector(settings, store), collection, spec, on_image)
     from db.engine import open_database
 
-    return faces_from_database(open_database(settings.database_url), spec, settings.max_pixels, on_image)
+    return faces_from_database(open_database(settings.database_url), spec, settings.max_pixels, on_image,
+                               settings.quality_floor)
 
 
 def _record(faces: Faces, train_faces: Faces, val_faces: Faces, result: TrainResult, config: TrainConfig) -> dict:
