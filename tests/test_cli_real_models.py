@@ -81,7 +81,10 @@ def test_huge_scan_is_detected_downscaled_and_cropped_at_full_resolution(onnx_se
     path = next((lfw_dir / "George_Clooney").glob("*.jpg"))
     big = Image.open(path).resize((1500, 1500), Image.LANCZOS)
     big.save(tmp_path / "scan.png")
-    small_pipeline = FacePipeline(replace(onnx_settings, detect_max_side=250))
+    whole_only = replace(onnx_settings.profile.detector, min_face=0)  # the downscaled whole-image pass alone
+    small_pipeline = FacePipeline(
+        replace(onnx_settings, detect_max_side=250, profile=replace(onnx_settings.profile, detector=whole_only))
+    )
     at_250 = small_pipeline.detect(small_pipeline.load(path))[0]
     at_1500 = small_pipeline.detect(small_pipeline.load(tmp_path / "scan.png"))[0]
     assert np.allclose(at_1500.landmarks, at_250.landmarks * 6, atol=6)  # full-resolution coordinates
