@@ -6,7 +6,9 @@ plus tiles, gallery.detection), with the shared SCRFD-500M.
   detection covering the pasted face.
 - Close-ups: lfw-mini photographs cut to the face's middle (forehead above the brows and chin cut).
 - Photographs: lfw-mini as it is (faces found; the tiles never run on 250-pixel images).
-Time per image for both schemes.
+Time per image for both schemes; and identified: the found face, aligned and embedded by
+MobileFaceNet, has as nearest neighbour among all other lfw-mini photographs (largest face each)
+one of the same sitter.
 
     python benchmarks/detection.py [--count 20]
 """
@@ -32,13 +34,42 @@ RESULTS = Path(__file__).parent / "results" / "detection.json"
 SIZES = ((2048, 2048), (3000, 4000), (8000, 6000))
 
 
+def _embedded(pipeline, rgb, face) -> np.ndarray:
+    from gallery.align import align_face
+
+    encoder = pipeline.encoders[0]
+    vectors, _norms = encoder.embed(align_face(rgb, face.landmarks, encoder.crop)[None], False)
+    return vectors[0]
+
+
+def _gallery(pipeline, photos) -> tuple[list[Path], np.ndarray]:
+    """The largest face of every lfw-mini photograph, embedded."""
+    paths, vectors = [], []
+    for photo in photos:
+        image = pipeline.load(photo)
+        faces = pipeline.detect(image)
+        if faces:
+            paths.append(photo)
+            vectors.append(_embedded(pipeline, image.rgb, faces[0]))
+    return paths, np.stack(vectors)
+
+
+def _identified(pipeline, rgb, face, photo, paths, vectors) -> bool:
+    """The face's nearest other photograph is of the same sitter."""
+    scores = vectors @ _embedded(pipeline, rgb, face)
+    for position in np.argsort(-scores):
+        if paths[position] != photo:
+            return paths[position].parent == photo.parent
+    return False
+
+
 def main() -> None:
     from PIL import Image
 
     from gallery.detection import detect_faces
     from gallery.settings import load_settings
     from gallery.pipeline import FacePipeline
-    from tests.test_detection_scales import _found, _pasted
+    from tests.test_detection_scales import _pasted
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=20, help="images per set")
@@ -48,6 +79,7 @@ def main() -> None:
     detector, spec = pipeline.detector, pipeline.profile.detector
     schemes = {"whole image": replace(spec, min_face=0), "multi-scale": spec}
     photos = sorted(LFW.glob("*/*.jpg"))
+    gallery_paths, gallery_vectors = _gallery(pipeline, photos)
     picked = photos[:: max(1, len(photos) // args.count)][: args.count]
     sets = {f"15 px IOD in {w}x{h}": [(lambda p=p, i=i, w=w, h=h: _pasted(p, (w, h), 15, i)) for i, p in
                                       enumerate(picked)] for w, h in SIZES}
@@ -60,13 +92,18 @@ def main() -> None:
         images = [make() for make in makers]
         row = {"set": name, "images": len(images)}
         for scheme, chosen in schemes.items():
-            found, seconds = 0, 0.0
-            for rgb, centre in images:
+            found, identified, seconds = 0, 0, 0.0
+            for photo, (rgb, centre) in zip(picked, images):
                 started = time.perf_counter()
                 faces = detect_faces(detector, rgb, chosen, settings.detect_max_side)
                 seconds += time.perf_counter() - started
-                found += _found(faces, centre) if centre else bool(faces)
+                if centre:
+                    faces = [f for f in faces if f.box[0] < centre[0] < f.box[2] and f.box[1] < centre[1] < f.box[3]]
+                if faces:
+                    found += 1
+                    identified += _identified(pipeline, rgb, faces[0], photo, gallery_paths, gallery_vectors)
             row[f"{scheme}: found"] = found
+            row[f"{scheme}: identified"] = identified
             row[f"{scheme}: s/image"] = round(seconds / len(images), 3)
         rows.append(row)
     print(f"CPU: {cpu_name()}; detector SCRFD-500M, min_face {spec.min_face}")

@@ -80,6 +80,7 @@ def render_pdf(report, weights: list[str]) -> bytes:
         out.line(f"Note: {report.note}")
     _query(out, report, r)
     _candidates(out, report, r)
+    _explanation(out, report, r)
     _unidentified(out, report, r)
     if report.dossier is not None:
         from .dossier_pdf import dossier_section
@@ -146,6 +147,41 @@ def thumbnail_row(out: _Writer, thumbnails: dict[int, bytes], artworks: list[dic
         out.pdf.set_xy(x, top + THUMB + 3.5)
         out.pdf.cell(THUMB + 8, 3, out.text(_short(Path(artwork["path"]).name, 24)))
     out.pdf.set_xy(MARGIN, top + THUMB + 8)
+
+
+EXPLAIN_CROP = 32  # mm, an explanation's overlays
+
+
+def _explanation(out: _Writer, report, r: dict) -> None:
+    if not r["candidates"]:
+        return
+    out.room(30 + EXPLAIN_CROP)
+    out.line("")
+    out.line(f"Why the top candidate matched: {r['candidates'][0]['sitter']}", 12, bold=True, height=7)
+    found = report.explanation
+    if found is None:
+        out.line(f"No explanation in this report: {report.explanation_note}.", 8)
+        return
+    out.line(f"Occlusion maps ({found['grid']} x {found['grid']} positions) of the query face and the candidate's best "
+             f"matching face (face {found['face_id']}), per component. Red: covering the region lowers the score "
+             "(it supports the match); blue: covering it raises the score (it argues against it, as where the "
+             "other face differs, is painted over or damaged).", 8)
+    for component, (query, match) in zip(found["components"], report.overlays):
+        out.room(EXPLAIN_CROP + 6)
+        top = out.pdf.get_y() + 1
+        out.image(query, MARGIN, top, EXPLAIN_CROP)
+        out.image(match, MARGIN + EXPLAIN_CROP + 3, top, EXPLAIN_CROP)
+        out.pdf.set_xy(MARGIN + 2 * EXPLAIN_CROP + 8, top)
+        out.pdf.set_font(out.family, "B", 9)
+        out.pdf.multi_cell(0, 5, out.text(f"{component['component']}: score {_score(component['score'])}"),
+                           new_x="LMARGIN", new_y="NEXT")
+        out.pdf.set_x(MARGIN + 2 * EXPLAIN_CROP + 8)
+        out.pdf.set_font(out.family, "", 8)
+        out.pdf.multi_cell(0, 4.5, out.text(
+            f"query (left): most for {component['query_for']}, most against {component['query_against']}\n"
+            f"match (right): most for {component['match_for']}, most against {component['match_against']}"),
+            new_x="LMARGIN", new_y="NEXT")
+        out.pdf.set_y(top + EXPLAIN_CROP + 3)
 
 
 def _unidentified(out: _Writer, report, r: dict) -> None:

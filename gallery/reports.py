@@ -3,7 +3,9 @@
 A report records the query (image and aligned crop), the face searched, the ranked candidate
 sitters with their scores, component scores and matching works (with face thumbnails), the
 threshold and the calibration note, the profile with the sha256 of every weights file, a
-snapshot of the collection, the curator's name and note, and the time.
+snapshot of the collection, the curator's name and note, and the time; and why the top candidate
+matched (gallery.explain: the occlusion maps of the query face and the candidate's best matching
+face, per component) unless the report is asked for without it.
 """
 
 from __future__ import annotations
@@ -46,16 +48,21 @@ class MatchReport:
     crop_jpeg: bytes = field(repr=False)
     thumbnails: dict[int, bytes] = field(default_factory=dict, repr=False)  # face id -> JPEG
     dossier: Dossier | None = None  # the top candidate's likenesses (gallery.dossier)
+    explanation: dict | None = None  # Explanation.to_json() for the top candidate's best face, and its face_id
+    explanation_note: str = ""  # why there is none, when there is none
+    overlays: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)  # per component: query, match JPEG
 
     def to_json(self) -> dict:
         return {"report": "portrait-gallery match report", "created_at": self.created_at, "curator": self.curator,
                 "note": self.note, "calibration_note": self.calibration_note, "model": self.profile,
                 "collection": self.collection, **self.result,
-                "top_candidate_dossier": self.dossier.to_json() if self.dossier else None}
+                "top_candidate_dossier": self.dossier.to_json() if self.dossier else None,
+                "top_candidate_explanation": self.explanation, "explanation_note": self.explanation_note}
 
 
 def build_report(service: SearchService, result: SearchResult, curator: str | None = None,
-                 note: str | None = None) -> MatchReport:
+                 note: str | None = None, explain_grid: int | None = None) -> MatchReport:
+    """`explain_grid`: the explanation's grid (None: the settings' explain_grid; 0: no explanation)."""
     image = service.pipeline.load(result.query_bytes, result.query)
     face = result.faces[result.face]
     crop = align_face(image.rgb, face.landmarks, ARCFACE_CROP)
@@ -65,10 +72,28 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
         thumbs = face_thumbnails(session, face_ids)
     dossier = build_dossier(service.database, result.candidates[0].sitter, service.posthumous_years) \
         if result.candidates else None
+    explanation, explanation_note, overlays = _explanation(service, result, explain_grid)
     return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
                        _calibration_note(result.calibration), encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
-                       encode_jpeg(crop), thumbs, dossier)
+                       encode_jpeg(crop), thumbs, dossier, explanation, explanation_note, overlays)
+
+
+def _explanation(service: SearchService, result: SearchResult, grid: int | None):
+    """The top candidate's explanation, a note when there is none, and its overlays."""
+    from .explain import ExplainError, explain_match, overlays
+
+    if grid == 0:
+        return None, "not asked for", []
+    if not result.candidates:
+        return None, "no candidate to explain", []
+    face_id = result.candidates[0].artworks[0].face_id
+    try:
+        found = explain_match(service, result, face_id, grid)
+    except ExplainError as err:
+        return None, str(err), []
+    pictures = [(encode_jpeg(query), encode_jpeg(match)) for query, match in overlays(found)]
+    return {**found.to_json(), "face_id": face_id}, "", pictures
 
 
 def _calibration_note(calibration) -> str:

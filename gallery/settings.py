@@ -45,6 +45,7 @@ class Settings:
     decode_timeout_s: float = 120.0  # indexing: a file whose decoding takes longer is recorded as failed
     posthumous_years: int = 50  # dates: a work this long after the sitter's death is still plausible
     replica_score: float = 0.95  # replicas: two faces scoring this high (and alike as pictures) are one image
+    explain_grid: int = 7  # explanations: occlusion positions per side (grid² + 1 crops per face and component)
     quality_floor: float = 0.45  # faces below: search warns, calibration/evaluation/training leave them out
     iiif_max_size: int = 2048  # IIIF import: images are asked for at most this many pixels a side
     http_timeout_s: float = 30.0  # IIIF import: connecting to, or waiting on, a server longer is a failure
@@ -57,7 +58,7 @@ class Settings:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes",
-                    "serve_batch", "queue_size", "iiif_max_size", "http_concurrency"):
+                    "serve_batch", "queue_size", "iiif_max_size", "http_concurrency", "explain_grid"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if self.http_timeout_s <= 0:

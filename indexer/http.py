@@ -37,6 +37,17 @@ class Fetched:
     from_cache: bool  # no body was downloaded (304, or cached without validators)
 
 
+def cache_dir_of(settings) -> Path:
+    """The collection's cache of fetched images."""
+    return Path(settings.data_dir) / "iiif-cache"
+
+
+def cached_image(cache_dir: Path, url: str) -> Path:
+    """Where the cache keeps the image fetched from `url`."""
+    key = hashlib.sha256(url.encode()).hexdigest()
+    return Path(cache_dir) / key[:2] / f"{key}.img"
+
+
 class Fetcher:
     def __init__(self, cache_dir: Path, timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.5,
                  pool: int = 8):
@@ -96,8 +107,7 @@ class Fetcher:
 
     def image(self, url: str, max_bytes: int) -> Fetched:
         """The image at `url`, through the cache."""
-        key = hashlib.sha256(url.encode()).hexdigest()
-        body_path = self.cache_dir / key[:2] / f"{key}.img"
+        body_path = cached_image(self.cache_dir, url)
         meta_path = body_path.with_suffix(".json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() and body_path.exists() else None
         headers = {"Accept": "image/jpeg, image/png, image/*;q=0.8"}

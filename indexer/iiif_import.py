@@ -30,7 +30,7 @@ from db.schema import Artwork
 from gallery.errors import GalleryError
 from gallery.settings import Settings
 
-from .http import Fetcher
+from .http import Fetcher, cache_dir_of
 from .iiif import Canvas, traverse
 from .metadata import ArtworkMeta
 from .plan import CollectionFile
@@ -70,7 +70,7 @@ def index_iiif(settings: Settings, source: str, max_size: int | None = None, dat
     started = time.monotonic()
     database = database or open_database(settings.database_url)
     own = fetcher is None
-    fetcher = fetcher or Fetcher(Path(settings.data_dir) / "iiif-cache", settings.http_timeout_s)
+    fetcher = fetcher or Fetcher(cache_dir_of(settings), settings.http_timeout_s)
     try:
         documents = traverse(source, fetcher.json, max_size or settings.iiif_max_size, mapping)
         files, failures = _fetch_all(fetcher, documents.canvases, settings, on_fetch)

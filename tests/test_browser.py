@@ -62,6 +62,13 @@ def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):
     download.value.save_as(saved)
     assert saved.read_bytes()[:5] == b"%PDF-"
 
+    from playwright.sync_api import expect
+
+    page.get_by_text("Why this match?").click()  # the accordion
+    page.get_by_role("button", name="Explain the selected candidate's match").click()
+    page.locator("#identify-explain-words", has_text="most against").wait_for(timeout=EVENT_MS)
+    expect(page.locator("#identify-explanation img")).to_have_count(2)  # the query's and the match's overlays
+
     page.get_by_role("tab", name="Compare").click()
     page.locator("#compare-a input[type=file]").set_input_files(str(held_out[0]))
     page.locator("#compare-b input[type=file]").set_input_files(str(held_out[1]))

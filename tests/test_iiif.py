@@ -29,10 +29,10 @@ def served(lfw_dir, onnx_profile, tmp_path):
 
 
 def _fetcher(settings):
-    from indexer.http import Fetcher
+    from indexer.http import Fetcher, cache_dir_of
 
     # one retry only: the image that never answers costs two timeouts, not four
-    return Fetcher(settings.data_dir / "iiif-cache", settings.http_timeout_s, retries=1, backoff_s=0.1)
+    return Fetcher(cache_dir_of(settings), settings.http_timeout_s, retries=1, backoff_s=0.1)
 
 
 def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):

@@ -49,12 +49,17 @@ def test_identify_then_report_in_one_session(server, tmp_path):
     sitter = held_out[0].parent.name.replace("_", " ")
     assert table["data"][0][1] == sitter and f"Best candidate: {sitter}" in verdict
     assert len(works) == 3 and Path(annotated).exists() and Path(crop).exists()
+    pictures, words = client.predict(api_name="/explain")  # why the top candidate matched
+    assert len(pictures) == 2 and all(Path(p["image"]).exists() for p in pictures)  # one component: query, match
+    assert sitter in words and words.count("most against") == 2
     pdf = client.predict("anna", "seen in the store room", api_name="/report_pdf")
     text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
-    assert sitter in text and "anna" in text
-    # another browser session has no search of its own to report on
+    assert sitter in text and "anna" in text and "Why the top candidate matched" in text and "most against" in text
+    # another browser session has no search of its own to report on, or to explain
     with pytest.raises(Exception, match="identify a face first"):
         _client(url).predict("bob", "", api_name="/report_json")
+    with pytest.raises(Exception, match="identify a face with at least one candidate first"):
+        _client(url).predict(api_name="/explain")
 
 
 def test_compare_collection_curate_and_status(server):

@@ -46,7 +46,8 @@ def shown(services: Services, state) -> tuple:
     return gr.update(visible=False), []
 
 
-def _candidate(state):
+def selected_candidate(state):
+    """The candidate picked in the table (the top one until another is picked)."""
     if not state or not state["result"].candidates:
         raise GalleryError("identify a face with at least one candidate first")
     candidates = state["result"].candidates
@@ -56,7 +57,7 @@ def _candidate(state):
 def listen(c: dict, services: Services, state, works, curator, note) -> None:
     def pick_work(state, evt: gr.SelectData):
         try:
-            work = _candidate(state).artworks[evt.index]
+            work = selected_candidate(state).artworks[evt.index]
         except (GalleryError, IndexError):
             return gr.update(visible=False), [], state
         state["work"], state["replica"] = evt.index, 0
@@ -80,7 +81,7 @@ def listen(c: dict, services: Services, state, works, curator, note) -> None:
             who = services.curator(request, typed)
             if not state or state.get("work") is None:
                 raise GalleryError("select a matching work that has replicas first")
-            work = _candidate(state).artworks[state["work"]]
+            work = selected_candidate(state).artworks[state["work"]]
             if not work.replicas:
                 raise GalleryError("the selected work has no replicas")
             replica = work.replicas[min(state.get("replica", 0), len(work.replicas) - 1)]
@@ -95,7 +96,8 @@ def listen(c: dict, services: Services, state, works, curator, note) -> None:
 
     def dossier(state):
         try:
-            found = build_dossier(services.database, _candidate(state).sitter, services.settings.posthumous_years)
+            sitter = selected_candidate(state).sitter
+            found = build_dossier(services.database, sitter, services.settings.posthumous_years)
             path = write_dossier(found, Path(tempfile.mkdtemp(prefix="gallery-dossier-")) / "dossier.pdf")
         except GalleryError as err:
             raise gr.Error(str(err)) from None

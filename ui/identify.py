@@ -15,7 +15,7 @@ from gallery.errors import GalleryError
 from gallery.reports import build_report, write_report
 from gallery.search import SearchRequest
 
-from . import acting, context
+from . import acting, context, explaining
 from .services import Services, annotate, jpeg, read_upload, shown
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
@@ -41,6 +41,7 @@ def render() -> dict:
             works = gr.Gallery(label="Matching works (select a sitter above; select a work to see its replicas)",
                                columns=5, height=260, elem_id="identify-works")
             more = context.render()
+            why = explaining.render()
             loose = gr.Gallery(label="Unidentified faces that resemble the query", columns=5, height=200)
             selected = gr.Markdown(elem_id="identify-selected")
             with gr.Row():
@@ -53,12 +54,12 @@ def render() -> dict:
     return {"upload": upload, "face": face, "top_k": top_k, "min_score": min_score, "faces_view": faces_view,
             "crop": crop, "verdict": verdict, "table": table, "works": works, "loose": loose, "curator": curator,
             "note": note, "buttons": buttons, "report_file": report_file, "selected": selected, "act": act,
-            "date": date, "more": more, "state": gr.State(None)}
+            "date": date, "more": more, "why": why, "state": gr.State(None)}
 
 
 def listen(c: dict, services: Services) -> None:
     outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"],
-               c["selected"], *acting.outputs(c["act"]), *context.outputs(c["more"])]
+               c["selected"], *acting.outputs(c["act"]), *context.outputs(c["more"]), *explaining.outputs(c["why"])]
 
     def identify(path, face, top_k, min_score, date=None):
         try:
@@ -86,12 +87,15 @@ def listen(c: dict, services: Services) -> None:
     def pick_sitter(state, evt: gr.SelectData):
         if state:
             state["row"] = evt.index[0]
-        return _works(services, state, evt.index[0]), _selected(state), *context.shown(services, state)
+        return (_works(services, state, evt.index[0]), _selected(state), *context.shown(services, state),
+                *explaining.cleared())
 
-    c["table"].select(pick_sitter, [c["state"]], [c["works"], c["selected"], *context.outputs(c["more"])],
+    c["table"].select(pick_sitter, [c["state"]],
+                      [c["works"], c["selected"], *context.outputs(c["more"]), *explaining.outputs(c["why"])],
                       api_name=False)
     acting.listen(c["act"], services, c["state"], c["curator"], c["note"])
     context.listen(c["more"], services, c["state"], c["works"], c["curator"], c["note"])
+    explaining.listen(c["why"], services, c["state"])
     for kind, button in c["buttons"].items():
         button.click(lambda state, who, text, kind=kind: _report(services, state, who, text, kind),
                      [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
@@ -129,7 +133,7 @@ def _show(services: Services, result):
     state = {"result": result, "row": 0}
     return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
             shown(crop), verdict, table, _works(services, state, 0), _gallery(services, result.unidentified), state,
-            _selected(state), *acting.shown(services, result), *context.shown(services, state))
+            _selected(state), *acting.shown(services, result), *context.shown(services, state), *explaining.cleared())
 
 
 def _works_count(candidate) -> str:
@@ -172,7 +176,9 @@ def _works(services: Services, state, row: int) -> list:
 def _report(services: Services, state, curator: str, note: str, kind: str) -> str:
     if not state:
         raise gr.Error("identify a face first; the report describes that search")
-    report = build_report(services.search, state["result"], curator or None, note or None)
+    # a CSV has no room for the explanation's maps: it is not computed for one
+    report = build_report(services.search, state["result"], curator or None, note or None,
+                          0 if kind == "csv" else None)
     folder = Path(tempfile.mkdtemp(prefix="gallery-report-"))
     stem = Path(state["result"].query).stem or "query"
     return str(write_report(report, folder / f"{stem}-report.{kind}"))

@@ -19,8 +19,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (backup_commands, collection_commands, context_commands, curation_commands, evaluate_commands, export_commands, face_commands,
-                   search_commands, serve_commands, sitter_commands, train_commands, weights_commands)
+    from . import (backup_commands, collection_commands, context_commands, curation_commands, evaluate_commands,
+                   explain_commands, export_commands, face_commands, search_commands, serve_commands, sitter_commands,
+                   train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)
@@ -31,6 +32,7 @@ def _register() -> None:
     main.add_command(sitter_commands.sitters)  # the group, with the change commands added
     main.add_command(search_commands.search)
     main.add_command(search_commands.report)
+    main.add_command(explain_commands.explain)
     main.add_command(curation_commands.add)
     main.add_command(curation_commands.suggest)
     main.add_command(curation_commands.clusters)

@@ -60,14 +60,14 @@ def export_annotations(out, sitter, base, manifest, manifest_out, settings):
       gallery export annotations -o anno.json --manifest https://museum.example/iiif/123/manifest.json
     """
     from db.engine import open_database
-    from indexer.http import Fetcher
+    from indexer.http import Fetcher, cache_dir_of
 
     from ..annotations import write_annotations
 
     with domain_errors():
         document = target = None
         if manifest:
-            fetcher = Fetcher(Path(settings.data_dir) / "iiif-cache", settings.http_timeout_s)
+            fetcher = Fetcher(cache_dir_of(settings), settings.http_timeout_s)
             try:
                 document = fetcher.json(manifest)
             finally:

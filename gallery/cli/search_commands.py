@@ -105,8 +105,11 @@ def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
 @click.option("--top-k", type=int, default=10, show_default=True, help="Candidate sitters in the report.")
 @click.option("--curator", default=None, help="Name of the curator, printed in the report.")
 @click.option("--note", default=None, help="Free-text note printed in the report.")
+@click.option("--explain-grid", type=int, default=None,
+              help="Why the top candidate matched (PDF, JSON): occlusion positions a side (default explain_grid; 0: "
+              "leave it out).")
 @settings_options
-def report(image, out, face, top_k, curator, note, settings):
+def report(image, out, face, top_k, curator, note, explain_grid, settings):
     """Search IMAGE and write a match report (PDF with crops, CSV or JSON) that names the
     profile and the sha256 of every weights file used.
 
@@ -120,5 +123,7 @@ def report(image, out, face, top_k, curator, note, settings):
     with domain_errors():
         service = search_service(settings)
         result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold)
-        written = write_report(build_report(service, result, curator, note), Path(out))
+        if Path(out).suffix.lower() == ".csv":
+            explain_grid = 0  # a CSV has no room for the explanation's maps
+        written = write_report(build_report(service, result, curator, note, explain_grid), Path(out))
     click.echo(f"report written to {written}")
