@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gallery.vector_index import OpenedIndex, open_index
+from gallery.vector_index import IndexRule, OpenedIndex, open_index
 
 from .collection import set_face_ids, set_vectors
 from .engine import Database
@@ -35,9 +35,9 @@ def index_folder(index_dir: Path, embedding_set: EmbeddingSet) -> Path:
     return Path(index_dir) / embedding_set.key
 
 
-def open_set_index(database: Database, embedding_set: EmbeddingSet, index_dir: Path, factory: str = "Flat",
-                   use_gpu: bool | None = None) -> OpenedIndex:
+def open_set_index(database: Database, embedding_set: EmbeddingSet, index_dir: Path, factory: str = "auto",
+                   use_gpu: bool | None = None, rule: IndexRule | None = None) -> OpenedIndex:
     """Open the set's index; one that disagrees with the database is rebuilt from its vectors."""
     truth = DatabaseTruth(database, embedding_set.id, embedding_set.dim)
     return open_index(index_folder(index_dir, embedding_set), embedding_set.key, embedding_set.dim, factory,
-                      use_gpu, truth)
+                      use_gpu, truth, rule)

@@ -36,7 +36,7 @@ from .dates import DateRange, Plausibility, judge, parse_date
 from .errors import GalleryError, ImageLoadError
 from .pipeline import FacePipeline, ImageResult
 from .replicas import ReplicaRule, group_faces, thumbnail_signature
-from .vector_index import MANIFEST
+from .vector_index import MANIFEST, IndexRule
 
 STATUS_RANK = {"confirmed": 3, "probable": 2, "disputed": 1}
 
@@ -163,8 +163,9 @@ class SearchRequest:
 class SearchService:
     """Models load once; the set's index is reopened when the indexer has saved a new one."""
 
-    def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "Flat",
-                 posthumous_years: int = 50, replica_rule: ReplicaRule | None = None, quality_floor: float = 0.0):
+    def __init__(self, pipeline: FacePipeline, database: Database, index_dir: Path, factory: str = "auto",
+                 posthumous_years: int = 50, replica_rule: ReplicaRule | None = None, quality_floor: float = 0.0,
+                 index_rule: IndexRule | None = None):
         self.pipeline = pipeline
         self.database = database
         self.index_dir = Path(index_dir)
@@ -172,6 +173,7 @@ class SearchService:
         self.posthumous_years = posthumous_years
         self.replica_rule = replica_rule or ReplicaRule()
         self.quality_floor = quality_floor
+        self.index_rule = index_rule
         self._set = None
         self._index = None
         self._stamp = None
@@ -191,7 +193,8 @@ class SearchService:
         manifest = index_folder(self.index_dir, self.embedding_set) / MANIFEST
         stamp = manifest.stat().st_mtime_ns if manifest.exists() else None
         if self._index is None or stamp != self._stamp:
-            self._index = open_set_index(self.database, self.embedding_set, self.index_dir, self.factory).index
+            self._index = open_set_index(self.database, self.embedding_set, self.index_dir, self.factory,
+                                         rule=self.index_rule).index
             self._stamp = manifest.stat().st_mtime_ns if manifest.exists() else None
         return self._index
 
@@ -396,4 +399,4 @@ def search_service(settings) -> SearchService:
 
     return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir,
                          settings.index_factory, settings.posthumous_years, ReplicaRule(settings.replica_score),
-                         settings.quality_floor)
+                         settings.quality_floor, IndexRule.of(settings))

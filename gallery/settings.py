@@ -35,7 +35,9 @@ class Settings:
     detect_max_side: int = 2048  # images are downscaled to this for detection; crops use full resolution
     batch_size: int = 32
     db_url: str = ""  # any SQLAlchemy URL; empty = SQLite file <data_dir>/gallery.db
-    index_factory: str = "Flat"  # FAISS factory string for new vector indexes, e.g. "IVF4096,Flat"
+    index_factory: str = "auto"  # "auto" (chosen by size) or a FAISS factory string, e.g. "IVF4096,Flat"
+    index_flat_max: int = 50_000  # auto: exact (Flat) search up to this many faces, IVF beyond
+    index_target_recall: float = 0.99  # auto: the recall@10 an IVF index is tuned to reach
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
@@ -67,6 +69,9 @@ class Settings:
             raise ConfigError(f"decode_timeout_s must be positive, got {self.decode_timeout_s!r}")
         if self.posthumous_years < 0:
             raise ConfigError(f"posthumous_years must be 0 or more, got {self.posthumous_years!r}")
+        if self.index_flat_max < 0 or not 0 < self.index_target_recall <= 1:
+            raise ConfigError(f"index_flat_max must be 0 or more and index_target_recall in (0, 1], got "
+                              f"{self.index_flat_max!r} and {self.index_target_recall!r}")
         if self.workers < 0:
             raise ConfigError(f"workers must be 0 (automatic) or more, got {self.workers!r}")
 

@@ -1,8 +1,16 @@
 """The FAISS vector index of one embedding set, with its own copy of the vectors.
 
 - Inner product on the fused (L2-normalised) vectors; ids are face ids (IndexIDMap2).
-- "Flat" by default; any FAISS factory string (e.g. "IVF1024,Flat", "HNSW32") for large
-  collections, trained on a sample of the stored vectors.
+- "auto" (the default setting): chosen by the collection's size (`IndexRule`). Flat up to
+  `flat_max` faces; past it IVF with about 4 sqrt(N) lists, trained on a sample of the collection's
+  own vectors, and nprobe the smallest power of two whose recall@10 against exact search, measured on
+  `probes` held-out collection vectors (each query's own face left out), reaches `target_recall`.
+  The choice is made again once the collection has grown `growth`-fold since it was made (or
+  passes `flat_max`), and is saved in the manifest (`gallery status` shows it).
+- Or any FAISS factory string (e.g. "Flat", "IVF1024,Flat", "HNSW32"), trained on a sample of the
+  stored vectors. With product quantisation (e.g. "IVF4096,PQ192" for tens of millions of faces)
+  FAISS keeps a few hundred bytes per face, and a shortlist of RERANK x k is scored again exactly
+  from the float16 copy.
 - On a GPU when FAISS has GPU support and sees one, on CPU otherwise; same results.
 - The vectors are kept (float16 on disk) so the index can be rebuilt without running the
   models, and per-component scores computed after a search.
@@ -32,11 +40,56 @@ MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
 VECTORS_FILE = "vectors.npz"
 TRAIN_SAMPLE = 100_000
-IVF_NPROBE = 16  # inverted lists visited per query (IVF indexes); saved with the index
+IVF_NPROBE = 16  # inverted lists visited per query by an IVF index named by its factory string
+AUTO = "auto"
+RERANK = 10  # a product-quantised index's shortlist: this many times k, scored again exactly
 
 
 class VectorIndexError(GalleryError):
     """The vector index cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class IndexRule:
+    """How "auto" chooses (settings index_flat_max, index_target_recall)."""
+
+    flat_max: int = 50_000  # Flat (exact) up to this many faces: about 15 ms a query at 1,536 dimensions
+    target_recall: float = 0.99  # recall@10 an IVF index must reach on held-out collection vectors
+    growth: float = 2.0  # choose again once the collection has grown this many times
+    probes: int = 500  # collection vectors held out as queries to measure recall
+
+    @classmethod
+    def of(cls, settings) -> "IndexRule":
+        return cls(settings.index_flat_max, settings.index_target_recall)
+
+    def check(self) -> None:
+        if self.flat_max < 0 or not 0 < self.target_recall <= 1 or self.growth <= 1 or self.probes < 10:
+            raise VectorIndexError(f"index rule out of bounds: {self} (flat_max >= 0, 0 < target_recall <= 1, "
+                                   "growth > 1, probes >= 10)")
+
+
+@dataclass(frozen=True)
+class IndexChoice:
+    """What "auto" chose, and the recall it measured."""
+
+    factory: str
+    nprobe: int  # 0: not an IVF index
+    recall: float  # recall@10 on held-out collection vectors (of the IVF index tried, for a Flat chosen over it)
+    faces: int  # the collection's size when chosen
+    probes: int  # held-out queries the recall was measured on (0: exact)
+
+    def stale(self, faces: int, rule: IndexRule) -> bool:
+        if self.faces <= rule.flat_max:  # chosen small: Flat until it passes flat_max
+            return faces > rule.flat_max
+        return faces >= rule.growth * self.faces or faces <= rule.flat_max
+
+    def describe(self) -> str:
+        if self.nprobe == 0:
+            return f"{self.factory} (exact), chosen at {self.faces:,} faces" + (
+                f" (an IVF index reached recall@10 {self.recall:.3f} only when scanning over a quarter of its lists)"
+                if self.probes else "")
+        return (f"{self.factory}, nprobe {self.nprobe}: recall@10 {self.recall:.3f} on {self.probes} held-out "
+                f"collection vectors, chosen at {self.faces:,} faces")
 
 
 @dataclass(frozen=True)
@@ -46,6 +99,7 @@ class IndexManifest:
     count: int
     factory: str
     checksum: str  # sha256 of the sorted ids and their float16 vectors
+    chosen: dict | None = None  # IndexChoice of an "auto" index
 
 
 def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray) -> str:
@@ -61,12 +115,12 @@ def _gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-def _ready(index, use_gpu: bool):
+def _ready(index, use_gpu: bool, nprobe: int = IVF_NPROBE):
     """Search settings and device placement, for a freshly built or a loaded CPU index."""
     import faiss
 
     try:
-        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+        faiss.extract_index_ivf(index).nprobe = nprobe or IVF_NPROBE
     except RuntimeError:  # not an IVF index
         pass
     if use_gpu:
@@ -77,11 +131,14 @@ def _ready(index, use_gpu: bool):
 
 
 class VectorIndex:
-    def __init__(self, dim: int, factory: str = "Flat", use_gpu: bool | None = None):
+    def __init__(self, dim: int, factory: str = "Flat", use_gpu: bool | None = None, rule: IndexRule | None = None):
         if dim < 1:
             raise VectorIndexError(f"vector dimension must be positive, got {dim}")
         self.dim = dim
         self.factory = factory
+        self.rule = rule or IndexRule()
+        self.rule.check()
+        self.choice: IndexChoice | None = None  # an "auto" index's, once built
         self.use_gpu = _gpu_available() if use_gpu is None else (use_gpu and _gpu_available())
         self.ids = np.zeros(0, np.int64)
         self.vectors = np.zeros((0, dim), np.float16)
@@ -133,7 +190,9 @@ class VectorIndex:
         self._vectors.append(stored)
         self._members.update(ids.tolist())
         self._order = None
-        if self._index is not None and self._index.is_trained:
+        if self.choice is not None and self.choice.stale(len(self), self.rule):
+            self._index = None  # chosen, trained and tuned again at the next search or save
+        elif self._index is not None and self._index.is_trained:
             # the stored (float16) values, so a live index scores exactly as a rebuilt one
             self._index.add_with_ids(stored.astype(np.float32), ids)
         else:
@@ -164,25 +223,46 @@ class VectorIndex:
 
     # -- FAISS --------------------------------------------------------------------
     def _build(self):
+        data = self.vectors.astype(np.float32)
+        if self.factory != AUTO:
+            return _ready(self._filled(self.factory, data), self.use_gpu)
+        if self.choice is not None and not self.choice.stale(len(data), self.rule):
+            # rebuilt after a removal: the same choice, trained again
+            return _ready(self._filled(self.choice.factory, data), self.use_gpu, self.choice.nprobe)
+        if len(data) <= self.rule.flat_max:
+            self.choice = IndexChoice("Flat", 0, 1.0, len(data), 0)
+            return _ready(self._filled("Flat", data), self.use_gpu)
+        lists = int(4 * np.sqrt(len(data)))
+        factory = f"IVF{lists},Flat"
+        index = self._filled(factory, data, train=max(TRAIN_SAMPLE, 40 * lists))
+        nprobe, recall, probes = _tune(index, data, self.ids, lists, self.rule)
+        if nprobe > lists // 4:  # scanning that much of an IVF index is no faster than exact search
+            self.choice = IndexChoice("Flat", 0, round(recall, 4), len(data), probes)
+            index = self._filled("Flat", data)
+        else:
+            self.choice = IndexChoice(factory, nprobe, round(recall, 4), len(data), probes)
+        log.info("vector index: %s", self.choice.describe())
+        return _ready(index, self.use_gpu, nprobe)
+
+    def _filled(self, factory: str, data: np.ndarray, train: int = TRAIN_SAMPLE):
+        """A CPU index of `factory` trained on a sample of `data`, holding all of it."""
         import faiss
 
-        base = faiss.index_factory(self.dim, self.factory, faiss.METRIC_INNER_PRODUCT)
-        index = faiss.IndexIDMap2(base)
-        data = self.vectors.astype(np.float32)
+        index = faiss.IndexIDMap2(faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT))
         if not index.is_trained:
             if len(data) == 0:
-                raise VectorIndexError(f"a '{self.factory}' index needs vectors to train on; add faces first")
+                raise VectorIndexError(f"a '{factory}' index needs vectors to train on; add faces first")
             rng = np.random.default_rng(0)
-            sample = data[rng.choice(len(data), min(len(data), TRAIN_SAMPLE), replace=False)]
+            sample = data[rng.choice(len(data), min(len(data), train), replace=False)]
             try:
                 index.train(sample)
             except RuntimeError as err:
-                raise VectorIndexError(f"cannot train a '{self.factory}' index on {len(sample)} vectors "
+                raise VectorIndexError(f"cannot train a '{factory}' index on {len(sample)} vectors "
                                        f"({str(err).splitlines()[0]}); use 'Flat' until the collection is larger"
                                        ) from None
         if len(data):
             index.add_with_ids(data, self.ids)
-        return _ready(index, self.use_gpu)
+        return index
 
     @property
     def index(self):
@@ -197,12 +277,29 @@ class VectorIndex:
             raise VectorIndexError(f"query has dimension {queries.shape[1]}, the index holds {self.dim}")
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return self.index.search(queries, int(k))
+        if not self.compressed:
+            return self.index.search(queries, int(k))
+        # product-quantised codes give approximate scores: the shortlist is scored again exactly
+        # from the float16 copy, so the scores shown (and their order) are those of exact search
+        _, shortlist = self.index.search(queries, int(k) * RERANK)
+        scores = np.full((len(queries), int(k)), -np.inf, np.float32)
+        ids = np.full((len(queries), int(k)), -1, np.int64)
+        for row, (query, found) in enumerate(zip(queries, shortlist)):
+            found = found[found >= 0]
+            exact = self.vectors_for(found) @ query
+            best = np.argsort(-exact, kind="stable")[: int(k)]
+            scores[row, : len(best)], ids[row, : len(best)] = exact[best], found[best]
+        return scores, ids
+
+    @property
+    def compressed(self) -> bool:
+        """The index stores product-quantised codes instead of the vectors."""
+        return "PQ" in (self.choice.factory if self.choice else self.factory).upper()
 
     # -- persistence ----------------------------------------------------------------
     def manifest(self, embedding_set: str) -> IndexManifest:
         return IndexManifest(embedding_set, self.dim, len(self), self.factory,
-                             vectors_checksum(self.ids, self.vectors))
+                             vectors_checksum(self.ids, self.vectors), asdict(self.choice) if self.choice else None)
 
     def save(self, folder: Path, embedding_set: str) -> IndexManifest:
         import faiss
@@ -224,6 +321,47 @@ class VectorIndex:
                                    "database holds every vector; the index is rebuilt from it on the next "
                                    "open once the folder is writable and has room.") from err
         return manifest
+
+
+def _tune(index, data: np.ndarray, ids: np.ndarray, lists: int, rule: IndexRule) -> tuple[int, float, int]:
+    """The smallest power-of-two nprobe whose recall@10 reaches the rule's target, the recall, and
+    the number of held-out queries. The queries are collection vectors; each one's own face is left
+    out of both the exact and the approximate answer."""
+    import faiss
+
+    k = 10
+    rng = np.random.default_rng(1)
+    picked = rng.choice(len(data), min(len(data), rule.probes), replace=False)
+    queries = data[picked]
+    exact, own = ids[_exact_top(queries, data, picked, k)], ids[picked]
+    ivf = faiss.extract_index_ivf(index)
+    nprobe = 1
+    while True:
+        ivf.nprobe = nprobe
+        _, found = index.search(queries, k + 1)
+        recall = float(np.mean([len(set(e.tolist()) & set([i for i in row if i != me][:k])) / k
+                                for e, row, me in zip(exact, found.tolist(), own)]))
+        if recall >= rule.target_recall or nprobe >= lists:
+            return nprobe, recall, len(queries)
+        nprobe = min(lists, nprobe * 2)
+
+
+def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
+    """Positions of each query's k best rows of `data` by inner product, its own row left out;
+    in chunks, so a large collection is never copied."""
+    best_scores = np.full((len(queries), k), -np.inf, np.float32)
+    best = np.zeros((len(queries), k), np.int64)
+    rows = np.arange(len(queries))
+    for start in range(0, len(data), chunk):
+        scores = queries @ data[start:start + chunk].T
+        inside = (own >= start) & (own < start + chunk)
+        scores[rows[inside], own[inside] - start] = -np.inf
+        both = np.concatenate([best_scores, scores], axis=1)
+        positions = np.concatenate([best, np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)],
+                                   axis=1)
+        top = np.argpartition(-both, k - 1, axis=1)[:, :k]
+        best_scores, best = np.take_along_axis(both, top, 1), np.take_along_axis(positions, top, 1)
+    return best
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -255,12 +393,13 @@ class IndexTruth(Protocol):
 
 
 def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat",
-               use_gpu: bool | None = None, truth: IndexTruth | None = None) -> OpenedIndex:
+               use_gpu: bool | None = None, truth: IndexTruth | None = None, rule: IndexRule | None = None
+               ) -> OpenedIndex:
     """Load an index folder and check it (against `truth` when given). An index that
     disagrees is rebuilt, from `truth` when given, else from its own stored vectors,
     saved, and the reason logged."""
     folder = Path(folder)
-    fresh = VectorIndex(dim, factory, use_gpu)
+    fresh = VectorIndex(dim, factory, use_gpu, rule)
     expected = truth.ids() if truth is not None else None
     if not (folder / VECTORS_FILE).exists():
         if expected is None or len(expected) == 0:
@@ -297,7 +436,7 @@ def _load_faiss(folder: Path, into: VectorIndex) -> str | None:
         return f"index file unreadable ({err})"
     if loaded.ntotal != len(into):
         return f"index file holds {loaded.ntotal} vectors, the store {len(into)}"
-    into._index = _ready(loaded, into.use_gpu)
+    into._index = _ready(loaded, into.use_gpu, into.choice.nprobe if into.choice else IVF_NPROBE)
     return None
 
 
@@ -322,4 +461,11 @@ def _problem(folder: Path, store: VectorIndex, embedding_set: str) -> str | None
         return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}"
     if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store.vectors):
         return "manifest does not match the stored vectors"
+    if store.factory == AUTO:
+        if manifest.chosen is None:
+            return "manifest of an automatic index holds no choice"
+        store.choice = IndexChoice(**manifest.chosen)
+        if store.choice.stale(len(store), store.rule):
+            store.choice = None
+            return f"the collection has outgrown the index chosen at {manifest.chosen['faces']:,} faces"
     return None

@@ -19,6 +19,7 @@ from db.schema import Face
 from db.vectors import index_folder, open_set_index
 from gallery.pipeline import FacePipeline
 from gallery.settings import Settings
+from gallery.vector_index import IndexRule
 
 from .mapper import Mapper
 from .plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
@@ -119,7 +120,8 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
             clear_metadata_errors(session, str(walked.root))
         for problem in walked.problems:
             record_error(session, f"{walked.root}/{problem.where}", "metadata", problem.message, run.run_id)
-    opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory)
+    opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory,
+                            rule=IndexRule.of(settings))
     writer = Writer(run.database, walked.root, run.set_id, opened.index, index_folder(settings.index_dir, eset),
                     run.set_key, run.run_id)
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]

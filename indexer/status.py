@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from db.collection import collection_counts, embedding_sets, ingest_errors
 from db.engine import Database, open_database
@@ -10,7 +10,7 @@ from db.schema import EmbeddingSet
 from db.vectors import open_set_index
 from gallery.dossier import implausible_identifications
 from gallery.settings import Settings
-from gallery.vector_index import VectorIndexError
+from gallery.vector_index import IndexRule, VectorIndexError
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,16 @@ def collection_status(settings: Settings, database: Database | None = None, erro
     described = []
     for summary in sets:
         try:
-            opened = open_set_index(database, rows[summary.id], settings.index_dir, settings.index_factory)
+            opened = open_set_index(database, rows[summary.id], settings.index_dir, settings.index_factory,
+                                    rule=IndexRule.of(settings))
             health, detail = opened.health, opened.detail
+            choice = opened.index.choice
+            index = choice.describe() if choice else opened.index.factory
         except VectorIndexError as err:
-            health, detail = "unusable", str(err)
+            health, detail, choice, index = "unusable", str(err), None, ""
         described.append({"key": summary.key, "profile": summary.profile, "dim": summary.dim, "faces": summary.faces,
                           "created_at": summary.created_at.isoformat(), "active": summary.id == active,
-                          "index_health": health, "index_detail": detail})
+                          "index_health": health, "index_detail": detail, "index": index,
+                          "index_choice": asdict(choice) if choice else None})
     implausible = implausible_identifications(database, settings.posthumous_years)
     return CollectionStatus(database.label, counts, described, errors, implausible)

@@ -24,10 +24,11 @@ def listen(c: dict, services: Services, demo: gr.Blocks) -> None:
         n = state.counts
         lines = [f"**{n['artworks']}** artworks ({n['artworks_missing']} missing) · **{n['faces']}** faces · "
                  f"**{n['sitters']}** sitters · **{n['identified_faces']}** identified faces · "
-                 f"**{n['errors']}** ingest errors", "", "| set | profile | dim | faces | index | in use |",
-                 "|---|---|---|---|---|---|"]
+                 f"**{n['errors']}** ingest errors", "", "| set | profile | dim | faces | index | health | in use |",
+                 "|---|---|---|---|---|---|---|"]
         for s in state.embedding_sets:
-            lines.append(f"| {s['key']} | {s['profile']} | {s['dim']} | {s['faces']} | {s['index_health']} | "
+            lines.append(f"| {s['key']} | {s['profile']} | {s['dim']} | {s['faces']} | {s['index']} | "
+                         f"{s['index_health']} | "
                          f"{'yes' if s['active'] else ''} |")
         if state.implausible:
             lines += ["", f"**{len(state.implausible)}** identification(s) with a date implausible for the sitter "

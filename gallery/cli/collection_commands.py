@@ -126,6 +126,8 @@ def status(as_json, settings):
         mark = "*" if s["active"] else " "
         click.echo(f" {mark}set {s['key']} ({s['profile']}, {s['dim']}-d): {s['faces']} faces, "
                    f"index {s['index_health']} ({s['index_detail']})")
+        if s["index"]:
+            click.echo(f"      {s['index']}")
     for error in state.errors[:20]:
         click.echo(f"  error [{error['stage']}] {error['path']}: {error['message']}")
     if state.implausible:
