@@ -10,8 +10,8 @@ are computed: a map on the query crop and one on the matched crop; `most_against
 most negative region.
 
 It only calls the encoders, so it works for every kind (torch and ONNX). The cost is grid² + 1
-crops per face and component, in one batch each: with the default grid of 7, 100 crops per
-component for the pair (measured in the README).
+crops per face and component: with the default grid of 7, 100 crops per component for the pair
+(measured in the README).
 """
 
 from __future__ import annotations
@@ -73,29 +73,26 @@ def _patches(size: int, grid: int) -> tuple[int, np.ndarray]:
     return patch, np.linspace(patch / 2, size - patch / 2, grid)
 
 
-def occluded(crop: np.ndarray, grid: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """grid² copies of the crop, each with one patch covered by the crop's mean colour, and the
-    patches (y0, y1, x0, x1)."""
-    size = crop.shape[0]
+def patch_boxes(size: int, grid: int) -> list[tuple[int, int, int, int]]:
+    """The grid's patches (y0, y1, x0, x1) on a crop of `size` pixels, row by row."""
     patch, centres = _patches(size, grid)
+    starts = [int(round(c - patch / 2)) for c in centres]
+    return [(y0, min(size, y0 + patch), x0, min(size, x0 + patch)) for y0 in starts for x0 in starts]
+
+
+def occluded(crop: np.ndarray, grid: int) -> np.ndarray:
+    """grid² copies of the crop, each with one patch (`patch_boxes`) covered by the crop's mean colour."""
     fill = crop.reshape(-1, 3).mean(axis=0).astype(np.uint8)
-    copies, boxes = [], []
-    for cy in centres:
-        for cx in centres:
-            y0, x0 = int(round(cy - patch / 2)), int(round(cx - patch / 2))
-            box = (y0, min(size, y0 + patch), x0, min(size, x0 + patch))
-            copy = crop.copy()
-            copy[box[0]:box[1], box[2]:box[3]] = fill
-            copies.append(copy)
-            boxes.append(box)
-    return np.stack(copies), boxes
+    copies = np.repeat(crop[None], grid * grid, axis=0)
+    for copy, (y0, y1, x0, x1) in zip(copies, patch_boxes(crop.shape[0], grid)):
+        copy[y0:y1, x0:x1] = fill
+    return copies
 
 
-def _map(encoder, crop: np.ndarray, other: np.ndarray, grid: int) -> tuple[float, np.ndarray]:
-    copies, _boxes = occluded(crop, grid)
-    vectors, _norms = encoder.embed(np.concatenate([crop[None], copies]), encoder.spec.flip)
-    scores = vectors @ other
-    return float(scores[0]), (scores[0] - scores[1:]).reshape(grid, grid)
+def _map(encoder, crop: np.ndarray, score: float, other: np.ndarray, grid: int) -> np.ndarray:
+    """The score lost at each patch of `crop` against the other face's vector; `score` is the intact pair's."""
+    vectors, _norms = encoder.embed(occluded(crop, grid), encoder.spec.flip)
+    return (score - vectors @ other).reshape(grid, grid)
 
 
 def explain(encoders, query_rgb: np.ndarray, query_landmarks, match_rgb: np.ndarray, match_landmarks,
@@ -110,9 +107,10 @@ def explain(encoders, query_rgb: np.ndarray, query_landmarks, match_rgb: np.ndar
         query_crop = align_face(query_rgb, np.asarray(query_landmarks, np.float32), encoder.crop)
         match_crop = align_face(match_rgb, np.asarray(match_landmarks, np.float32), encoder.crop)
         (query_vector, match_vector), _ = encoder.embed(np.stack([query_crop, match_crop]), encoder.spec.flip)
-        score, on_query = _map(encoder, query_crop, match_vector, grid)
+        score = float(query_vector @ match_vector)
+        on_query = _map(encoder, query_crop, score, match_vector, grid)
         report(2 * step + 1, 2 * len(encoders))
-        _score, on_match = _map(encoder, match_crop, query_vector, grid)
+        on_match = _map(encoder, match_crop, score, query_vector, grid)
         report(2 * step + 2, 2 * len(encoders))
         maps.append(ComponentMap(encoder.name, score, on_query, on_match, query_crop, match_crop, encoder.crop))
     return Explanation(grid, maps, time.monotonic() - started)
@@ -123,7 +121,7 @@ def heat(crop: np.ndarray, values: np.ndarray, scale: float | None = None) -> np
     argued against it; `scale` is the change shown at full colour (default: the map's largest)."""
     size = crop.shape[0]
     grid = values.shape[0]
-    _copies, boxes = occluded(np.zeros((size, size, 3), np.uint8), grid)
+    boxes = patch_boxes(size, grid)
     total = np.zeros((size, size), np.float64)
     count = np.zeros((size, size), np.float64)
     for value, (y0, y1, x0, x1) in zip(values.ravel(), boxes):

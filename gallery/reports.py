@@ -79,6 +79,12 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
                        encode_jpeg(crop), thumbs, dossier, explanation, explanation_note, overlays)
 
 
+def explain_grid_for(path: Path | str, grid: int | None = None) -> int | None:
+    """The explanation grid a report written to `path` asks for: none for a CSV, which has no
+    room for the maps (so they are not computed), else `grid` (None: the settings')."""
+    return 0 if Path(path).suffix.lower() == ".csv" else grid
+
+
 def _explanation(service: SearchService, result: SearchResult, grid: int | None):
     """The top candidate's explanation, a note when there is none, and its overlays."""
     from .explain import ExplainError, explain_match, overlays

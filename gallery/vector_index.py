@@ -242,7 +242,7 @@ class VectorIndex:
         else:
             self.choice = IndexChoice(factory, nprobe, round(recall, 4), len(data), probes)
         log.info("vector index: %s", self.choice.describe())
-        return _ready(index, self.use_gpu, nprobe)
+        return _ready(index, self.use_gpu, self.choice.nprobe)
 
     def _filled(self, factory: str, data: np.ndarray, train: int = TRAIN_SAMPLE):
         """A CPU index of `factory` trained on a sample of `data`, holding all of it."""

@@ -20,7 +20,7 @@ def _painted_over_eyes(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarr
 
 def test_the_region_against_a_match_is_where_the_other_face_is_painted_over(onnx_pipeline, lfw_dir):
     from gallery.align import align_face
-    from gallery.explain import explain, most_against, occluded
+    from gallery.explain import explain, most_against, patch_boxes
 
     encoder = onnx_pipeline.encoders[0]
     people = sorted(d for d in lfw_dir.iterdir() if d.is_dir())[:6]
@@ -35,7 +35,7 @@ def test_the_region_against_a_match_is_where_the_other_face_is_painted_over(onnx
         assert 0 < component.score < 0.9  # the painted copy is alike, not identical
         # on the intact face's map, the region most against the match is where the copy is painted over
         crop_mask = align_face(mask, landmarks, encoder.crop)[..., 0] > 127
-        _, boxes = occluded(np.zeros_like(component.query_crop), 7)
+        boxes = patch_boxes(component.query_crop.shape[0], 7)
         row, column = most_against(component.query)
         y0, y1, x0, x1 = boxes[row * 7 + column]
         hits.append(crop_mask[y0:y1, x0:x1].mean() >= 0.25)

@@ -10,7 +10,7 @@ from db.identifications import confirm_faces, current_identifications
 from gallery.adding import add_image
 from gallery.errors import GalleryError
 
-from .services import Services
+from .services import Services, selected_candidate
 
 
 def render() -> dict:
@@ -58,12 +58,10 @@ def listen(c: dict, services: Services, state, curator, note) -> None:
     def decide(status, state, typed, text, request: gr.Request):
         try:
             who = services.curator(request, typed)
-            if not state or not state["result"].candidates:
-                raise GalleryError("identify a face with at least one candidate first")
+            chosen = selected_candidate(state)
             result = state["result"]
             if result.collection_face is None:
                 raise GalleryError("this image is not in the collection; add it first")
-            chosen = result.candidates[min(state.get("row", 0), len(result.candidates) - 1)]
             with services.database.session() as session:
                 confirm_faces(session, [result.collection_face.face_id], chosen.sitter_id, who,
                               text or None, status=status)

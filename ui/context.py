@@ -14,7 +14,7 @@ from db.replicas import decide_replicas
 from gallery.dossier import build_dossier, write_dossier
 from gallery.errors import GalleryError
 
-from .services import Services, jpeg
+from .services import Services, jpeg, selected_candidate
 
 TIMELINE = ["date", "age then", "title", "artist", "status", "face"]
 
@@ -44,14 +44,6 @@ def shown(services: Services, state) -> tuple:
     if state:
         state["work"], state["replica"] = None, 0
     return gr.update(visible=False), []
-
-
-def selected_candidate(state):
-    """The candidate picked in the table (the top one until another is picked)."""
-    if not state or not state["result"].candidates:
-        raise GalleryError("identify a face with at least one candidate first")
-    candidates = state["result"].candidates
-    return candidates[min(state.get("row", 0), len(candidates) - 1)]
 
 
 def listen(c: dict, services: Services, state, works, curator, note) -> None:

@@ -10,8 +10,7 @@ import gradio as gr
 from gallery.errors import GalleryError
 from gallery.explain import explain_match, overlays
 
-from .context import selected_candidate
-from .services import Services, shown
+from .services import Services, selected_candidate, shown
 
 LEGEND = ("Red: covering the region lowers the score (it supports the match); blue: covering it raises the score "
           "(it argues against the match, as where the other face differs, is painted over or damaged).")

@@ -12,11 +12,11 @@ from db.collection import face_thumbnails
 from db.sitters import life_dates
 from gallery.align import ARCFACE_CROP, align_face
 from gallery.errors import GalleryError
-from gallery.reports import build_report, write_report
+from gallery.reports import build_report, explain_grid_for, write_report
 from gallery.search import SearchRequest
 
 from . import acting, context, explaining
-from .services import Services, annotate, jpeg, read_upload, shown
+from .services import Services, annotate, jpeg, read_upload, selected_candidate, shown
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 DATE_HEADERS = ["plausibility", "age then"]
@@ -87,7 +87,7 @@ def listen(c: dict, services: Services) -> None:
     def pick_sitter(state, evt: gr.SelectData):
         if state:
             state["row"] = evt.index[0]
-        return (_works(services, state, evt.index[0]), _selected(state), *context.shown(services, state),
+        return (_works(services, state), _selected(state), *context.shown(services, state),
                 *explaining.cleared())
 
     c["table"].select(pick_sitter, [c["state"]],
@@ -132,7 +132,7 @@ def _show(services: Services, result):
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result, "row": 0}
     return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
-            shown(crop), verdict, table, _works(services, state, 0), _gallery(services, result.unidentified), state,
+            shown(crop), verdict, table, _works(services, state), _gallery(services, result.unidentified), state,
             _selected(state), *acting.shown(services, result), *context.shown(services, state), *explaining.cleared())
 
 
@@ -142,10 +142,10 @@ def _works_count(candidate) -> str:
 
 
 def _selected(state) -> str:
-    if not state or not state["result"].candidates:
+    try:
+        chosen = selected_candidate(state)
+    except GalleryError:
         return ""
-    candidates = state["result"].candidates
-    chosen = candidates[min(state.get("row", 0), len(candidates) - 1)]
     return (f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}){_links(chosen)}; click a row of the table "
             "to choose another.")
 
@@ -166,19 +166,18 @@ def _gallery(services: Services, matches) -> list:
             for m in matches if m.face_id in thumbs]
 
 
-def _works(services: Services, state, row: int) -> list:
-    if not state or not state["result"].candidates:
+def _works(services: Services, state) -> list:
+    """The selected candidate's matching works."""
+    try:
+        return _gallery(services, selected_candidate(state).artworks)
+    except GalleryError:
         return []
-    candidates = state["result"].candidates
-    return _gallery(services, candidates[min(max(row, 0), len(candidates) - 1)].artworks)
 
 
 def _report(services: Services, state, curator: str, note: str, kind: str) -> str:
     if not state:
         raise gr.Error("identify a face first; the report describes that search")
-    # a CSV has no room for the explanation's maps: it is not computed for one
-    report = build_report(services.search, state["result"], curator or None, note or None,
-                          0 if kind == "csv" else None)
     folder = Path(tempfile.mkdtemp(prefix="gallery-report-"))
-    stem = Path(state["result"].query).stem or "query"
-    return str(write_report(report, folder / f"{stem}-report.{kind}"))
+    path = folder / f"{Path(state['result'].query).stem or 'query'}-report.{kind}"
+    report = build_report(services.search, state["result"], curator or None, note or None, explain_grid_for(path))
+    return str(write_report(report, path))

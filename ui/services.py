@@ -61,6 +61,14 @@ def build_services(settings: Settings, auth_on: bool = False) -> Services:
     return Services(settings, service, QueryBatcher(service.search_many, settings.serve_batch), auth_on)
 
 
+def selected_candidate(state):
+    """The Identify tab's candidate picked in the table (the top one until another is picked)."""
+    if not state or not state["result"].candidates:
+        raise GalleryError("identify a face with at least one candidate first")
+    candidates = state["result"].candidates
+    return candidates[min(state.get("row", 0), len(candidates) - 1)]
+
+
 def read_upload(path: str | None, limit: int) -> bytes:
     """The bytes of an uploaded file, refused when absent or over the size cap (the image type is
     judged from the content by the loader, never from the name)."""

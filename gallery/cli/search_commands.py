@@ -117,13 +117,12 @@ def report(image, out, face, top_k, curator, note, explain_grid, settings):
     Example:
       gallery report portrait.jpg -o portrait-report.pdf --curator "A. Curator" --note "Lot 42"
     """
-    from ..reports import build_report, write_report
+    from ..reports import build_report, explain_grid_for, write_report
     from ..search import search_service
 
     with domain_errors():
         service = search_service(settings)
         result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold)
-        if Path(out).suffix.lower() == ".csv":
-            explain_grid = 0  # a CSV has no room for the explanation's maps
-        written = write_report(build_report(service, result, curator, note, explain_grid), Path(out))
+        built = build_report(service, result, curator, note, explain_grid_for(out, explain_grid))
+        written = write_report(built, Path(out))
     click.echo(f"report written to {written}")
