@@ -9,10 +9,11 @@ trusted. The method, from four signals:
 - q_sharp: the variance of the Laplacian of the grey aligned crop, on a log scale from 5 (0) to
   150 (1).
 quality = 0.4 q_norm + 0.2 (q_det + q_size + q_sharp); without an ArcFace-style component, the
-mean of the other three. Measured with the shared models on lfw-mini (50 photographs): median
-0.89 as they are, 0.43 blurred (Gaussian, radius 4), 0.75 down-sampled to 70 pixels; the floor
-(setting `quality_floor`, 0.45) sits between. Below it, search warns that the scores are
-unreliable, and calibration, evaluation from the database and training leave the face out.
+mean of the other three. Measured with the shared models on lfw-mini (50 photographs,
+benchmarks/quality.py): median 0.86 as they are, 0.56 shrunk to 70 pixels, 0.45 blurred (Gaussian,
+radius 4, half of them below the floor, setting `quality_floor` 0.45). Below it, search warns that
+the scores are unreliable, and calibration, evaluation from the database and training leave the
+face out.
 """
 
 from __future__ import annotations
