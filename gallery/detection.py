@@ -1,4 +1,4 @@
-"""Face detection with 5 landmarks: SCRFD (through insightface) and YuNet (OpenCV).
+"""Face detection with 5 landmarks: SCRFD (gallery.scrfd) and YuNet (OpenCV).
 
 `detect_faces` returns every face, largest first, in full-resolution image coordinates, from
 passes at more than one scale, merged by non-maximum suppression:
@@ -67,37 +67,17 @@ class RawDetector(Protocol):
         """(N x 5 boxes+score, N x 5 x 2 landmarks) in the given image's coordinates."""
 
 
-def _providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device == "cuda" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
 class ScrfdDetector:
-    """insightface's SCRFD ONNX wrapper."""
+    """SCRFD, run by gallery.scrfd (insightface's decoding, a cheaper input path)."""
 
     def __init__(self, weights: Path, spec: DetectorSpec, device: str = "cpu"):
-        from insightface.model_zoo import get_model
+        from .onnx_runtime import providers_for
+        from .scrfd import Scrfd
 
-        try:
-            model = get_model(str(weights), providers=_providers(device))
-        except Exception as err:  # insightface raises bare exceptions on bad files
-            raise ModelError(f"cannot load SCRFD detector from {weights}: {err}") from err
-        if model is None or not hasattr(model, "detect") or getattr(model, "taskname", "detection") != "detection":
-            raise ModelError(f"{weights} is not an SCRFD/RetinaFace detection model (insightface did not recognise it)")
-        model.prepare(ctx_id=0 if device == "cuda" else -1, input_size=(spec.input_size, spec.input_size),
-                      det_thresh=spec.threshold)
-        model.nms_thresh = spec.nms_threshold
-        self._model = model
+        self._model = Scrfd(weights, providers_for(device), spec.input_size, spec.threshold, spec.nms_threshold)
 
     def detect_bgr(self, bgr):
-        boxes, kps = self._model.detect(bgr, max_num=0, metric="default")
-        if kps is None:
-            raise ModelError("this detector gives no landmarks; alignment needs a 5-landmark SCRFD model")
-        return boxes, kps
+        return self._model.detect(bgr)
 
 
 class YunetDetector:

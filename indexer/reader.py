@@ -99,6 +99,8 @@ class Reader:
     def _start(self) -> None:
         if self.processes > 0:
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.processes):  # start the workers now, while the caller opens its models
+                self._executor.submit(int)
         else:
             self._executor = _Inline()
 

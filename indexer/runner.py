@@ -1,4 +1,5 @@
-"""Runner: walk -> read (worker processes) -> classify -> map (models) -> write, with progress.
+"""Runner: walk -> read (worker processes) -> classify -> map (models) -> write (its own thread), with
+progress.
 
 `index_collection` is the library call behind `gallery index`; it prints nothing and reports
 progress through a callback.
@@ -24,7 +25,7 @@ from gallery.vector_index import IndexRule
 from .mapper import Mapper
 from .plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
 from .reader import Reader
-from .writer import Writer
+from .writer import WriteBehind, Writer
 
 
 @dataclass
@@ -108,6 +109,15 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
            on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader_processes: int) -> IndexSummary:
     started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
+    pipeline.check_weights()  # a missing weights file is said before anything starts
+    # the reader's processes start next, so they boot while the models and the database open
+    with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
+        return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started)
+
+
+def _index_reading(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline,
+                   on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader: Reader,
+                   started: float) -> IndexSummary:
     info = pipeline.info()  # loads the models: fail on missing weights before touching the database
     run = _Run(database or open_database(settings.database_url), on_progress=on_progress)
     with run.database.session() as session:
@@ -127,11 +137,15 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
     planner = Planner(known, walked.root)
     run.progress.total = len(walked.files)
-    with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
-        tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
+    tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
+    behind = WriteBehind(writer, lambda batch: _report(run, batch))
+    try:
         for batch in Mapper(pipeline, settings.thumbnail_size).map(tasks):
-            writer.write(batch)
-            _report(run, batch)
+            behind.put(batch)
+    except BaseException:
+        behind.close(abandon=True)
+        raise
+    behind.close()
     if whole_folder:
         writer.mark_missing([a.id for a in planner.vanished()])
     writer.save()

@@ -8,10 +8,13 @@ So every real face has exactly one active Face row, whatever moment the process 
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from sqlalchemy import select, update
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from db.collection import clear_errors, encode_vector, record_error
 from db.engine import Database
-from db.identifications import add_metadata_identification, carry_over
+from db.identifications import add_metadata_identification, carry_over, identify
 from db.schema import Artwork, Face, FaceVector
 from db.sitters import sitter_named
 from gallery.detection import box_iou
@@ -56,9 +59,17 @@ class Writer:
     def write(self, batch: list[Task]) -> None:
         added: list[tuple[int, np.ndarray]] = []
         retired: list[int] = []
+        pending = _Pending()
+        self._sitter_ids: dict[str, int] = {}  # sitter name -> id, within this batch's transaction
         with self.database.session() as session:
             for task in batch:
-                self._write_task(session, task, added, retired)
+                self._write_task(session, task, pending, added, retired)
+            session.flush()  # the batch's new artworks and faces in a few statements, for their ids
+            for row, vector in pending.vectors:
+                session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(vector)))
+                added.append((row.id, vector))
+            for artwork, task, rows in pending.labels:
+                self._label(session, artwork, task, rows)
             clear_errors(session, [t.file.path for t in batch if t.kind != "failed"])
         if retired:
             self.index.remove(retired)
@@ -79,7 +90,7 @@ class Writer:
         self.stats.counts["missing"] += len(artwork_ids)
 
     # -- per task -------------------------------------------------------------------
-    def _write_task(self, session: Session, task: Task, added: list, retired: list) -> None:
+    def _write_task(self, session: Session, task: Task, pending: "_Pending", added: list, retired: list) -> None:
         counts = self.stats.counts
         counts[task.kind] += 1
         if task.kind == "failed":
@@ -98,13 +109,16 @@ class Writer:
                 session.add(FaceVector(face_id=face.id, set_id=self.set_id, vector=encode_vector(embedded.vector)))
                 added.append((face.id, embedded.vector))
             counts["faces_embedded"] += len(task.faces)
-        elif task.kind in ("new", "changed"):
+        new = None
+        if task.kind in ("new", "changed"):
             old = self._retire(session, artwork) if task.kind == "changed" else []
             retired += [f.id for f in old]
-            new = self._insert_faces(session, artwork, task.result.faces, added)
-            self._carry_identifications(session, old, old_size, new, (artwork.width, artwork.height))
+            new = self._insert_faces(session, artwork, task.result.faces, pending)
+            if old:
+                session.flush()  # the new faces' ids, to carry the old faces' identifications to
+                self._carry_identifications(session, old, old_size, new, (artwork.width, artwork.height))
         if task.kind in ("new", "changed", "moved") or task.file.from_csv:
-            self._label(session, artwork, task)
+            pending.labels.append((artwork, task, new))
 
     def _artwork(self, session: Session, task: Task) -> Artwork:
         if task.known is None:
@@ -123,7 +137,6 @@ class Writer:
             artwork.extras = {**(artwork.extras or {}), **meta.extras}
         if artwork.title is None:
             artwork.title = Path(task.file.path).stem.replace("_", " ")
-        session.flush()
         return artwork
 
     def _retire(self, session: Session, artwork: Artwork) -> list[Face]:
@@ -133,19 +146,18 @@ class Writer:
         self.stats.counts["faces_retired"] += len(old)
         return old
 
-    def _insert_faces(self, session: Session, artwork: Artwork, faces: list[EmbeddedFace], added: list) -> list[Face]:
+    def _insert_faces(self, session: Session, artwork: Artwork, faces: list[EmbeddedFace],
+                      pending: "_Pending") -> list[Face]:
+        """Face rows for the artwork, in face_index order; their vectors wait for the batch's flush."""
         rows = []
         for embedded in faces:
             detected = embedded.face
-            row = Face(artwork_id=artwork.id, face_index=embedded.index, box=[float(v) for v in detected.box],
+            row = Face(artwork=artwork, face_index=embedded.index, box=[float(v) for v in detected.box],
                        landmarks=np.asarray(detected.landmarks, float).round(2).tolist(), score=float(detected.score),
                        quality=embedded.quality, thumbnail=embedded.thumbnail, active=True)
             session.add(row)
             rows.append(row)
-        session.flush()
-        for row, embedded in zip(rows, faces):
-            session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(embedded.vector)))
-            added.append((row.id, embedded.vector))
+            pending.vectors.append((row, embedded.vector))
         self.stats.counts["faces_added"] += len(rows)
         return rows
 
@@ -158,12 +170,15 @@ class Writer:
                 self.stats.counts["identifications_carried"] += carry_over(
                     session, face.id, match.id, f"carried over from face {face.id} when the file changed")
 
-    def _label(self, session: Session, artwork: Artwork, task: Task) -> None:
+    def _label(self, session: Session, artwork: Artwork, task: Task, faces: list[Face] | None) -> None:
+        """The catalogue's sitter on the artwork's face it names; `faces` are its active faces in
+        face_index order when the caller has just inserted them."""
         meta = task.file.meta
         if not meta.sitter:
             return
-        faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))
-                                     .order_by(Face.face_index)))
+        if faces is None:
+            faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))
+                                         .order_by(Face.face_index)))
         index = meta.face or 0
         if index >= len(faces):
             message = (f"sitter {meta.sitter!r} names face {index}, but {len(faces)} face(s) were found; "
@@ -171,9 +186,23 @@ class Writer:
             record_error(session, task.file.path, "metadata", message, self.run_id)
             self.stats.errors.append((task.file.path, message))
             return
-        sitter = sitter_named(session, meta.sitter, create=True)
-        if add_metadata_identification(session, faces[index].id, sitter.id, note=f"from {task.file.relative}"):
-            self.stats.counts["identifications_added"] += 1
+        sitter_id = self._sitter_ids.get(meta.sitter)
+        if sitter_id is None:
+            sitter_id = self._sitter_ids[meta.sitter] = sitter_named(session, meta.sitter, create=True).id
+        note = f"from {task.file.relative}"
+        if task.kind == "new":  # faces inserted just now: no record can exist for them yet
+            identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note)
+        elif not add_metadata_identification(session, faces[index].id, sitter_id, note=note):
+            return
+        self.stats.counts["identifications_added"] += 1
+
+
+@dataclass
+class _Pending:
+    """What a batch writes once its new rows have ids: vectors, and catalogue labels."""
+
+    vectors: list[tuple[Face, np.ndarray]] = field(default_factory=list)
+    labels: list[tuple[Artwork, Task, list[Face] | None]] = field(default_factory=list)
 
 
 def _fraction(box, size) -> tuple[float, ...]:
@@ -182,3 +211,48 @@ def _fraction(box, size) -> tuple[float, ...]:
     x1, y1, x2, y2 = box
     return x1 / width, y1 / height, x2 / width, y2 / height
 
+
+
+class WriteBehind:
+    """The writer stage in a thread of its own: batches are written in the order given while the
+    mapper works on the next ones (model runs release the GIL; the database work is Python).
+    At most `depth` batches wait. A write that fails stops the stage: the failure is raised in
+    the caller at its next `put` or at `close`, and no later batch is written (each batch is its
+    own transaction, so the database holds exactly the batches before the failed one)."""
+
+    def __init__(self, writer: Writer, on_written: Callable[[list[Task]], None] | None = None, depth: int = 2):
+        self.writer = writer
+        self.on_written = on_written
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._failure: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="gallery-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._failure is not None or self._abandoned:
+                continue  # drain, so a blocked put returns
+            try:
+                self.writer.write(batch)
+                if self.on_written:
+                    self.on_written(batch)
+            except BaseException as err:  # handed to the caller's thread
+                self._failure = err
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def put(self, batch: list[Task]) -> None:
+        self._raise_failure()
+        self._queue.put(batch)
+
+    def close(self, abandon: bool = False) -> None:
+        """Wait until every batch given is written (or, with `abandon`, skip those not yet
+        started: the caller is failing anyway), then raise a write's failure, if any."""
+        self._abandoned = abandon
+        self._queue.put(None)
+        self._thread.join()
+        if not abandon:
+            self._raise_failure()
