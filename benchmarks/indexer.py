@@ -11,12 +11,14 @@ loaded, the median of --repeats runs:
    embedded many per run;
 3. `gallery index` (indexer.runner.index_collection) into a fresh SQLite database and FAISS index:
    files read, hashed and decoded in a worker process, thumbnails, and the database writes in a
-   thread of their own.
+   thread of their own;
+4. with --ray, the same `gallery index` with its reader and mapper on a local Ray cluster
+   (indexer.ray_mapper; the cluster's start and the actors' model loading included).
 
 Goals: embed's wall time <= 0.8x insightface's; indexing >= 85 % of embed's rate (faces/s).
 Prints a table and writes benchmarks/results/indexer.json.
 
-    python benchmarks/indexer.py [--images 300] [--repeats 3]
+    python benchmarks/indexer.py [--images 300] [--repeats 3] [--ray]
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def insightface_run(files: list[Path], work: Path, repeats: int) -> tuple[list[f
     return times, faces
 
 
-def gallery_runs(files: list[Path], work: Path, repeats: int) -> dict:
+def gallery_runs(files: list[Path], work: Path, repeats: int, with_ray: bool) -> dict:
     from gallery.batch import embed_files
     from gallery.pipeline import FacePipeline
     from gallery.settings import load_settings
@@ -88,14 +90,24 @@ def gallery_runs(files: list[Path], work: Path, repeats: int) -> dict:
         summary = index_collection(fresh, collection, pipeline=pipeline)
         index_times.append(time.perf_counter() - start)
         faces["index"] = summary.counts["faces_added"]
-    return {"embed": embed_times, "index": index_times, "faces": faces,
-            "reader_processes": settings.reader_processes}
+    out = {"embed": embed_times, "index": index_times, "faces": faces, "reader_processes": settings.reader_processes}
+    if with_ray:
+        ray_times = []
+        for run in range(repeats):
+            fresh = load_settings(ROOT / "profiles" / "shared-onnx.toml", env, data_dir=str(work / f"ray{run}"))
+            start = time.perf_counter()
+            summary = index_collection(fresh, collection, pipeline=pipeline, ray="local")
+            ray_times.append(time.perf_counter() - start)
+            faces["index --ray local"] = summary.counts["faces_added"]
+        out["index --ray local"] = ray_times
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ray", action="store_true", help="also index through a local Ray cluster")
     args = parser.parse_args()
     if not (MODELS / "scrfd_500m.onnx").exists() or not LFW.is_dir():
         sys.exit(f"needs {MODELS} and {LFW} (see ../shared/README.md)")
@@ -103,25 +115,24 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gallery-indexer-bench-"))
     try:
         theirs, their_faces = insightface_run(files, work, args.repeats)
-        ours = gallery_runs(files, work, args.repeats)
+        ours = gallery_runs(files, work, args.repeats, args.ray)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    seconds = {"insightface": statistics.median(theirs), "embed": statistics.median(ours["embed"]),
-               "index": statistics.median(ours["index"])}
+    runs = {"insightface": theirs, **{k: ours[k] for k in ("embed", "index", "index --ray local") if k in ours}}
+    seconds = {name: statistics.median(times) for name, times in runs.items()}
     faces = {"insightface": their_faces, **ours["faces"]}
     rows = [{"pipeline": name, "images": len(files), "faces": faces[name], "seconds": round(seconds[name], 2),
-             "faces_per_s": round(faces[name] / seconds[name], 1),
-             "runs": [round(t, 2) for t in (theirs if name == "insightface" else ours[name])]}
-            for name in ("insightface", "embed", "index")]
+             "faces_per_s": round(faces[name] / seconds[name], 1), "runs": [round(t, 2) for t in times]}
+            for name, times in runs.items()]
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "rows": rows,
               "reader_processes": ours["reader_processes"],
               "embed_over_insightface_time": round(seconds["embed"] / seconds["insightface"], 3),
               "index_over_embed_rate": round((faces["index"] / seconds["index"]) / (faces["embed"] / seconds["embed"]), 3)}
     print(f"{report['machine']['cpu']}, {os.cpu_count()} cores; {len(files)} lfw-mini photographs, "
           f"median of {args.repeats} runs")
-    print(f"{'pipeline':<12} {'faces':>6} {'seconds':>8} {'faces/s':>8}  runs")
+    print(f"{'pipeline':<18} {'faces':>6} {'seconds':>8} {'faces/s':>8}  runs")
     for row in rows:
-        print(f"{row['pipeline']:<12} {row['faces']:>6} {row['seconds']:>8.2f} {row['faces_per_s']:>8.1f}  {row['runs']}")
+        print(f"{row['pipeline']:<18} {row['faces']:>6} {row['seconds']:>8.2f} {row['faces_per_s']:>8.1f}  {row['runs']}")
     print(f"embed / insightface wall time: {report['embed_over_insightface_time']:.2f} (goal <= 0.8); "
           f"index / embed rate: {report['index_over_embed_rate']:.2f} (goal >= 0.85)")
     RESULTS.parent.mkdir(exist_ok=True)

@@ -39,6 +39,8 @@ class Settings:
     index_flat_max: int = 50_000  # auto: exact (Flat) search up to this many faces, IVF beyond
     index_target_recall: float = 0.99  # auto: the recall@10 an IVF index is tuned to reach
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
+    ray_actors: int = 0  # index --ray: model replicas; 0 = one per GPU, or the cluster's CPUs / ray_cpus_per_actor
+    ray_cpus_per_actor: int = 4  # index --ray on CPUs: cores each replica's networks run on
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
     max_upload_bytes: int = 50_000_000  # the curator's page refuses larger uploads
@@ -60,7 +62,8 @@ class Settings:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for key in ("max_pixels", "detect_max_side", "batch_size", "thumbnail_size", "max_upload_bytes",
-                    "serve_batch", "queue_size", "iiif_max_size", "http_concurrency", "explain_grid"):
+                    "serve_batch", "queue_size", "iiif_max_size", "http_concurrency", "explain_grid",
+                    "ray_cpus_per_actor"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
         if self.http_timeout_s <= 0:
@@ -72,8 +75,9 @@ class Settings:
         if self.index_flat_max < 0 or not 0 < self.index_target_recall <= 1:
             raise ConfigError(f"index_flat_max must be 0 or more and index_target_recall in (0, 1], got "
                               f"{self.index_flat_max!r} and {self.index_target_recall!r}")
-        if self.workers < 0:
-            raise ConfigError(f"workers must be 0 (automatic) or more, got {self.workers!r}")
+        if self.workers < 0 or self.ray_actors < 0:
+            raise ConfigError(f"workers and ray_actors must be 0 (automatic) or more, got {self.workers!r} "
+                              f"and {self.ray_actors!r}")
 
     @property
     def database_url(self) -> str:

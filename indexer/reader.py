@@ -39,12 +39,9 @@ class ReaderError(GalleryError):
 class ReadResult:
     path: str
     sha256: str | None  # None when the file could not be read
-    image: LoadedImage | None  # None when unchanged (not decoded) or when it failed
+    image: LoadedImage | None  # None when unchanged (not decoded), when it failed, or once mapped
     error: str | None = None  # why it failed
-
-    @property
-    def unchanged(self) -> bool:
-        return self.image is None and self.error is None
+    unchanged: bool = False  # its hash was the known one, so it was not decoded
 
 
 def read_file(path: str, known_sha256: str | None, max_pixels: int) -> ReadResult:
@@ -56,7 +53,7 @@ def read_file(path: str, known_sha256: str | None, max_pixels: int) -> ReadResul
         return ReadResult(path, None, None, f"cannot read the file: {err.strerror or err}")
     sha = hashlib.sha256(data).hexdigest()
     if sha == known_sha256:
-        return ReadResult(path, sha, None)
+        return ReadResult(path, sha, None, unchanged=True)
     try:
         return ReadResult(path, sha, load_image(data, max_pixels, name=path))
     except ImageLoadError as err:

@@ -81,11 +81,13 @@ class _Run:
 
 def index_collection(settings: Settings, collection: Path, metadata_csv: Path | None = None,
                      database: Database | None = None, pipeline: FacePipeline | None = None,
-                     on_progress: Callable[[Progress], None] | None = None) -> IndexSummary:
-    """Index every image under a collection folder; known artworks no longer there are marked missing."""
+                     on_progress: Callable[[Progress], None] | None = None, ray: str | None = None) -> IndexSummary:
+    """Index every image under a collection folder; known artworks no longer there are marked missing.
+    With `ray` (a cluster address, or "local"), files are read and mapped on a Ray cluster
+    (indexer.ray_mapper) and written here."""
     walked = walk_collection(collection, metadata_csv)
     return _index(settings, walked, database, pipeline, on_progress, whole_folder=True,
-                  reader_processes=settings.reader_processes)
+                  reader_processes=0 if ray else settings.reader_processes, ray=ray)
 
 
 def index_files(settings: Settings, root: Path, files: list[CollectionFile], database: Database | None = None,
@@ -106,18 +108,19 @@ def index_canvases(settings: Settings, source: str, files: list[CollectionFile],
 
 
 def _index(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline | None,
-           on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader_processes: int) -> IndexSummary:
+           on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader_processes: int,
+           ray: str | None = None) -> IndexSummary:
     started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
     pipeline.check_weights()  # a missing weights file is said before anything starts
     # the reader's processes start next, so they boot while the models and the database open
     with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
-        return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started)
+        return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started, ray)
 
 
 def _index_reading(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline,
                    on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader: Reader,
-                   started: float) -> IndexSummary:
+                   started: float, ray: str | None) -> IndexSummary:
     info = pipeline.info()  # loads the models: fail on missing weights before touching the database
     run = _Run(database or open_database(settings.database_url), on_progress=on_progress)
     with run.database.session() as session:
@@ -137,10 +140,14 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
     planner = Planner(known, walked.root)
     run.progress.total = len(walked.files)
-    tasks = _classified(run, planner, reader.read(planner.prepare(walked.files)))
+    mapper = Mapper(pipeline, settings.thumbnail_size)
+    if ray:
+        batches = _ray_batches(settings, ray, run, planner, walked.files, mapper)
+    else:
+        batches = mapper.map(_classified(run, planner, reader.read(planner.prepare(walked.files))))
     behind = WriteBehind(writer, lambda batch: _report(run, batch))
     try:
-        for batch in Mapper(pipeline, settings.thumbnail_size).map(tasks):
+        for batch in batches:
             behind.put(batch)
     except BaseException:
         behind.close(abandon=True)
@@ -158,13 +165,41 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
 
 def _classified(run: _Run, planner: Planner, reads) -> Iterator[Task]:
     for item, read in reads:
-        task = planner.classify(item, read)
-        if task.kind == "embed":
-            with run.database.session() as session:
-                task.faces = list(session.scalars(select(Face).where(Face.artwork_id == task.known.id,
-                                                                     Face.active.is_(True))
-                                                  .order_by(Face.face_index)))
-        yield task
+        yield _with_stored_faces(run, planner.classify(item, read))
+
+
+def _with_stored_faces(run: _Run, task: Task) -> Task:
+    """An embed task gets its artwork's active faces, to align again from their landmarks."""
+    if task.kind == "embed":
+        with run.database.session() as session:
+            task.faces = list(session.scalars(select(Face).where(Face.artwork_id == task.known.id,
+                                                                 Face.active.is_(True))
+                                              .order_by(Face.face_index)))
+    return task
+
+
+def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, files: list[CollectionFile],
+                 mapper: Mapper) -> Iterator[list[Task]]:
+    """Batches of tasks mapped on a Ray cluster, in collection order; the few whose cluster result
+    does not fit are read and mapped here, at the end."""
+    from .ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
+
+    with run.database.session() as session:
+        stored = stored_faces_of(session, [a for a in planner.known.values() if a.embedded != a.faces])
+    batch: list[Task] = []
+    leftover: list[Task] = []
+    for task, mapped in ray_tasks(settings, address, jobs_for(files, planner, stored), planner):
+        if not mapped:
+            leftover.append(task)
+            continue
+        batch.append(task)
+        if len(batch) >= settings.batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+    if leftover:
+        yield from mapper.map(_with_stored_faces(run, read_again(settings, t)) for t in leftover)
 
 
 def _report(run: _Run, batch: list[Task]) -> None:

@@ -21,9 +21,12 @@ from .common import LateBar, domain_errors, echo_json, settings_options
 @click.option("--map", "mapping", multiple=True, metavar="LABEL=FIELD",
               help="IIIF: read a metadata label as an artwork field (title, artist, date, accession_number, "
                    "medium, institution, sitter); repeatable.")
+@click.option("--ray", "ray", default=None, metavar="ADDRESS|local",
+              help="Read and embed on a Ray cluster (the [cluster] extra): its address, or 'local' to start one "
+                   "on this machine; the database is written from here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @settings_options
-def index(collection, metadata_csv, workers, iiif, max_size, mapping, as_json, settings):
+def index(collection, metadata_csv, workers, iiif, max_size, mapping, ray, as_json, settings):
     """Index every face of every image under COLLECTION into the database and the vector index.
 
     Folder per sitter (COLLECTION/<Sitter Name>/<image>) labels the largest face of each image.
@@ -39,6 +42,7 @@ def index(collection, metadata_csv, workers, iiif, max_size, mapping, as_json, s
     Examples:
       gallery index /data/portraits --metadata catalogue.csv --config profile.toml
       gallery index --iiif https://museum.example/iiif/portraits/collection.json --max-size 2048
+      gallery index /mnt/shared/portraits --ray ray-head.museum.internal:6379 --config cluster.toml
     """
     from indexer.runner import index_collection
     from ..settings import with_overrides
@@ -46,6 +50,8 @@ def index(collection, metadata_csv, workers, iiif, max_size, mapping, as_json, s
     if (collection is None) == (iiif is None):
         raise click.UsageError("give a COLLECTION folder or --iiif URL, one of them")
     if iiif is not None:
+        if ray is not None:
+            raise click.UsageError("--ray indexes a folder; a IIIF import is fetched and indexed on this machine")
         _index_iiif(iiif, max_size, mapping, as_json, settings)
         return
     with domain_errors():
@@ -53,7 +59,8 @@ def index(collection, metadata_csv, workers, iiif, max_size, mapping, as_json, s
             settings = with_overrides(settings, workers=workers)
         bar = LateBar("indexing")
         summary = index_collection(settings, Path(collection), Path(metadata_csv) if metadata_csv else None,
-                                   on_progress=lambda s: bar(s.done, s.total, faces=s.faces, errors=s.errors))
+                                   on_progress=lambda s: bar(s.done, s.total, faces=s.faces, errors=s.errors),
+                                   ray=ray)
         bar.close()
     if as_json:
         echo_json(summary.to_json())
