@@ -123,16 +123,10 @@ class Synthetic:
         return block / np.linalg.norm(block, axis=1, keepdims=True)
 
     def chunks(self, size: int = 50_000):
-        for ids, _labels, vectors in self.labelled_chunks(size):
-            yield ids, vectors
-
-    def labelled_chunks(self, size: int = 50_000):
-        """(ids, sitter of each, vectors), chunk by chunk."""
         rng = np.random.default_rng(self.seed + 1)
         for start in range(0, self.n, size):
             count = min(size, self.n - start)
-            labels = rng.integers(0, len(self.centres), count)
-            yield np.arange(start, start + count), labels, self._draw(rng, labels)
+            yield np.arange(start, start + count), self._draw(rng, rng.integers(0, len(self.centres), count))
 
 
 def build_faiss(data: Synthetic, factory: str):

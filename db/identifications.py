@@ -35,7 +35,9 @@ class CurrentIdentification:
 
 
 def identify(session: Session, face_id: int, sitter_id: int, status: str, source: str,
-             who: str | None = None, note: str | None = None) -> Identification:
+             who: str | None = None, note: str | None = None, flush: bool = True) -> Identification:
+    """Append a record. With `flush` False it is written at the session's next flush (the
+    indexer's writer: once for a whole batch) and has no id until then."""
     if status not in STATUSES:
         raise IdentificationError(f"status must be one of {STATUSES}, got {status!r}")
     if source not in SOURCES:
@@ -46,7 +48,8 @@ def identify(session: Session, face_id: int, sitter_id: int, status: str, source
         raise IdentificationError(f"there is no sitter {sitter_id}")
     record = Identification(face_id=face_id, sitter_id=sitter_id, status=status, source=source, who=who, note=note)
     session.add(record)
-    session.flush()
+    if flush:
+        session.flush()
     return record
 
 

@@ -191,7 +191,7 @@ class Writer:
             sitter_id = self._sitter_ids[meta.sitter] = sitter_named(session, meta.sitter, create=True).id
         note = f"from {task.file.relative}"
         if task.kind == "new":  # faces inserted just now: no record can exist for them yet
-            identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note)
+            identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note, flush=False)
         elif not add_metadata_identification(session, faces[index].id, sitter_id, note=note):
             return
         self.stats.counts["identifications_added"] += 1
