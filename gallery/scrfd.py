@@ -64,8 +64,6 @@ class Scrfd:
         blob *= np.float32(1.0 / INPUT_STD)  # a power of two: the same floats as blobFromImage's
         outputs = self.session.run(self.output_names, {self.input_name: blob})
         boxes, landmarks = self._decode(outputs, size, size)
-        if not len(boxes):
-            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         boxes[:, :4] /= scale
         landmarks /= scale
         order = np.argsort(-boxes[:, 4], kind="stable")

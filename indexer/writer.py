@@ -60,7 +60,6 @@ class Writer:
         added: list[tuple[int, np.ndarray]] = []
         retired: list[int] = []
         pending = _Pending()
-        self._sitter_ids: dict[str, int] = {}  # sitter name -> id, within this batch's transaction
         with self.database.session() as session:
             for task in batch:
                 self._write_task(session, task, pending, added, retired)
@@ -69,7 +68,7 @@ class Writer:
                 session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(vector)))
                 added.append((row.id, vector))
             for artwork, task, rows in pending.labels:
-                self._label(session, artwork, task, rows)
+                self._label(session, artwork, task, rows, pending.sitter_ids)
             clear_errors(session, [t.file.path for t in batch if t.kind != "failed"])
         if retired:
             self.index.remove(retired)
@@ -170,9 +169,11 @@ class Writer:
                 self.stats.counts["identifications_carried"] += carry_over(
                     session, face.id, match.id, f"carried over from face {face.id} when the file changed")
 
-    def _label(self, session: Session, artwork: Artwork, task: Task, faces: list[Face] | None) -> None:
+    def _label(self, session: Session, artwork: Artwork, task: Task, faces: list[Face] | None,
+               sitter_ids: dict[str, int]) -> None:
         """The catalogue's sitter on the artwork's face it names; `faces` are its active faces in
-        face_index order when the caller has just inserted them."""
+        face_index order when the caller has just inserted them; `sitter_ids` the names this
+        batch has already looked up."""
         meta = task.file.meta
         if not meta.sitter:
             return
@@ -186,9 +187,9 @@ class Writer:
             record_error(session, task.file.path, "metadata", message, self.run_id)
             self.stats.errors.append((task.file.path, message))
             return
-        sitter_id = self._sitter_ids.get(meta.sitter)
+        sitter_id = sitter_ids.get(meta.sitter)
         if sitter_id is None:
-            sitter_id = self._sitter_ids[meta.sitter] = sitter_named(session, meta.sitter, create=True).id
+            sitter_id = sitter_ids[meta.sitter] = sitter_named(session, meta.sitter, create=True).id
         note = f"from {task.file.relative}"
         if task.kind == "new":  # faces inserted just now: no record can exist for them yet
             identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note, flush=False)
@@ -199,10 +200,12 @@ class Writer:
 
 @dataclass
 class _Pending:
-    """What a batch writes once its new rows have ids: vectors, and catalogue labels."""
+    """What a batch writes once its new rows have ids (vectors, catalogue labels), and the sitters
+    it has looked up (name -> id, valid within its transaction)."""
 
     vectors: list[tuple[Face, np.ndarray]] = field(default_factory=list)
     labels: list[tuple[Artwork, Task, list[Face] | None]] = field(default_factory=list)
+    sitter_ids: dict[str, int] = field(default_factory=dict)
 
 
 def _fraction(box, size) -> tuple[float, ...]:
