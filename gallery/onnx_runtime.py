@@ -2,9 +2,9 @@
 
 Spinning is off: after each run onnxruntime's worker threads otherwise spin for a while waiting
 for more work, and the pipeline alternates sessions (the detector, then the encoders), so one
-session's spinning threads took the cores the next one needed. Measured on 2 cores, SCRFD-500M
-at 640 then MobileFaceNet on one face: 24.8 ms a pair with spinning, 15.4 ms without; each alone
-is unchanged (12 and 3.7 ms).
+session's spinning threads took the cores the next one needed. benchmarks/onnx_runtime.py, 2
+cores, SCRFD-500M at 640 then MobileFaceNet on one face: 29-34 ms a pair with spinning, 21 ms
+without; each alone is unchanged.
 """
 
 from __future__ import annotations

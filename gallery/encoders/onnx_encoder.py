@@ -2,7 +2,7 @@
 
 The crop size is read from the model's input (N x 3 x S x S). A batch fixed at 1 is freed where
 the graph allows it and the freed model gives the same outputs (gallery.onnx_runtime; MobileFaceNet:
-220 -> 300 faces/s at 32 a run on 2 cores); otherwise, and for other fixed batches, the faces go
+200-215 -> 237-261 faces/s at 32 a run, benchmarks/onnx_runtime.py on 2 cores); otherwise, and for other fixed batches, the faces go
 in runs of that size. Options:
 `mean`/`std` on the 0-255 scale (default 127.5/127.5), `channel_order`
 ("RGB" default, or "BGR").
