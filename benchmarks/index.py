@@ -8,7 +8,10 @@ latency and IVF recall on synthetic vectors, and bytes per face.
      product's compute; speed does not depend on weight values).
 2. Search: Flat and IVF over 10k / 100k / 1M synthetic clustered unit vectors (the artface
    fusion's 1536 dimensions), p50/p95 latency of one query, recall@10 of IVF against Flat.
-3. Bytes per face: database and index folder on disk, and the index in memory.
+3. Bytes per face: database and index folder on disk, and the index in memory: counted from the
+   formats for every row; for the product's own indexes ("auto" and PQ) also measured, as the
+   private memory of a fresh process that opens the saved index and runs the queries, with its
+   float16 copy read in and memory-mapped (`index_map_bytes`).
 
     python benchmarks/index.py [--sizes 10000,100000,1000000] [--profiles shared-onnx,artface-shape]
 """
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.synthetic import Synthetic  # noqa: E402
+from gallery.device import cpu_name  # noqa: E402
 from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
 from gallery.settings import load_settings  # noqa: E402
 
@@ -103,32 +109,6 @@ def _encoder_only(pipeline, collection: Path, faces: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-class Synthetic:
-    """Unit vectors shaped like face embeddings, generated in chunks (1M x 1536 floats would not
-    fit twice in memory): sitters of about 4 faces (same-sitter cosine about 0.5), sitters
-    grouped into look-alike families, so a query's neighbours beyond its own sitter are
-    structured rather than random ties."""
-
-    def __init__(self, n: int, dim: int, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.n, self.dim, self.seed = n, dim, seed
-        families = rng.standard_normal((max(4, n // 400), dim), dtype=np.float32)
-        sitters = max(8, n // 4)
-        self.centres = families[rng.integers(0, len(families), sitters)]
-        self.centres += 0.9 * rng.standard_normal(self.centres.shape, dtype=np.float32)
-        self.queries = self._draw(rng, rng.integers(0, sitters, 200))
-
-    def _draw(self, rng, labels) -> np.ndarray:
-        block = self.centres[labels] + rng.standard_normal((len(labels), self.dim), dtype=np.float32)
-        return block / np.linalg.norm(block, axis=1, keepdims=True)
-
-    def chunks(self, size: int = 50_000):
-        rng = np.random.default_rng(self.seed + 1)
-        for start in range(0, self.n, size):
-            count = min(size, self.n - start)
-            yield np.arange(start, start + count), self._draw(rng, rng.integers(0, len(self.centres), count))
-
-
 def build_faiss(data: Synthetic, factory: str):
     """The index VectorIndex builds (IDMap2, inner product, trained on a sample, IVF nprobe),
     filled chunk by chunk."""
@@ -196,12 +176,55 @@ def search_rows(sizes: list[int], dim: int) -> list[dict]:
             rows.append({"vectors": n, "factory": factory, "build_s": round(build, 2),
                          "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 3),
                          "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 3),
-                         "recall_at_10": round(recall, 4), "memory_bytes_per_face": memory})
+                         "recall_at_10": round(recall, 4), "memory_bytes_per_face": memory,
+                         "resident": None if factory in plain else _resident(index, queries)})
             del index
     return rows
 
 
+def _resident(index, queries: np.ndarray) -> dict:
+    """Private memory per face of the saved index opened in a fresh process and searched, its
+    float16 copy read in ("read_in") and memory-mapped ("mapped")."""
+    folder = Path(tempfile.mkdtemp(prefix="gallery-index-"))
+    try:
+        index.save(folder, "benchmark")
+        np.save(folder / "queries.npy", queries)
+        measured = {}
+        for name, map_bytes in (("read_in", 1 << 62), ("mapped", 0)):
+            child = subprocess.run([sys.executable, __file__, "--resident", str(folder), index.factory, str(map_bytes)],
+                                   capture_output=True, text=True, check=True)
+            measured[name] = json.loads(child.stdout.splitlines()[-1])
+        return measured
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _memory() -> dict[str, int]:
+    """This process's resident memory by kind (bytes), from /proc/self/status."""
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in lines) if k in ("RssAnon", "RssFile")}
+
+
+def resident_child(folder: Path, factory: str, map_bytes: int) -> None:
+    import faiss  # noqa: F401 (its libraries loaded before the baseline, so they are not counted)
+
+    from gallery.vector_index import MANIFEST, IndexRule, open_index
+
+    dim = json.loads((folder / MANIFEST).read_text())["dim"]
+    queries = np.load(folder / "queries.npy")
+    before = _memory()
+    opened = open_index(folder, "benchmark", dim, factory, use_gpu=False, rule=IndexRule(map_bytes=map_bytes))
+    assert opened.health == "consistent", opened.detail
+    for query in queries:
+        opened.index.search(query[None], 10)
+    after, faces = _memory(), len(opened.index)
+    print(json.dumps({"anon_bytes_per_face": round((after["RssAnon"] - before["RssAnon"]) / faces),
+                      "file_bytes_per_face": round((after["RssFile"] - before["RssFile"]) / faces)}))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--resident"]:
+        return resident_child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--profiles", default="shared-onnx,artface-shape")
@@ -213,7 +236,8 @@ def main() -> None:
         sys.exit(f"{LFW} is absent (see ../shared/README.md)")
     e2e = [end_to_end(p, args.images) for p in args.profiles.split(",") if p]
     search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim)
-    report = {"machine": {"cores": os.cpu_count()}, "end_to_end": e2e, "search": search}
+    report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "end_to_end": e2e, "search": search}
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'profile':<15} {'images':>6} {'faces':>6} {'img/s':>7} {'faces/s':>8} {'encoders only':>13} "
@@ -222,10 +246,13 @@ def main() -> None:
         print(f"{r['profile']:<15} {r['images']:>6} {r['faces']:>6} {r['images_per_s']:>7.1f} {r['faces_per_s']:>8.1f} "
               f"{r['encoder_only_faces_per_s']:>13.1f} {r['end_to_end_fraction']:>8.0%} {r['db_bytes_per_face']:>10} "
               f"{r['index_bytes_per_face']:>12}")
-    print(f"\n{'vectors':>9} {'index':<28} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10}")
+    print(f"\n{'vectors':>9} {'index':<28} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10} "
+          f"{'private B/face, read in / mapped':>33}")
     for r in search:
+        measured = r["resident"] and f"{r['resident']['read_in']['anon_bytes_per_face']} / " \
+                                     f"{r['resident']['mapped']['anon_bytes_per_face']}"
         print(f"{r['vectors']:>9} {r['factory']:<28} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
-              f"{r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10}")
+              f"{r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10} {measured or '':>33}")
     print(f"-> {args.out}")
 
 

@@ -4,16 +4,21 @@ against collections of 10k and 100k indexed faces, on this machine's CPU.
 Profile: the `base` profile's networks (SCRFD + CLIP ViT-B/16 + IResNet100), randomly initialised
 (speed does not depend on weight values; the public weights cannot be downloaded here), with
 SCRFD-500M from ../shared/models, in the precision `auto` picks (bf16 on CPUs with AVX512-BF16).
-The collection is synthetic: N faces of N/4 sitters, their vectors, identifications and
-thumbnails in a real SQLite database, searched through the real SearchService.
+The collection is synthetic: N faces of N/4 sitters, their vectors (shaped like face embeddings:
+4 faces a sitter, sitters in look-alike families, benchmarks/synthetic.py), identifications and
+thumbnails in a real SQLite database, with the query planner's statistics gathered as the indexer
+does at the end of a run, searched through the real SearchService. Each query's time
+is also split in two: the models (decoding, detection, alignment, the networks) and the search
+(FAISS, the database reads, grouping and ranking), timed around the two steps `search` runs.
 
-    python benchmarks/query.py [--sizes 10000,100000] [--queries 30]
+    python benchmarks/query.py [--sizes 10000,100000,1000000] [--queries 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -26,12 +31,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.synthetic import Synthetic  # noqa: E402
 from db.collection import embedding_set  # noqa: E402
 from db.engine import open_database  # noqa: E402
+from gallery.device import cpu_name  # noqa: E402
 from db.schema import Artwork, Face, FaceVector, Identification, Sitter  # noqa: E402
 from gallery.pipeline import FacePipeline  # noqa: E402
 from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
-from gallery.search import SearchService  # noqa: E402
+from gallery.search import SearchRequest, SearchService  # noqa: E402
 from gallery.settings import load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -47,7 +54,8 @@ def base_shape_settings(data_dir: Path):
 
 
 def fill(database, pipeline: FacePipeline, faces: int, rng) -> None:
-    """N faces, 4 per sitter, each with a vector near its sitter's, an identification and a thumbnail."""
+    """N faces, 4 per sitter, each with a vector near its sitter's (sitters in look-alike families),
+    an identification and a thumbnail; then the planner's statistics, as at the end of an indexing run."""
     info = pipeline.info()
     dim = info.fusion.dim
     with database.session() as session:
@@ -55,14 +63,13 @@ def fill(database, pipeline: FacePipeline, faces: int, rng) -> None:
         set_id = eset.id
     thumbnail = QUERY.read_bytes()[:6000]
     sitters = faces // 4
-    centres = rng.standard_normal((sitters, dim), dtype=np.float32)
+    shape = Synthetic(faces, dim)
     with database.engine.begin() as connection:
         connection.execute(Sitter.__table__.insert(), [
             {"id": i + 1, "name": f"Sitter {i:06d}", "alternative_names": [], "external_ids": {}} for i in range(sitters)])
         for start in range(0, faces, 20_000):
             ids = range(start + 1, min(faces, start + 20_000) + 1)
-            vectors = centres[[(i - 1) // 4 for i in ids]] + rng.standard_normal((len(ids), dim), dtype=np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = shape.draw(rng, np.array([(i - 1) // 4 for i in ids]))
             connection.execute(Artwork.__table__.insert(), [
                 {"id": i, "path": f"/synthetic/{i}.jpg", "collection": "/synthetic", "sha256": f"{i:064d}",
                  "status": "present", "title": f"Portrait {i}", "extras": {}} for i in ids])
@@ -73,6 +80,7 @@ def fill(database, pipeline: FacePipeline, faces: int, rng) -> None:
                 {"face_id": i, "set_id": set_id, "vector": v.astype(np.float16).tobytes()} for i, v in zip(ids, vectors)])
             connection.execute(Identification.__table__.insert(), [
                 {"face_id": i, "sitter_id": (i - 1) // 4 + 1, "status": "confirmed", "source": "metadata"} for i in ids])
+    database.refresh_statistics()
 
 
 def measure(size: int, queries: int) -> dict:
@@ -89,15 +97,24 @@ def measure(size: int, queries: int) -> dict:
         start = time.perf_counter()
         service.search(data, "query.jpg")  # opens (builds, for auto: chooses) the index, warms the models
         opened = time.perf_counter() - start
-        latencies = []
+        latencies, models, searches = [], [], []
+        request = SearchRequest(data, "query.jpg", candidates=10)
         for _ in range(queries):
             t = time.perf_counter()
-            result = service.search(data, "query.jpg", candidates=10)
-            latencies.append(time.perf_counter() - t)
-        assert result.candidates, "the synthetic collection returned no candidate"
+            [processed] = service._processed([request])  # the steps of service.search, timed apart
+            between = time.perf_counter()
+            result = service._each(request, processed, None)
+            done = time.perf_counter()
+            latencies.append(done - t)
+            models.append(between - t)
+            searches.append(done - between)
+        assert not isinstance(result, Exception) and result.candidates, f"no candidate: {result}"
         return {"faces": size, "precision": pipeline.placement.precision, "queries": queries,
                 "p50_s": round(float(np.percentile(latencies, 50)), 3),
-                "p95_s": round(float(np.percentile(latencies, 95)), 3), "fill_s": round(filled, 1),
+                "p95_s": round(float(np.percentile(latencies, 95)), 3),
+                "models_p50_s": round(float(np.percentile(models, 50)), 3),
+                "search_p50_s": round(float(np.percentile(searches, 50)), 4),
+                "search_p95_s": round(float(np.percentile(searches, 95)), 4), "fill_s": round(filled, 1),
                 "first_search_s": round(opened, 1), "index": _index_chosen(settings)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -118,10 +135,13 @@ def main() -> None:
     rows = [measure(int(s), args.queries) for s in args.sizes.split(",")]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"profile": "base-shape (SCRFD-500M + CLIP ViT-B/16 + IResNet100)",
-                                    "rows": rows}, indent=2) + "\n")
-    print(f"{'faces':>8} {'precision':>9} {'p50 s':>7} {'p95 s':>7}   (goal: p50 <= 0.5 s)")
+                                    "cpu": cpu_name(), "rows": rows}, indent=2) + "\n")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
+    print(f"{'faces':>8} {'precision':>9} {'p50 s':>7} {'p95 s':>7} {'models p50 s':>12} {'search p50 s':>12} "
+          f"{'search p95 s':>12}  index")
     for r in rows:
-        print(f"{r['faces']:>8} {r['precision']:>9} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f}")
+        print(f"{r['faces']:>8} {r['precision']:>9} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} "
+              f"{r['search_p50_s']:>12.4f} {r['search_p95_s']:>12.4f}  {(r['index'] or {}).get('factory')}")
     print(f"-> {args.out}")
 
 

@@ -2,7 +2,10 @@
 
 SQLite (the default, one file in the data folder) runs in WAL mode with foreign keys on and a
 busy timeout, so the curator's page can read while the indexer writes. An existing database is
-upgraded in place by Alembic; a SQLite file is first copied aside (`gallery.db.before-<rev>`).
+upgraded in place by Alembic; a SQLite file is first copied aside (`gallery.db.before-<rev>`). An
+empty one is created from the schema and stamped with the latest revision (Alembic's recipe for a
+new database: one statement per table instead of every migration in turn, 0.02 s instead of 0.2 s);
+tests hold the migrations and the schema equal.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class DatabaseError(GalleryError):
     """The collection database cannot be opened or used."""
 
 
+ANALYSIS_ROWS = 1000  # rows ANALYZE samples per index (SQLite's analysis_limit)
 BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for another; `?timeout=S` in the URL sets it
 
 
@@ -81,6 +85,17 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def create_at_head(engine: Engine) -> None:
+    """An empty database: the schema's tables, stamped with the latest revision, in one transaction."""
+    from alembic import command
+
+    from .schema import Base
+
+    with engine.begin() as connection:
+        Base.metadata.create_all(connection)
+        command.stamp(_alembic_config(connection), "head")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -141,6 +156,18 @@ class Database:
         finally:
             session.close()
 
+    def refresh_statistics(self) -> None:
+        """SQLite: gather the query planner's statistics (ANALYZE, sampled: milliseconds even for a
+        million faces). Without them SQLite guesses that every index narrows a search to a few rows,
+        and may scan half the faces through the index on `active` where the artwork's hash or id
+        would find a handful: a search took 1.3 s at a million faces instead of milliseconds.
+        PostgreSQL keeps its own statistics (autovacuum)."""
+        if self.url.get_backend_name() != "sqlite":
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_ROWS}")
+            connection.exec_driver_sql("ANALYZE")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -158,7 +185,10 @@ def open_database(url: str) -> Database:
     try:
         before = current_revision(database.engine)
         head = head_revision()
-        if before != head:
+        if before is None and not inspect(database.engine).get_table_names():
+            log.info("database %s: created at schema %s", database.label, head)
+            create_at_head(database.engine)
+        elif before != head:
             _backup_sqlite(database, before)
             log.info("database %s: schema %s -> %s", database.label, before or "empty", head)
             upgrade(database.engine)

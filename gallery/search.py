@@ -325,7 +325,9 @@ class SearchService:
                 if current.status != "rejected":
                     labels.setdefault(current.face_id, []).append(current)
             sitter_ids = {c.sitter_id for group in labels.values() for c in group}
-            sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_(sitter_ids)))}
+            sitters = {s.id: s for s in session.execute(
+                select(Sitter.id, Sitter.name, Sitter.birth_year, Sitter.death_year, Sitter.external_ids)
+                .where(Sitter.id.in_(sitter_ids)))}
             decisions = replica_decisions(session, {m.artwork_id for m in matches})
         by_sitter: dict[int, list[FaceMatch]] = {}
         loose = []

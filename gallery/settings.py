@@ -38,9 +38,11 @@ class Settings:
     index_factory: str = "auto"  # "auto" (chosen by size) or a FAISS factory string, e.g. "IVF4096,Flat"
     index_flat_max: int = 50_000  # auto: exact (Flat) search up to this many faces, IVF beyond
     index_target_recall: float = 0.99  # auto: the recall@10 an IVF index is tuned to reach
+    index_map_bytes: int = 1 << 30  # an index's float16 vectors larger than this are memory-mapped, not read in
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
     ray_actors: int = 0  # index --ray: model replicas; 0 = one per GPU, or the cluster's CPUs / ray_cpus_per_actor
     ray_cpus_per_actor: int = 4  # index --ray on CPUs: cores each replica's networks run on
+    ray_readers: int = 0  # index --ray: files read in tasks of their own, this many at once (0: on GPUs only)
     thumbnail_size: int = 160  # longest side of the face thumbnails kept in the database
     match_threshold: float = 0.3  # fused score below which search answers "no confident match"
     max_upload_bytes: int = 50_000_000  # the curator's page refuses larger uploads
@@ -72,12 +74,13 @@ class Settings:
             raise ConfigError(f"decode_timeout_s must be positive, got {self.decode_timeout_s!r}")
         if self.posthumous_years < 0:
             raise ConfigError(f"posthumous_years must be 0 or more, got {self.posthumous_years!r}")
-        if self.index_flat_max < 0 or not 0 < self.index_target_recall <= 1:
-            raise ConfigError(f"index_flat_max must be 0 or more and index_target_recall in (0, 1], got "
-                              f"{self.index_flat_max!r} and {self.index_target_recall!r}")
-        if self.workers < 0 or self.ray_actors < 0:
-            raise ConfigError(f"workers and ray_actors must be 0 (automatic) or more, got {self.workers!r} "
-                              f"and {self.ray_actors!r}")
+        if self.index_flat_max < 0 or self.index_map_bytes < 0 or not 0 < self.index_target_recall <= 1:
+            raise ConfigError(f"index_flat_max and index_map_bytes must be 0 or more and index_target_recall in "
+                              f"(0, 1], got {self.index_flat_max!r}, {self.index_map_bytes!r} and "
+                              f"{self.index_target_recall!r}")
+        if self.workers < 0 or self.ray_actors < 0 or self.ray_readers < 0:
+            raise ConfigError(f"workers, ray_actors and ray_readers must be 0 (automatic) or more, got "
+                              f"{self.workers!r}, {self.ray_actors!r} and {self.ray_readers!r}")
 
     @property
     def database_url(self) -> str:

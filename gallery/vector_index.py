@@ -12,10 +12,14 @@
   FAISS keeps a few hundred bytes per face, and a shortlist of RERANK x k is scored again exactly
   from the float16 copy.
 - On a GPU when FAISS has GPU support and sees one, on CPU otherwise; same results.
-- The vectors are kept (float16 on disk) so the index can be rebuilt without running the
-  models, and per-component scores computed after a search.
-- Saved atomically (temp file, fsync, rename) with a manifest (embedding set, dimension,
-  count, checksum). `open_index` checks the manifest and the files against what the caller
+- The vectors are kept (float16 on disk: ids.npy and vectors.npy) so the index can be rebuilt
+  without running the models, and per-component scores computed after a search. Past
+  `IndexRule.map_bytes` the float16 copy is memory-mapped instead of read in: the operating system
+  keeps the pages searches touch, and a product-quantised index of tens of millions of faces needs
+  only its codes in memory. Builds and checksums read it in chunks of CHUNK rows. A mapped file is
+  only ever replaced whole (rename), never rewritten in place, which would break the mapping.
+- Saved atomically (every file written to a temporary file and synced, then all renamed) with a
+  manifest (embedding set, dimension, count, checksum). `open_index` checks the manifest and the files against what the caller
   expects and rebuilds from the stored vectors when they disagree, saying why.
 """
 
@@ -38,7 +42,10 @@ from .errors import GalleryError
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
-VECTORS_FILE = "vectors.npz"
+IDS_FILE = "ids.npy"
+VECTORS_FILE = "vectors.npy"
+LEGACY_VECTORS = "vectors.npz"  # the earlier single-file store: read as it is; the next save writes the two files
+CHUNK = 65_536  # rows converted to float32 at a time when building, tuning or checksumming
 TRAIN_SAMPLE = 100_000
 IVF_NPROBE = 16  # inverted lists visited per query by an IVF index named by its factory string
 AUTO = "auto"
@@ -51,21 +58,24 @@ class VectorIndexError(GalleryError):
 
 @dataclass(frozen=True)
 class IndexRule:
-    """How "auto" chooses (settings index_flat_max, index_target_recall)."""
+    """How "auto" chooses (settings index_flat_max, index_target_recall), and how the float16 copy is
+    held (index_map_bytes)."""
 
     flat_max: int = 50_000  # Flat (exact) up to this many faces: about 15 ms a query at 1,536 dimensions
     target_recall: float = 0.99  # recall@10 an IVF index must reach on held-out collection vectors
     growth: float = 2.0  # choose again once the collection has grown this many times
     probes: int = 500  # collection vectors held out as queries to measure recall
+    map_bytes: int = 1 << 30  # a stored float16 copy larger than this is memory-mapped on opening
 
     @classmethod
     def of(cls, settings) -> "IndexRule":
-        return cls(settings.index_flat_max, settings.index_target_recall)
+        return cls(settings.index_flat_max, settings.index_target_recall, map_bytes=settings.index_map_bytes)
 
     def check(self) -> None:
-        if self.flat_max < 0 or not 0 < self.target_recall <= 1 or self.growth <= 1 or self.probes < 10:
+        if (self.flat_max < 0 or not 0 < self.target_recall <= 1 or self.growth <= 1 or self.probes < 10
+                or self.map_bytes < 0):
             raise VectorIndexError(f"index rule out of bounds: {self} (flat_max >= 0, 0 < target_recall <= 1, "
-                                   "growth > 1, probes >= 10)")
+                                   "growth > 1, probes >= 10, map_bytes >= 0)")
 
 
 @dataclass(frozen=True)
@@ -103,10 +113,16 @@ class IndexManifest:
 
 
 def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray) -> str:
+    """sha256 of the ids in order and then their float16 vectors, read CHUNK rows at a time."""
     order = np.argsort(ids, kind="stable")
     digest = hashlib.sha256(np.ascontiguousarray(ids[order], dtype=np.int64).tobytes())
-    digest.update(np.ascontiguousarray(vectors16[order], dtype=np.float16).tobytes())
+    for start in range(0, len(order), CHUNK):
+        digest.update(np.ascontiguousarray(vectors16[order[start:start + CHUNK]], dtype=np.float16).tobytes())
     return digest.hexdigest()
+
+
+def _float32(vectors16: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
+    return np.asarray(vectors16[start:stop], dtype=np.float32)
 
 
 def _gpu_available() -> bool:
@@ -223,7 +239,7 @@ class VectorIndex:
 
     # -- FAISS --------------------------------------------------------------------
     def _build(self):
-        data = self.vectors.astype(np.float32)
+        data = self.vectors  # float16, perhaps memory-mapped: read CHUNK rows at a time
         if self.factory != AUTO:
             return _ready(self._filled(self.factory, data), self.use_gpu)
         if self.choice is not None and not self.choice.stale(len(data), self.rule):
@@ -245,7 +261,8 @@ class VectorIndex:
         return _ready(index, self.use_gpu, self.choice.nprobe)
 
     def _filled(self, factory: str, data: np.ndarray, train: int = TRAIN_SAMPLE):
-        """A CPU index of `factory` trained on a sample of `data`, holding all of it."""
+        """A CPU index of `factory` trained on a sample of `data` (float16), holding all of it, added
+        CHUNK rows at a time so a large collection is never held in float32 at once."""
         import faiss
 
         index = faiss.IndexIDMap2(faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT))
@@ -253,15 +270,16 @@ class VectorIndex:
             if len(data) == 0:
                 raise VectorIndexError(f"a '{factory}' index needs vectors to train on; add faces first")
             rng = np.random.default_rng(0)
-            sample = data[rng.choice(len(data), min(len(data), train), replace=False)]
+            sample = data[rng.choice(len(data), min(len(data), train), replace=False)].astype(np.float32)
             try:
                 index.train(sample)
             except RuntimeError as err:
                 raise VectorIndexError(f"cannot train a '{factory}' index on {len(sample)} vectors "
                                        f"({str(err).splitlines()[0]}); use 'Flat' until the collection is larger"
                                        ) from None
-        if len(data):
-            index.add_with_ids(data, self.ids)
+        ids = self.ids
+        for start in range(0, len(data), CHUNK):
+            index.add_with_ids(_float32(data, start, start + CHUNK), ids[start:start + CHUNK])
         return index
 
     @property
@@ -311,15 +329,18 @@ class VectorIndex:
             index = faiss.index_gpu_to_cpu(index)
         manifest = self.manifest(embedding_set)
         try:
-            _atomic_write(folder / VECTORS_FILE, lambda f: np.savez(f, ids=self.ids, vectors=self.vectors))
-            _atomic_write(folder / INDEX_FILE, lambda f: f.write(faiss.serialize_index(index).tobytes()))
-            _atomic_write(folder / MANIFEST, lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode()))
+            _atomic_writes(folder, {
+                IDS_FILE: lambda f: _write_npy(f, self.ids),
+                VECTORS_FILE: lambda f: _write_npy(f, self.vectors),
+                INDEX_FILE: lambda f: f.write(faiss.serialize_index(index).tobytes()),
+                MANIFEST: lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode())})
         except OSError as err:
-            # each file is replaced whole or not at all; a mixed set fails its manifest check and is
-            # rebuilt from the database on the next open
+            # every file is written before any is replaced, so a full disk leaves the previous set;
+            # a set left mixed otherwise fails its manifest check and is rebuilt on the next open
             raise VectorIndexError(f"cannot save the vector index in {folder}: {err.strerror or err}. The "
                                    "database holds every vector; the index is rebuilt from it on the next "
                                    "open once the folder is writable and has room.") from err
+        (folder / LEGACY_VECTORS).unlink(missing_ok=True)
         return manifest
 
 
@@ -332,7 +353,7 @@ def _tune(index, data: np.ndarray, ids: np.ndarray, lists: int, rule: IndexRule)
     k = 10
     rng = np.random.default_rng(1)
     picked = rng.choice(len(data), min(len(data), rule.probes), replace=False)
-    queries = data[picked]
+    queries = data[picked].astype(np.float32)
     exact, own = ids[_exact_top(queries, data, picked, k)], ids[picked]
     ivf = faiss.extract_index_ivf(index)
     nprobe = 1
@@ -353,7 +374,7 @@ def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, c
     best = np.zeros((len(queries), k), np.int64)
     rows = np.arange(len(queries))
     for start in range(0, len(data), chunk):
-        scores = queries @ data[start:start + chunk].T
+        scores = queries @ _float32(data, start, start + chunk).T
         inside = (own >= start) & (own < start + chunk)
         scores[rows[inside], own[inside] - start] = -np.inf
         both = np.concatenate([best_scores, scores], axis=1)
@@ -364,16 +385,34 @@ def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, c
     return best
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def _write_npy(handle, array: np.ndarray) -> None:
+    """The array as a .npy file (what np.save writes), CHUNK rows at a time through the file object,
+    so a full disk is an OSError that says so (numpy's own writer reports only a byte count) and a
+    memory-mapped array is never copied whole."""
+    from numpy.lib import format as npy
+
+    npy.write_array_header_1_0(handle, npy.header_data_from_array_1_0(array))
+    for start in range(0, len(array), CHUNK):
+        handle.write(np.ascontiguousarray(array[start:start + CHUNK]).data)
+
+
+def _atomic_writes(folder: Path, writers: dict) -> None:
+    """Each file written to a temporary file and synced, all of them, and only then renamed into
+    place (renames take no room), so a failed write replaces nothing."""
+    written: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        for name, write in writers.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            written.append((tmp, folder / name))
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, path in written:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _path in written:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -401,13 +440,12 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
     folder = Path(folder)
     fresh = VectorIndex(dim, factory, use_gpu, rule)
     expected = truth.ids() if truth is not None else None
-    if not (folder / VECTORS_FILE).exists():
+    if not (folder / VECTORS_FILE).exists() and not (folder / LEGACY_VECTORS).exists():
         if expected is None or len(expected) == 0:
             return OpenedIndex(fresh, "missing", f"no stored vectors in {folder}")
         return _rebuild(folder, fresh, embedding_set, truth, "index files missing")
     try:
-        with np.load(folder / VECTORS_FILE) as data:
-            fresh.ids, fresh.vectors = data["ids"].astype(np.int64), data["vectors"].astype(np.float16)
+        fresh.ids, fresh.vectors = _load_vectors(folder, fresh.rule.map_bytes)
         if len(fresh) and fresh.vectors.shape[1] != dim:
             raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, "
                                    f"expected {dim}")
@@ -424,6 +462,21 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
         if problem is None:
             return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
     return _rebuild(folder, fresh, embedding_set, truth, problem)
+
+
+def _load_vectors(folder: Path, map_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored ids (read in) and float16 vectors (memory-mapped when larger than map_bytes).
+    The earlier single-file store is read in; the next save writes it as the two files."""
+    if not (folder / VECTORS_FILE).exists():
+        with np.load(folder / LEGACY_VECTORS) as data:
+            return data["ids"].astype(np.int64), data["vectors"].astype(np.float16)
+    ids = np.load(folder / IDS_FILE)
+    vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+    if ids.dtype != np.int64 or ids.ndim != 1 or vectors.dtype != np.float16 or vectors.ndim != 2 \
+            or len(vectors) != len(ids):
+        raise ValueError(f"ids {ids.dtype}{list(ids.shape)} and vectors {vectors.dtype}{list(vectors.shape)} "
+                         "are not int64[n] and float16[n, dim]")
+    return ids, (vectors if vectors.nbytes > map_bytes else np.array(vectors))
 
 
 def _load_faiss(folder: Path, into: VectorIndex) -> str | None:

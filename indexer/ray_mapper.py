@@ -3,10 +3,17 @@
 
 Ray Data's `map_batches` runs `MapperActor`s, each holding one replica of the models (one actor
 per GPU where the cluster has GPUs and the profile's device is not "cpu"; otherwise one per
-`ray_cpus_per_actor` CPUs). An actor reads its files (hash, and decode unless the hash is the
-known one), detects, or aligns again from the stored landmarks for a new embedding set, and
-embeds, with the single-process indexer's own code (indexer.reader.read_file, indexer.mapper).
-It sends back, per file, what the writer needs: never the pixels.
+`ray_cpus_per_actor` CPUs). Files are read (hashed, and decoded unless the hash is the known one)
+with the single-process indexer's read_file, either in a stage of their own (`read_files`, Ray
+tasks of one CPU each, `ray_readers` at once) that feeds the actors decoded images, or by each
+actor itself (see `plan_for`). An actor detects, or aligns again from the stored landmarks for a
+new embedding set, and embeds, with the single-process indexer's own code (indexer.mapper). It
+sends back, per file, what the writer needs: never the pixels.
+
+Decoding is the bound at GPU rates (a 2048-pixel JPEG takes about 0.1 s of one core, a GPU embeds
+hundreds of faces a second), so on a GPU cluster reading is a stage of its own on the CPUs the
+actors leave free; on a CPU cluster the networks are the bound, and each actor reads its own files
+unless `ray_readers` sets CPUs apart for reading.
 
 The driver (the machine running `gallery index`) walks the folder, opens the database, classifies
 each result in collection order with the same Planner and writes it with the same Writer, so
@@ -93,18 +100,42 @@ def _reachable(address: str, timeout_s: float = 10.0) -> None:
                        "is the head node started (ray start --head)?") from err
 
 
-def actors_for(settings: Settings, resources: dict) -> tuple[int, dict]:
-    """How many model replicas, and the resources of each."""
+@dataclass(frozen=True)
+class RayPlan:
+    actors: int  # model replicas
+    each: dict  # Ray resources of each replica
+    readers: int  # read tasks at once in a stage of their own; 0: each replica reads its own files
+
+
+def plan_for(settings: Settings, resources: dict) -> RayPlan:
+    """The replicas, their resources and the readers, from the cluster's resources and the settings
+    (ray_actors, ray_cpus_per_actor, ray_readers). On GPUs: one replica per GPU (one CPU each, for
+    alignment and thumbnails) and a read stage on the other CPUs; on CPUs: replicas of
+    ray_cpus_per_actor CPUs, reading their own files unless ray_readers sets CPUs apart."""
+    cpus = max(1, int(resources.get("CPU", 1)))
     gpus = int(resources.get("GPU", 0))
     if gpus and settings.device != "cpu":
-        return (settings.ray_actors or gpus), {"num_gpus": 1}
-    cpus = max(1, int(resources.get("CPU", 1)))
-    per_actor = min(settings.ray_cpus_per_actor, cpus)
-    return (settings.ray_actors or max(1, cpus // per_actor)), {"num_cpus": per_actor}
+        actors = settings.ray_actors or gpus
+        return RayPlan(actors, {"num_gpus": 1, "num_cpus": 1}, settings.ray_readers or max(1, cpus - actors))
+    readers = min(settings.ray_readers, cpus - 1)  # at least one CPU left for a replica
+    left = cpus - readers
+    per_actor = min(settings.ray_cpus_per_actor, left)
+    return RayPlan(settings.ray_actors or max(1, left // per_actor), {"num_cpus": per_actor}, readers)
+
+
+def read_files(batch: dict, max_pixels: int) -> dict:
+    """The read stage: each job's file hashed and decoded (indexer.reader.read_file)."""
+    reads = []
+    for blob in batch["job"]:
+        job = pickle.loads(blob)
+        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels),
+                                  protocol=pickle.HIGHEST_PROTOCOL))
+    return {"job": batch["job"], "read": np.array(reads, dtype=object)}
 
 
 class MapperActor:
-    """One model replica on a Ray worker: jobs in, pickled (kind, ReadResult, ImageResult) out."""
+    """One model replica on a Ray worker: jobs (and their files read, from the read stage) in,
+    pickled (kind, ReadResult, ImageResult) out."""
 
     def __init__(self, settings: Settings):
         from gallery.pipeline import FacePipeline
@@ -113,14 +144,17 @@ class MapperActor:
         self.mapper = Mapper(FacePipeline(settings), settings.thumbnail_size)
 
     def __call__(self, batch: dict) -> dict:
-        tasks = [self._task(pickle.loads(blob)) for blob in batch["job"]]
+        jobs = [pickle.loads(blob) for blob in batch["job"]]
+        reads = [pickle.loads(blob) for blob in batch["read"]] if "read" in batch else \
+            [read_file(job.file.read_path, job.file.known_sha256, self.settings.max_pixels) for job in jobs]
+        tasks = [self._task(job, read) for job, read in zip(jobs, reads)]
         for _ in self.mapper.map(tasks):  # fills each task's result (and fails those it must)
             pass
         out = [pickle.dumps((t.kind, t.read, t.result), protocol=pickle.HIGHEST_PROTOCOL) for t in tasks]
         return {"done": np.array(out, dtype=object)}
 
-    def _task(self, job: Job) -> Task:
-        read = read_file(job.file.read_path, job.file.known_sha256, self.settings.max_pixels)
+    @staticmethod
+    def _task(job: Job, read) -> Task:
         if read.error is not None:
             return Task(job.file, "failed", read)
         if read.unchanged:
@@ -140,16 +174,20 @@ def ray_tasks(settings: Settings, address: str, jobs: list[Job], planner: Planne
         import ray
         import ray.data
 
-        actors, each = actors_for(settings, ray.cluster_resources())
+        plan = plan_for(settings, ray.cluster_resources())
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # the writer sees files in collection order
         context.enable_progress_bars = False
         files_per_block = BLOCK_BATCHES * settings.batch_size  # results stream back block by block
         dataset = ray.data.from_items([{"job": pickle.dumps(job)} for job in jobs],
                                       override_num_blocks=-(-len(jobs) // files_per_block))
+        if plan.readers:
+            dataset = dataset.map_batches(read_files, fn_kwargs={"max_pixels": settings.max_pixels},
+                                          batch_size=settings.batch_size, batch_format="numpy", num_cpus=1,
+                                          concurrency=plan.readers)
         mapped = dataset.map_batches(MapperActor, fn_constructor_kwargs={"settings": settings},
                                      batch_size=settings.batch_size, batch_format="numpy",
-                                     compute=ray.data.ActorPoolStrategy(size=actors), **each)
+                                     compute=ray.data.ActorPoolStrategy(size=plan.actors), **plan.each)
         for job, row in zip(jobs, mapped.iter_rows(), strict=True):
             kind, read, result = pickle.loads(row["done"])
             yield _classified(planner, job, kind, read, result)

@@ -159,6 +159,7 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
     counts = dict(writer.stats.counts)
     with run.database.session() as session:
         finish_run(session, run.run_id, counts)
+    run.database.refresh_statistics()  # the query planner's view of the collection as it now is
     return IndexSummary(str(walked.root), run.set_key, info.profile, len(walked.files), counts,
                         writer.stats.errors, opened.health, opened.detail, time.monotonic() - started)
 

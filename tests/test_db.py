@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from db.engine import Database, DatabaseError, current_revision, head_revision, open_database, upgrade
 from db.identifications import (IdentificationError, add_metadata_identification, current_identifications, history,
@@ -47,15 +47,23 @@ def test_a_sqlite_url_timeout_sets_the_busy_wait(tmp_path):
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
 
 
-def test_migrations_match_the_schema(database):
+def test_migrations_match_the_schema_a_new_database_is_created_from(tmp_path, caplog):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
     from db.schema import Base
 
-    with database.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert diff == []
+    migrated = Database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    upgrade(migrated.engine)  # every migration in turn
+    with caplog.at_level("INFO", logger="db.engine"):
+        created = open_database(f"sqlite:///{tmp_path / 'created.db'}")  # empty: created from the schema
+    assert "created at schema" in caplog.text
+    for database in (migrated, created):
+        assert current_revision(database.engine) == head_revision()
+        with database.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert sorted(inspect(database.engine).get_table_names()) == sorted([*Base.metadata.tables, "alembic_version"])
+    assert not list(tmp_path.glob("*.before-*"))  # nothing to copy aside for a new database
 
 
 def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
@@ -180,3 +188,34 @@ def test_sitters_csv_and_folder_names(tmp_path):
     assert records[1].external_ids == {} and "not a QID" in problems[0].message
     assert sitter_from_folder(PurePosixPath("Jan_Six/portrait.jpg")) == "Jan Six"
     assert sitter_from_folder(PurePosixPath("portrait.jpg")) is None
+
+
+def test_statistics_steer_the_planner_to_the_artworks_hash_not_the_active_flag(database):
+    """Without ANALYZE's statistics SQLite looks up a file's faces through the index on `active`,
+    scanning every active face; with them, through the artwork's hash."""
+    from sqlalchemy import event
+
+    from db.collection import face_in_file
+
+    with database.engine.begin() as connection:
+        connection.execute(Artwork.__table__.insert(), [
+            {"id": i, "path": f"/c/{i}.jpg", "collection": "/c", "sha256": f"{i:064d}", "status": "present",
+             "extras": {}} for i in range(1, 301)])
+        connection.execute(Face.__table__.insert(), [
+            {"id": i, "artwork_id": i, "face_index": 0, "box": [0, 0, 10, 10], "landmarks": [[0, 0]] * 5,
+             "score": 0.9, "active": True} for i in range(1, 301)])
+    emitted = []
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, parameters, _context, _many: emitted.append((statement, parameters)))
+    with database.session() as session:
+        assert face_in_file(session, f"{7:064d}", [0, 0, 10, 10]).face_id == 7
+    [(statement, parameters)] = [e for e in emitted if "sha256" in e[0]]
+
+    def plan() -> str:
+        with database.engine.connect() as connection:
+            return " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                           parameters))
+
+    assert "ix_faces_active" in plan()  # the guess without statistics
+    database.refresh_statistics()
+    assert "ix_artworks_sha256" in plan() and "ix_faces_active" not in plan()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from db.engine import current_revision, head_revision, open_database
+from db.engine import Database, current_revision, head_revision, open_database, upgrade
 from db.identifications import current_identifications, identify
 from db.schema import Face
 from db.sitters import list_sitters, sitter_named
@@ -23,10 +23,18 @@ def test_collection_on_postgresql(postgres_url, lfw_dir, onnx_profile, onnx_pipe
 
     from db.schema import Base
 
+    from sqlalchemy import create_engine, text
+
+    with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text("CREATE DATABASE created"))
+    upgrade(Database(postgres_url).engine)  # the migrations, in turn, on PostgreSQL
+    created = open_database(postgres_url.rsplit("/", 1)[0] + "/created")  # empty: created from the schema
     database = open_database(postgres_url)
-    assert current_revision(database.engine) == head_revision()
-    with database.engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    for each in (database, created):
+        assert current_revision(each.engine) == head_revision()
+        with each.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    created.dispose()
 
     collection = tmp_path / "collection"
     copy_sitters(lfw_dir, collection, 3)
@@ -52,8 +60,6 @@ def test_collection_on_postgresql(postgres_url, lfw_dir, onnx_profile, onnx_pipe
         assert sum(s.artworks for s in list_sitters(session)) == 13  # 12 labelled + the disputed face's painting
 
     # gallery backup / restore through pg_dump and pg_restore, into a second, empty database
-    from sqlalchemy import create_engine, text
-
     from gallery.backup import backup, restore
 
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:

@@ -102,6 +102,12 @@ def test_ray_indexing_writes_what_the_single_process_indexer_writes(cluster, lfw
     assert seen[-1] == 21
     _assert_same(_written(alone, first.embedding_set), _written(on_ray, second.embedding_set))
 
+    # files read in a stage of their own (as on a GPU cluster), feeding the replicas decoded images
+    readers = replace(_settings(onnx_profile, tmp_path, "readers"), ray_readers=1)
+    apart = index_collection(readers, collection, pipeline=onnx_pipeline, ray="local")
+    assert apart.counts == second.counts and [e[0] for e in apart.errors] == [e[0] for e in second.errors]
+    _assert_same(_written(alone, first.embedding_set), _written(readers, apart.embedding_set))
+
     again = index_collection(on_ray, collection, pipeline=onnx_pipeline, ray="local")
     assert again.counts["unchanged"] == 20 and "new" not in again.counts
 
@@ -114,3 +120,19 @@ def test_ray_indexing_writes_what_the_single_process_indexer_writes(cluster, lfw
     assert fourth.counts["embed"] == third.counts["embed"] == 20
     assert fourth.counts["faces_embedded"] == third.counts["faces_embedded"] == first.counts["faces_added"]
     _assert_same(_written(flipped_alone, third.embedding_set), _written(flipped_ray, fourth.embedding_set))
+
+
+@pytest.mark.parametrize("resources, overrides, expected", [
+    ({"CPU": 16, "GPU": 2}, {}, (2, {"num_gpus": 1, "num_cpus": 1}, 14)),  # reading apart, on the free CPUs
+    ({"CPU": 16, "GPU": 2}, {"ray_readers": 6, "ray_actors": 1}, (1, {"num_gpus": 1, "num_cpus": 1}, 6)),
+    ({"CPU": 16, "GPU": 2}, {"device": "cpu"}, (4, {"num_cpus": 4}, 0)),
+    ({"CPU": 16}, {}, (4, {"num_cpus": 4}, 0)),  # each replica reads its own files
+    ({"CPU": 16}, {"ray_readers": 4}, (3, {"num_cpus": 4}, 4)),
+    ({"CPU": 2}, {"ray_readers": 1}, (1, {"num_cpus": 1}, 1)),
+    ({"CPU": 2}, {"ray_readers": 5}, (1, {"num_cpus": 1}, 1)),  # one CPU always left for a replica
+])
+def test_the_plan_splits_the_cluster_between_readers_and_replicas(resources, overrides, expected, tmp_path):
+    from indexer.ray_mapper import RayPlan, plan_for
+
+    settings = replace(load_settings(None, {"HOME": str(tmp_path)}, data_dir=str(tmp_path)), **overrides)
+    assert plan_for(settings, resources) == RayPlan(*expected)

@@ -52,6 +52,8 @@ def test_profile_file_describes_detector_and_encoders(tmp_path):
     ('[[encoders]]\nname = "x"\nkind = "clip"\nweights = "w"\nweight = -1\n', "must be > 0"),
     ('[[encoders]]\nname = "x"\nkind = "clip"\nweights = "w"\nsize = 3\n', "unknown keys"),
     ('batch_size = "many"\n', "cannot read"),
+    ("ray_readers = -1\n", "ray_readers must be 0"),
+    ("index_map_bytes = -5\n", "index_map_bytes must be 0 or more"),
     ("this is = = not toml", "not valid TOML"),
 ])
 def test_bad_settings_fail_loudly(tmp_path, text, message):

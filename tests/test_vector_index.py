@@ -1,13 +1,17 @@
-"""The FAISS vector index: search, ids, IVF, atomic save, checks and automatic rebuild."""
+"""The FAISS vector index: search, ids, IVF, atomic save, checks and automatic rebuild, the
+memory-mapped float16 store."""
 
 from __future__ import annotations
 
 import logging
+import mmap
 
 import numpy as np
 import pytest
 
-from gallery.vector_index import INDEX_FILE, MANIFEST, VectorIndex, VectorIndexError, open_index
+from gallery import vector_index
+from gallery.vector_index import (IDS_FILE, INDEX_FILE, LEGACY_VECTORS, MANIFEST, VECTORS_FILE, IndexRule,
+                                  VectorIndex, VectorIndexError, open_index, vectors_checksum)
 
 
 def _unit(n, d, seed=0):
@@ -107,4 +111,83 @@ def test_save_leaves_no_temporary_files(tmp_path):
     index = VectorIndex(4, use_gpu=False)
     index.add([1], _unit(1, 4))
     index.save(tmp_path, "s")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_FILE, MANIFEST, "vectors.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [IDS_FILE, INDEX_FILE, MANIFEST, VECTORS_FILE]
+
+
+def _mapped(array) -> bool:
+    while array is not None:
+        if isinstance(array, mmap.mmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF16,PQ4"])
+def test_a_large_store_is_memory_mapped_and_searches_as_one_read_in(tmp_path, factory):
+    vectors, queries = _unit(600, 16, seed=2), _unit(5, 16, seed=3)
+    index = VectorIndex(16, factory, use_gpu=False)
+    index.add(np.arange(600), vectors)
+    index.save(tmp_path, "s")
+    read_in = open_index(tmp_path, "s", 16, factory, use_gpu=False)
+    mapped = open_index(tmp_path, "s", 16, factory, use_gpu=False, rule=IndexRule(map_bytes=600 * 16 * 2 - 1))
+    assert read_in.health == mapped.health == "consistent"
+    assert not _mapped(read_in.index.vectors) and _mapped(mapped.index.vectors)
+    for got, want in zip(mapped.index.search(queries, 10), read_in.index.search(queries, 10)):
+        assert np.array_equal(got, want)
+    assert np.array_equal(mapped.index.vectors_for([5, 599]), read_in.index.vectors_for([5, 599]))
+
+    # the mapped index grows, is saved over its own mapped file, and reopens as the one read in would
+    for opened in (mapped, read_in):
+        opened.index.add(np.arange(600, 650), _unit(50, 16, seed=4))
+        opened.index.remove([3])
+    mapped.index.save(tmp_path, "s")
+    again = open_index(tmp_path, "s", 16, factory, use_gpu=False, rule=IndexRule(map_bytes=0))
+    assert again.health == "consistent" and len(again.index) == 649
+    for got, want in zip(again.index.search(queries, 10), read_in.index.search(queries, 10)):
+        assert np.array_equal(got, want)
+
+
+def test_building_in_chunks_changes_no_answer_and_no_checksum(monkeypatch):
+    vectors, queries = _unit(300, 16, seed=5), _unit(4, 16, seed=6)
+    whole = VectorIndex(16, "IVF8,Flat", use_gpu=False)
+    whole.add(np.arange(300), vectors)
+    expected, checksum = whole.search(queries, 10), vectors_checksum(whole.ids, whole.vectors)
+    monkeypatch.setattr(vector_index, "CHUNK", 7)
+    chunked = VectorIndex(16, "IVF8,Flat", use_gpu=False)
+    chunked.add(np.arange(300), vectors)
+    for got, want in zip(chunked.search(queries, 10), expected):
+        assert np.array_equal(got, want)
+    assert vectors_checksum(chunked.ids, chunked.vectors) == checksum
+
+
+def test_the_earlier_single_file_store_is_read_and_then_written_as_two(tmp_path):
+    index = VectorIndex(8, use_gpu=False)
+    index.add([4, 5, 6], _unit(3, 8))
+    index.save(tmp_path, "s")
+    np.savez(tmp_path / LEGACY_VECTORS, ids=index.ids, vectors=index.vectors)  # as saved before
+    (tmp_path / IDS_FILE).unlink()
+    (tmp_path / VECTORS_FILE).unlink()
+    opened = open_index(tmp_path, "s", 8)
+    assert opened.health == "consistent" and opened.index.ids.tolist() == [4, 5, 6]
+    opened.index.add([7], _unit(1, 8, seed=1))
+    opened.index.save(tmp_path, "s")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [IDS_FILE, INDEX_FILE, MANIFEST, VECTORS_FILE]
+    assert open_index(tmp_path, "s", 8).index.ids.tolist() == [4, 5, 6, 7]
+
+
+def test_stored_arrays_of_the_wrong_kind_are_rebuilt_from_the_truth(tmp_path):
+    index = VectorIndex(8, use_gpu=False)
+    index.add([1, 2], _unit(2, 8))
+    index.save(tmp_path, "s")
+    np.save(tmp_path / VECTORS_FILE, index.vectors.astype(np.float32))  # same values, wrong type
+
+    class Truth:
+        def ids(self):
+            return np.array([1, 2])
+
+        def vectors(self):
+            return np.array([1, 2]), index.vectors
+
+    opened = open_index(tmp_path, "s", 8, truth=Truth())
+    assert opened.health == "rebuilt" and "float16" in opened.detail
+    assert open_index(tmp_path, "s", 8).health == "consistent"
