@@ -110,13 +110,15 @@ class RayPlan:
 def plan_for(settings: Settings, resources: dict) -> RayPlan:
     """The replicas, their resources and the readers, from the cluster's resources and the settings
     (ray_actors, ray_cpus_per_actor, ray_readers). On GPUs: one replica per GPU (one CPU each, for
-    alignment and thumbnails) and a read stage on the other CPUs; on CPUs: replicas of
+    alignment and thumbnails, or a share where CPUs are fewer) and a read stage on the other CPUs; on CPUs: replicas of
     ray_cpus_per_actor CPUs, reading their own files unless ray_readers sets CPUs apart."""
     cpus = max(1, int(resources.get("CPU", 1)))
     gpus = int(resources.get("GPU", 0))
     if gpus and settings.device != "cpu":
         actors = settings.ray_actors or gpus
-        return RayPlan(actors, {"num_gpus": 1, "num_cpus": 1}, settings.ray_readers or max(1, cpus - actors))
+        cpu = min(1.0, (cpus - 1) / actors)  # one each where the cluster has them, one CPU left to read
+        readers = settings.ray_readers or max(1, int(cpus - cpu * actors))
+        return RayPlan(actors, {"num_gpus": 1, "num_cpus": cpu}, readers)
     readers = min(settings.ray_readers, cpus - 1)  # at least one CPU left for a replica
     left = cpus - readers
     per_actor = min(settings.ray_cpus_per_actor, left)

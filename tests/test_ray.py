@@ -126,6 +126,7 @@ def test_ray_indexing_writes_what_the_single_process_indexer_writes(cluster, lfw
     ({"CPU": 16, "GPU": 2}, {}, (2, {"num_gpus": 1, "num_cpus": 1}, 14)),  # reading apart, on the free CPUs
     ({"CPU": 16, "GPU": 2}, {"ray_readers": 6, "ray_actors": 1}, (1, {"num_gpus": 1, "num_cpus": 1}, 6)),
     ({"CPU": 16, "GPU": 2}, {"device": "cpu"}, (4, {"num_cpus": 4}, 0)),
+    ({"CPU": 2, "GPU": 4}, {}, (4, {"num_gpus": 1, "num_cpus": 0.25}, 1)),  # fewer CPUs than GPUs: shares
     ({"CPU": 16}, {}, (4, {"num_cpus": 4}, 0)),  # each replica reads its own files
     ({"CPU": 16}, {"ray_readers": 4}, (3, {"num_cpus": 4}, 4)),
     ({"CPU": 2}, {"ray_readers": 1}, (1, {"num_cpus": 1}, 1)),
