@@ -58,6 +58,12 @@ def encode_vector(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
 
 
+def active_faces(session: Session, artwork_id: int) -> list[Face]:
+    """The artwork's active faces, in face_index order."""
+    return list(session.scalars(select(Face).where(Face.artwork_id == artwork_id, Face.active.is_(True))
+                                .order_by(Face.face_index)))
+
+
 def set_face_ids(session: Session, set_id: int) -> np.ndarray:
     """Ids of the active faces that have a vector in the set, sorted: what its index must hold."""
     ids = session.scalars(select(FaceVector.face_id).join(Face, Face.id == FaceVector.face_id)

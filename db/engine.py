@@ -159,8 +159,8 @@ class Database:
     def refresh_statistics(self) -> None:
         """SQLite: gather the query planner's statistics (ANALYZE, sampled: milliseconds even for a
         million faces). Without them SQLite guesses that every index narrows a search to a few rows,
-        and may scan half the faces through the index on `active` where the artwork's hash or id
-        would find a handful: a search took 1.3 s at a million faces instead of milliseconds.
+        and may read every active face through the index on `active` where the artwork's hash or
+        id would find a handful: about 1 s of each search at a million faces.
         PostgreSQL keeps its own statistics (autovacuum)."""
         if self.url.get_backend_name() != "sqlite":
             return

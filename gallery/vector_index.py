@@ -19,8 +19,9 @@
   only its codes in memory. Builds and checksums read it in chunks of CHUNK rows. A mapped file is
   only ever replaced whole (rename), never rewritten in place, which would break the mapping.
 - Saved atomically (every file written to a temporary file and synced, then all renamed) with a
-  manifest (embedding set, dimension, count, checksum). `open_index` checks the manifest and the files against what the caller
-  expects and rebuilds from the stored vectors when they disagree, saying why.
+  manifest (embedding set, dimension, count, checksum). `open_index` checks the manifest and the
+  files against what the caller expects and rebuilds from the stored vectors when they disagree,
+  saying why.
 """
 
 from __future__ import annotations
@@ -367,7 +368,7 @@ def _tune(index, data: np.ndarray, ids: np.ndarray, lists: int, rule: IndexRule)
         nprobe = min(lists, nprobe * 2)
 
 
-def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, chunk: int = 65_536) -> np.ndarray:
+def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, chunk: int = CHUNK) -> np.ndarray:
     """Positions of each query's k best rows of `data` by inner product, its own row left out;
     in chunks, so a large collection is never copied."""
     best_scores = np.full((len(queries), k), -np.inf, np.float32)

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import select
-
-from db.collection import clear_metadata_errors, embedding_set, finish_run, known_artworks, record_error, start_run
+from db.collection import (active_faces, clear_metadata_errors, embedding_set, finish_run, known_artworks,
+                           record_error, start_run)
 from db.engine import Database, open_database
-from db.schema import Face
 from db.vectors import index_folder, open_set_index
 from gallery.pipeline import FacePipeline
 from gallery.settings import Settings
@@ -173,9 +171,7 @@ def _with_stored_faces(run: _Run, task: Task) -> Task:
     """An embed task gets its artwork's active faces, to align again from their landmarks."""
     if task.kind == "embed":
         with run.database.session() as session:
-            task.faces = list(session.scalars(select(Face).where(Face.artwork_id == task.known.id,
-                                                                 Face.active.is_(True))
-                                              .order_by(Face.face_index)))
+            task.faces = active_faces(session, task.known.id)
     return task
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from db.collection import clear_errors, encode_vector, record_error
+from db.collection import active_faces, clear_errors, encode_vector, record_error
 from db.engine import Database
 from db.identifications import add_metadata_identification, carry_over, identify
 from db.schema import Artwork, Face, FaceVector
@@ -139,7 +139,7 @@ class Writer:
         return artwork
 
     def _retire(self, session: Session, artwork: Artwork) -> list[Face]:
-        old = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))))
+        old = active_faces(session, artwork.id)
         for face in old:
             face.active = False
         self.stats.counts["faces_retired"] += len(old)
@@ -178,8 +178,7 @@ class Writer:
         if not meta.sitter:
             return
         if faces is None:
-            faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork.id, Face.active.is_(True))
-                                         .order_by(Face.face_index)))
+            faces = active_faces(session, artwork.id)
         index = meta.face or 0
         if index >= len(faces):
             message = (f"sitter {meta.sitter!r} names face {index}, but {len(faces)} face(s) were found; "
@@ -213,7 +212,6 @@ def _fraction(box, size) -> tuple[float, ...]:
     width, height = size
     x1, y1, x2, y2 = box
     return x1 / width, y1 / height, x2 / width, y2 / height
-
 
 
 class WriteBehind:
