@@ -83,6 +83,20 @@ def set_vectors(session: Session, set_id: int, dim: int, chunk: int = 50_000) ->
     return np.concatenate(ids), np.concatenate(blocks)
 
 
+def vectors_of(session: Session, set_id: int, dim: int, face_ids: np.ndarray, chunk: int = 10_000
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float16 vectors) of those of these faces that have a vector in the set, by face id."""
+    ids: list[int] = []
+    data: list[bytes] = []
+    for start in range(0, len(face_ids), chunk):
+        wanted = [int(i) for i in face_ids[start:start + chunk]]
+        for face_id, vector in session.execute(select(FaceVector.face_id, FaceVector.vector).where(
+                FaceVector.set_id == set_id, FaceVector.face_id.in_(wanted)).order_by(FaceVector.face_id)):
+            ids.append(face_id)
+            data.append(vector)
+    return np.array(ids, np.int64), np.frombuffer(b"".join(data), VECTOR_DTYPE).reshape(len(ids), dim)
+
+
 def _vector_chunks(session: Session, set_id: int, dim: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     last = 0
     while True:

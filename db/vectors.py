@@ -9,7 +9,7 @@ import numpy as np
 
 from gallery.vector_index import IndexRule, OpenedIndex, open_index
 
-from .collection import set_face_ids, set_vectors
+from .collection import set_face_ids, set_vectors, vectors_of
 from .engine import Database
 from .schema import EmbeddingSet
 
@@ -29,6 +29,10 @@ class DatabaseTruth:
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         with self.database.session() as session:
             return set_vectors(session, self.set_id, self.dim)
+
+    def vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self.database.session() as session:
+            return vectors_of(session, self.set_id, self.dim, ids)
 
 
 def index_folder(index_dir: Path, embedding_set: EmbeddingSet) -> Path:

@@ -109,16 +109,27 @@ class IndexManifest:
     dim: int
     count: int
     factory: str
-    checksum: str  # sha256 of the sorted ids and their float16 vectors
+    checksum: str  # sha256 of the ids and their float16 vectors (see `order`)
     chosen: dict | None = None  # IndexChoice of an "auto" index
+    order: str = "sorted"  # of the checksum: "stored" (the files' rows as they are) or "sorted" (earlier saves)
 
 
-def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray) -> str:
-    """sha256 of the ids in order and then their float16 vectors, read CHUNK rows at a time."""
-    order = np.argsort(ids, kind="stable")
-    digest = hashlib.sha256(np.ascontiguousarray(ids[order], dtype=np.int64).tobytes())
-    for start in range(0, len(order), CHUNK):
-        digest.update(np.ascontiguousarray(vectors16[order[start:start + CHUNK]], dtype=np.float16).tobytes())
+def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray | list[np.ndarray], order: str = "stored") -> str:
+    """sha256 of the ids and then their float16 vectors, CHUNK rows at a time: in the order stored
+    (`vectors16` may be the parts of the copy, in turn), or, as earlier manifests recorded it, in
+    the order of the sorted ids (a gather that reads a memory-mapped copy out of order)."""
+    parts = vectors16 if isinstance(vectors16, list) else [vectors16]
+    if order == "sorted":
+        rows = np.argsort(ids, kind="stable")
+        joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        digest = hashlib.sha256(np.ascontiguousarray(ids[rows], dtype=np.int64).tobytes())
+        for start in range(0, len(rows), CHUNK):
+            digest.update(np.ascontiguousarray(joined[rows[start:start + CHUNK]], dtype=np.float16).tobytes())
+        return digest.hexdigest()
+    digest = hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+    for part in parts:
+        for start in range(0, len(part), CHUNK):
+            digest.update(np.ascontiguousarray(part[start:start + CHUNK], dtype=np.float16).data)
     return digest.hexdigest()
 
 
@@ -130,6 +141,13 @@ def _gpu_available() -> bool:
     import faiss
 
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def _removes_in_place(index) -> bool:
+    """An IndexIDMap2 over an array of rows, from which FAISS removes ids correctly."""
+    import faiss
+
+    return isinstance(faiss.downcast_index(index.index), faiss.IndexFlatCodes)
 
 
 def _ready(index, use_gpu: bool, nprobe: int = IVF_NPROBE):
@@ -162,35 +180,50 @@ class VectorIndex:
         self._index = None  # built lazily from ids/vectors
 
     # -- contents ---------------------------------------------------------------
-    # Additions are kept in parts and joined when the whole arrays are read, so an indexer adding
-    # one small batch at a time does not copy every stored vector at each batch.
+    # Additions are kept in parts and joined only when the whole arrays are asked for, so an
+    # indexer adding one small batch at a time copies no stored vector: not at each batch, and not
+    # at a save, which writes and checksums the parts in turn (a memory-mapped copy stays mapped).
+    # Ids are checked for duplicates against the sorted ids of the first part and a set of those
+    # added since, 8 bytes a stored face instead of a Python set of them all.
     @property
     def ids(self) -> np.ndarray:
-        self._join()
+        if len(self._ids) > 1:
+            self._ids = [np.concatenate(self._ids)]
         return self._ids[0]
 
     @ids.setter
     def ids(self, value) -> None:
         self._ids = [np.asarray(value, dtype=np.int64)]
-        self._members = None  # set of ids, built on first use
-        self._order = None  # argsort of ids, for lookups
+        self._lookup = None  # (argsort of the ids, the ids sorted), built on first use
+        self._recent: set[int] = set()  # ids added since the lookup was built
 
     @property
     def vectors(self) -> np.ndarray:
-        self._join()
+        if len(self._vectors) > 1:
+            self._vectors = [np.concatenate(self._vectors)]
         return self._vectors[0]
 
     @vectors.setter
     def vectors(self, value) -> None:
         self._vectors = [np.asarray(value, dtype=np.float16)]
 
-    def _join(self) -> None:
-        if len(self._ids) > 1:
-            self._ids = [np.concatenate(self._ids)]
-            self._vectors = [np.concatenate(self._vectors)]
-
     def __len__(self) -> int:
         return sum(len(part) for part in self._ids)
+
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._lookup is None:
+            ids = self.ids
+            order = np.argsort(ids, kind="stable")
+            self._lookup, self._recent = (order, ids[order]), set()
+        return self._lookup
+
+    def _holds_any(self, ids: np.ndarray) -> bool:
+        _, stored = self._sorted()
+        if len(stored):
+            at = np.minimum(np.searchsorted(stored, ids), len(stored) - 1)
+            if (stored[at] == ids).any():
+                return True
+        return not self._recent.isdisjoint(ids.tolist())
 
     def add(self, ids, vectors) -> None:
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -198,15 +231,12 @@ class VectorIndex:
             np.zeros((0, self.dim), np.float32)
         if vectors.shape[1] != self.dim:
             raise VectorIndexError(f"vectors have dimension {vectors.shape[1]}, the index holds {self.dim}")
-        if self._members is None:
-            self._members = set(self.ids.tolist())
-        if len(np.unique(ids)) != len(ids) or not self._members.isdisjoint(ids.tolist()):
+        if len(np.unique(ids)) != len(ids) or self._holds_any(ids):
             raise VectorIndexError("face ids must be unique in the index; remove a face before adding it again")
         stored = vectors.astype(np.float16)
         self._ids.append(ids)
         self._vectors.append(stored)
-        self._members.update(ids.tolist())
-        self._order = None
+        self._recent.update(ids.tolist())
         if self.choice is not None and self.choice.stale(len(self), self.rule):
             self._index = None  # chosen, trained and tuned again at the next search or save
         elif self._index is not None and self._index.is_trained:
@@ -216,27 +246,52 @@ class VectorIndex:
             self._index = None
 
     def remove(self, ids) -> int:
+        """Remove these faces (ids not held are ignored); the number removed. A FAISS index whose
+        rows are a plain array (Flat, PQ, SQ on the CPU) drops them in place; any other is built
+        again at the next search or save (IVF, where FAISS's id map and its lists would disagree
+        after an in-place removal; HNSW; a GPU index)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        keep = ~np.isin(self.ids, ids)
-        removed = int((~keep).sum())
-        self.ids, self.vectors = self.ids[keep], self.vectors[keep]
-        self._index = None  # rebuilt on next search (HNSW cannot remove in place)
+        gone = np.isin(self.ids, ids)
+        removed = int(gone.sum())
+        if not removed:
+            return 0
+        dropped = self.ids[gone]
+        self.ids, self.vectors = self.ids[~gone], self.vectors[~gone]
+        if self._index is not None and _removes_in_place(self._index):
+            if self._index.remove_ids(dropped) != removed:
+                self._index = None
+        else:
+            self._index = None
+        if self.choice is not None and self.choice.stale(len(self), self.rule):
+            self._index = None  # chosen again at the next search or save
         return removed
 
     def vectors_for(self, ids) -> np.ndarray:
         """The stored float32 vectors of these face ids (for per-component scores)."""
-        stored = self.ids
-        if self._order is None:
-            self._order = np.argsort(stored, kind="stable")
+        if self._recent:
+            self._lookup = None  # faces added since the lookup: sort them in
+        order, stored = self._sorted()
         wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
         if not len(stored):
             found, missing = np.zeros(0, np.int64), wanted
         else:
-            found = self._order[np.minimum(np.searchsorted(stored, wanted, sorter=self._order), len(stored) - 1)]
-            missing = wanted[stored[found] != wanted]
+            at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+            found, missing = order[at], wanted[stored[at] != wanted]
         if len(missing):
             raise VectorIndexError(f"face id {int(missing[0])} is not in the index")
-        return self.vectors[found].astype(np.float32)
+        return self._rows(found).astype(np.float32)
+
+    def _rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows of the float16 copy at these positions, gathered from its parts without joining them."""
+        if len(self._vectors) == 1:
+            return self._vectors[0][positions]
+        rows = np.empty((len(positions), self.dim), np.float16)
+        start = 0
+        for part in self._vectors:
+            inside = (positions >= start) & (positions < start + len(part))
+            rows[inside] = part[positions[inside] - start]
+            start += len(part)
+        return rows
 
     # -- FAISS --------------------------------------------------------------------
     def _build(self):
@@ -317,8 +372,8 @@ class VectorIndex:
 
     # -- persistence ----------------------------------------------------------------
     def manifest(self, embedding_set: str) -> IndexManifest:
-        return IndexManifest(embedding_set, self.dim, len(self), self.factory,
-                             vectors_checksum(self.ids, self.vectors), asdict(self.choice) if self.choice else None)
+        return IndexManifest(embedding_set, self.dim, len(self), self.factory, vectors_checksum(self.ids, self._vectors),
+                             asdict(self.choice) if self.choice else None, order="stored")
 
     def save(self, folder: Path, embedding_set: str) -> IndexManifest:
         import faiss
@@ -331,9 +386,9 @@ class VectorIndex:
         manifest = self.manifest(embedding_set)
         try:
             _atomic_writes(folder, {
-                IDS_FILE: lambda f: _write_npy(f, self.ids),
-                VECTORS_FILE: lambda f: _write_npy(f, self.vectors),
-                INDEX_FILE: lambda f: f.write(faiss.serialize_index(index).tobytes()),
+                IDS_FILE: lambda f: _write_npy(f, [self.ids]),
+                VECTORS_FILE: lambda f: _write_npy(f, self._vectors),
+                INDEX_FILE: lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)),
                 MANIFEST: lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode())})
         except OSError as err:
             # every file is written before any is replaced, so a full disk leaves the previous set;
@@ -386,25 +441,31 @@ def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, c
     return best
 
 
-def _write_npy(handle, array: np.ndarray) -> None:
-    """The array as a .npy file (what np.save writes), CHUNK rows at a time through the file object,
-    so a full disk is an OSError that says so (numpy's own writer reports only a byte count) and a
-    memory-mapped array is never copied whole."""
+def _write_npy(handle, parts: list[np.ndarray]) -> None:
+    """The parts, joined along their first axis, as one .npy file (what np.save writes of the
+    joined array), CHUNK rows at a time through the file object, so a full disk is an OSError that
+    says so (numpy's own writer reports only a byte count) and a memory-mapped part is never
+    copied whole."""
     from numpy.lib import format as npy
 
-    npy.write_array_header_1_0(handle, npy.header_data_from_array_1_0(array))
-    for start in range(0, len(array), CHUNK):
-        handle.write(np.ascontiguousarray(array[start:start + CHUNK]).data)
+    header = npy.header_data_from_array_1_0(parts[0])
+    header["shape"] = (sum(len(part) for part in parts), *parts[0].shape[1:])
+    npy.write_array_header_1_0(handle, header)
+    for part in parts:
+        for start in range(0, len(part), CHUNK):
+            handle.write(np.ascontiguousarray(part[start:start + CHUNK]).data)
 
 
 def _atomic_writes(folder: Path, writers: dict) -> None:
     """Each file written to a temporary file and synced, all of them, and only then renamed into
     place (renames take no room), so a failed write replaces nothing."""
     written: list[tuple[str, Path]] = []
+    mode = folder.stat().st_mode & 0o666  # as a file made there would have (the folder's, under the umask)
     try:
         for name, write in writers.items():
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # readable by its owner only
             written.append((tmp, folder / name))
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as handle:
                 write(handle)
                 handle.flush()
@@ -420,7 +481,7 @@ def _atomic_writes(folder: Path, writers: dict) -> None:
 @dataclass(frozen=True)
 class OpenedIndex:
     index: VectorIndex
-    health: str  # "consistent", "rebuilt" or "missing"
+    health: str  # "consistent", "caught up", "rebuilt" or "missing"
     detail: str
 
 
@@ -431,13 +492,17 @@ class IndexTruth(Protocol):
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]: ...  # (face ids, float16 vectors)
 
+    def vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # those of these faces it holds
+
 
 def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat",
                use_gpu: bool | None = None, truth: IndexTruth | None = None, rule: IndexRule | None = None
                ) -> OpenedIndex:
-    """Load an index folder and check it (against `truth` when given). An index that
-    disagrees is rebuilt, from `truth` when given, else from its own stored vectors,
-    saved, and the reason logged."""
+    """Load an index folder and check it (against `truth` when given). A sound index that only
+    lags behind the truth (a run stopped between a commit and its next save) is caught up: the
+    faces the truth no longer holds removed, those it gained added from it. An index that is
+    damaged or disagrees otherwise is rebuilt, from `truth` when given, else from its own stored
+    vectors. Either is saved, and the reason logged."""
     folder = Path(folder)
     fresh = VectorIndex(dim, factory, use_gpu, rule)
     expected = truth.ids() if truth is not None else None
@@ -456,13 +521,13 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
             raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
                                    f"re-index with `gallery index`") from err
         problem = f"stored vectors unreadable ({err})"
-    if problem is None and expected is not None and not np.array_equal(np.sort(fresh.ids), expected):
-        problem = f"index holds {len(fresh)} faces, the database {len(expected)}"
     if problem is None:
         problem = _load_faiss(folder, fresh)
-        if problem is None:
-            return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
-    return _rebuild(folder, fresh, embedding_set, truth, problem)
+    if problem is not None:
+        return _rebuild(folder, fresh, embedding_set, truth, problem)
+    if expected is not None and not np.array_equal(np.sort(fresh.ids), expected):
+        return _catch_up(folder, fresh, embedding_set, truth, expected)
+    return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
 
 
 def _load_vectors(folder: Path, map_bytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -484,8 +549,7 @@ def _load_faiss(folder: Path, into: VectorIndex) -> str | None:
     import faiss
 
     try:
-        raw = np.frombuffer((folder / INDEX_FILE).read_bytes(), dtype=np.uint8)
-        loaded = faiss.deserialize_index(raw)
+        loaded = faiss.read_index(str(folder / INDEX_FILE))  # straight into the index, no copy of the file
     except (OSError, RuntimeError) as err:
         return f"index file unreadable ({err})"
     if loaded.ntotal != len(into):
@@ -504,6 +568,26 @@ def _rebuild(folder: Path, fresh: VectorIndex, embedding_set: str, truth: IndexT
     return OpenedIndex(fresh, "rebuilt", problem)
 
 
+def _catch_up(folder: Path, store: VectorIndex, embedding_set: str, truth: IndexTruth,
+              expected: np.ndarray) -> OpenedIndex:
+    """A sound index that lags behind the truth, brought level with it in place (CHUNK faces read
+    at a time) instead of rebuilt whole: an IVF index keeps its training, and a large collection
+    reads only what changed."""
+    held = np.sort(store.ids)
+    gone = np.setdiff1d(held, expected, assume_unique=True)
+    missing = np.setdiff1d(expected, held, assume_unique=True)
+    store.remove(gone)
+    added = 0
+    for start in range(0, len(missing), CHUNK):
+        ids, vectors = truth.vectors_of(missing[start:start + CHUNK])
+        store.add(ids, vectors)
+        added += len(ids)
+    detail = f"caught up with the database: {added} faces added and {len(gone)} removed since its last save"
+    log.warning("vector index %s %s", folder, detail)
+    store.save(folder, embedding_set)
+    return OpenedIndex(store, "caught up", detail)
+
+
 def _problem(folder: Path, store: VectorIndex, embedding_set: str) -> str | None:
     if not (folder / INDEX_FILE).exists():
         return "index file missing"
@@ -513,7 +597,8 @@ def _problem(folder: Path, store: VectorIndex, embedding_set: str) -> str | None
         return f"manifest unreadable ({err})"
     if manifest.embedding_set != embedding_set or manifest.dim != store.dim or manifest.factory != store.factory:
         return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}"
-    if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store.vectors):
+    if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store._vectors,
+                                                                             manifest.order):
         return "manifest does not match the stored vectors"
     if store.factory == AUTO:
         if manifest.chosen is None:

@@ -32,6 +32,9 @@ from gallery.vector_index import VectorIndex
 from .plan import Task
 
 CARRY_IOU = 0.5  # a changed file's new face inherits an old face's identifications above this overlap
+SAVE_SHARE = 0.1  # periodic index saves take at most about this share of a run: after a save of s seconds
+# the next waits at least s / SAVE_SHARE (a large index's save writes gigabytes; the database holds every
+# vector meanwhile, and an index left behind by a stopped run is caught up from it on the next open)
 
 
 @dataclass
@@ -42,7 +45,8 @@ class WriteStats:
 
 class Writer:
     def __init__(self, database: Database, collection: Path, set_id: int, index: VectorIndex, index_folder: Path,
-                 set_key: str, run_id: int | None = None, save_every_s: float = 60.0):
+                 set_key: str, run_id: int | None = None, save_every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.database = database
         self.collection = str(collection)
         self.set_id = set_id
@@ -52,7 +56,9 @@ class Writer:
         self.run_id = run_id
         self.save_every_s = save_every_s
         self.stats = WriteStats()
-        self._last_save = time.monotonic()
+        self.clock = clock
+        self._last_save = clock()
+        self._save_took = 0.0  # seconds, of the last save
         self._dirty = False
 
     # -- one batch ------------------------------------------------------------------
@@ -75,12 +81,20 @@ class Writer:
         if added:
             self.index.add([i for i, _ in added], np.stack([v for _, v in added]))
         self._dirty = self._dirty or bool(added or retired)
-        if self._dirty and time.monotonic() - self._last_save > self.save_every_s:
+        self.save_when_due()
+
+    def save_when_due(self) -> None:
+        """Save the index when it has changed and `save_every_s` has passed since the last save,
+        or longer after a slow one (SAVE_SHARE)."""
+        wait = max(self.save_every_s, self._save_took / SAVE_SHARE)
+        if self._dirty and self.clock() - self._last_save > wait:
             self.save()
 
     def save(self) -> None:
+        started = self.clock()
         self.index.save(self.index_folder, self.set_key)
-        self._last_save, self._dirty = time.monotonic(), False
+        self._last_save, self._dirty = self.clock(), False
+        self._save_took = self._last_save - started
 
     def mark_missing(self, artwork_ids: list[int]) -> None:
         with self.database.session() as session:

@@ -172,6 +172,38 @@ def test_damaged_index_is_rebuilt_from_the_database(lfw_dir, onnx_pipeline, tmp_
     assert index_folder(settings.index_dir, eset) == folder
 
 
+def test_an_index_behind_the_database_is_caught_up_not_rebuilt(lfw_dir, onnx_pipeline, tmp_path, settings, caplog):
+    from db.collection import set_vectors
+
+    collection = tmp_path / "collection"
+    copy_sitters(lfw_dir, collection, 3)
+    first = run(settings, collection, onnx_pipeline)
+    folder = settings.index_dir / first.embedding_set
+    shutil.copytree(folder, tmp_path / "saved")
+    # the next run commits new files and a changed one; its save is then undone, as if it had
+    # stopped between its commits and its save
+    copy_sitters(lfw_dir, collection, 5)
+    changed = sorted(collection.rglob("*.jpg"))[0]
+    shutil.copy(sorted(collection.rglob("*.jpg"))[-1], changed)
+    second = run(settings, collection, onnx_pipeline)
+    assert second.counts["changed"] == 1 and second.counts["faces_retired"] >= 1
+    shutil.rmtree(folder)
+    shutil.copytree(tmp_path / "saved", folder)
+
+    database = open_database(settings.database_url)
+    with database.session() as session:
+        eset = find_embedding_set(session, first.embedding_set)
+        truth_ids, truth_vectors = set_vectors(session, eset.id, eset.dim)
+    opened = open_set_index(database, eset, settings.index_dir)
+    added, removed = second.counts["faces_added"], second.counts["faces_retired"]
+    assert opened.health == "caught up", opened.detail
+    assert f"{added} faces added and {removed} removed" in opened.detail and "caught up" in caplog.text
+    assert np.array_equal(np.sort(opened.index.ids), truth_ids)
+    assert np.array_equal(opened.index.vectors_for(truth_ids), truth_vectors.astype(np.float32))
+    again = open_set_index(database, eset, settings.index_dir)  # the caught-up index was saved
+    assert again.health == "consistent" and np.array_equal(np.sort(again.index.ids), truth_ids)
+
+
 def test_metadata_csv_labels_another_face_and_reports_bad_rows(onnx_pipeline, group_photo, tmp_path, settings):
     collection = tmp_path / "collection"
     collection.mkdir()

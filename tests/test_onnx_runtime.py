@@ -108,3 +108,29 @@ def test_write_behind_raises_a_failed_write_and_writes_nothing_after_it():
             behind.put(batch)
         behind.close()
     assert writer.written == [0, 1, 2]
+
+
+def test_index_saves_wait_longer_after_a_slow_save(tmp_path):
+    from indexer.writer import SAVE_SHARE, Writer
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self):
+            return self.now
+
+    class SlowIndex:  # a save that takes 100 s, as a large index's does
+        def __init__(self):
+            self.saves: list[float] = []
+
+        def save(self, folder, key):
+            self.saves.append(clock.now)
+            clock.now += 100.0
+
+    clock, index = Clock(), SlowIndex()
+    writer = Writer(None, tmp_path, 1, index, tmp_path, "set", save_every_s=60.0, clock=clock)
+    for now in (30, 61, 200, 161 + 100 / SAVE_SHARE - 1, 161 + 100 / SAVE_SHARE + 1):
+        clock.now = now
+        writer._dirty = True  # as a written batch leaves it
+        writer.save_when_due()
+    assert index.saves == [61, 161 + 100 / SAVE_SHARE + 1]  # not at 30 s, nor within 10x the last save's time

@@ -191,3 +191,111 @@ def test_stored_arrays_of_the_wrong_kind_are_rebuilt_from_the_truth(tmp_path):
     opened = open_index(tmp_path, "s", 8, truth=Truth())
     assert opened.health == "rebuilt" and "float16" in opened.detail
     assert open_index(tmp_path, "s", 8).health == "consistent"
+
+
+def test_a_mapped_store_stays_mapped_while_faces_are_added_and_saved(tmp_path):
+    index = VectorIndex(16, use_gpu=False)
+    index.add(np.arange(600), _unit(600, 16, seed=2))
+    index.save(tmp_path, "s")
+    opened = open_index(tmp_path, "s", 16, use_gpu=False, rule=IndexRule(map_bytes=0)).index
+    for batch in range(3):  # as the indexer adds batches and saves between them
+        opened.add(np.arange(1000 + 10 * batch, 1010 + 10 * batch), _unit(10, 16, seed=10 + batch))
+        opened.save(tmp_path, "s")
+    assert _mapped(opened._vectors[0]) and len(opened._vectors) == 4  # nothing of the mapped copy read in
+    assert np.allclose(opened.vectors_for([5, 1025]), np.stack([_unit(600, 16, seed=2)[5], _unit(10, 16, seed=12)[5]]),
+                       atol=1e-3)
+    again = open_index(tmp_path, "s", 16, use_gpu=False)
+    assert again.health == "consistent" and len(again.index) == 630
+    assert np.array_equal(again.index.vectors_for(opened.ids), opened.vectors_for(opened.ids))
+
+
+@pytest.mark.parametrize("factory, in_place", [("Flat", True), ("PQ4", True), ("IVF16,Flat", False)])
+def test_removal_in_place_or_by_building_again_keeps_the_other_answers(factory, in_place):
+    vectors, queries = _unit(2000, 16, seed=1), _unit(10, 16, seed=2)
+    index = VectorIndex(16, factory, use_gpu=False)
+    index.add(np.arange(2000), vectors)
+    built = index.index
+    _, before = index.search(queries, 10)
+    gone = np.unique(before[:, :3])
+    assert index.remove(gone) == len(gone)
+    assert (index.index is built) == in_place  # in place: the same FAISS index, no training again
+    _, after = index.search(queries, 10)
+    assert not np.isin(after, gone).any()
+    for row, now in zip(before.tolist(), after.tolist()):  # the rest of each answer, moved up
+        kept = [i for i in row if i not in gone]
+        assert now[:len(kept)] == kept and len(kept) >= 5
+
+
+class _Truth:
+    """The database's side of an index, held in arrays."""
+
+    def __init__(self, ids, vectors):
+        self._ids, self._vectors = np.asarray(ids, np.int64), np.asarray(vectors, np.float16)
+        self.asked: list[int] = []
+
+    def ids(self):
+        return np.sort(self._ids)
+
+    def vectors(self):
+        return self._ids, self._vectors
+
+    def vectors_of(self, ids):
+        self.asked += ids.tolist()
+        keep = np.isin(self._ids, ids)
+        return self._ids[keep], self._vectors[keep]
+
+
+def test_an_index_behind_its_truth_is_caught_up_keeping_its_training(tmp_path, caplog):
+    vectors = _unit(3000, 16, seed=1)
+    index = VectorIndex(16, "IVF16,Flat", use_gpu=False)
+    index.add(np.arange(3000), vectors[:3000])
+    index.save(tmp_path, "s")
+    centroids = faiss_centroids(index)
+    # the database then added faces 3000-3099 before the index was saved again
+    more = _unit(100, 16, seed=7)
+    truth = _Truth(np.arange(3100), np.concatenate([vectors, more]))
+    with caplog.at_level(logging.WARNING):
+        opened = open_index(tmp_path, "s", 16, "IVF16,Flat", use_gpu=False, truth=truth)
+    assert opened.health == "caught up" and "100 faces added and 0 removed" in opened.detail
+    assert "caught up" in caplog.text and sorted(truth.asked) == list(range(3000, 3100))  # only what changed read
+    assert np.array_equal(faiss_centroids(opened.index), centroids)
+    assert np.array_equal(np.sort(opened.index.ids), np.arange(3100))
+    assert np.allclose(opened.index.vectors_for([3050]), more[50], atol=1e-3)
+    assert opened.index.search(more[50], 1)[1][0, 0] == 3050
+    assert open_index(tmp_path, "s", 16, "IVF16,Flat", use_gpu=False, truth=truth).health == "consistent"
+
+
+def faiss_centroids(index):
+    import faiss
+
+    quantizer = faiss.downcast_index(faiss.extract_index_ivf(index.index).quantizer)
+    return faiss.vector_to_array(quantizer.codes).copy()
+
+
+def test_manifests_of_earlier_saves_are_still_verified(tmp_path):
+    import json
+
+    index = VectorIndex(8, use_gpu=False)
+    index.add([9, 4, 6], _unit(3, 8))  # stored unsorted: the two orders' checksums differ
+    index.save(tmp_path, "s")
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["order"] == "stored"
+    assert vectors_checksum(index.ids, index.vectors, "sorted") != manifest["checksum"]
+    del manifest["order"]  # as earlier saves wrote it: sorted order
+    manifest["checksum"] = vectors_checksum(index.ids, index.vectors, "sorted")
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert open_index(tmp_path, "s", 8).health == "consistent"
+    manifest["checksum"] = vectors_checksum(index.ids, index.vectors)  # the stored order, claimed to be sorted
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert open_index(tmp_path, "s", 8).health == "rebuilt"
+
+
+def test_saved_files_take_the_folders_permissions(tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    index = VectorIndex(8, use_gpu=False)
+    index.add([1], _unit(1, 8))
+    index.save(folder, "s")
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == \
+        {name: 0o644 for name in (IDS_FILE, VECTORS_FILE, INDEX_FILE, MANIFEST)}
