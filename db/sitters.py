@@ -64,6 +64,27 @@ def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | 
     return sitter
 
 
+def sitters_named(session: Session, names, create: bool = False) -> dict[str, Sitter | None]:
+    """`sitter_named` for many names at once (name as given -> sitter): one query for those that
+    exist, and one flush for those created; merges are followed as there."""
+    wanted = {name: " ".join(name.split()) for name in names}
+    found = {s.name: s for s in session.scalars(select(Sitter).where(Sitter.name.in_(set(wanted.values()))))}
+    sitters: dict[str, Sitter | None] = {}
+    created = False
+    for given, name in wanted.items():
+        sitter = found.get(name)
+        if sitter is not None and sitter.merged_into_id is not None:
+            sitter = sitter_named(session, name)
+        if sitter is None and create:
+            sitter = found[name] = Sitter(name=name, alternative_names=[], external_ids={})
+            session.add(sitter)
+            created = True
+        sitters[given] = sitter
+    if created:
+        session.flush()
+    return sitters
+
+
 def chosen_sitter(session: Session, name: str | None, new: bool = False, create: bool = True) -> Sitter | None:
     """The sitter a curator names for a decision: an existing one, or a new one when `new` is said
     explicitly (a typo must not create a sitter; a new sitter must not silently join an old one).

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from db.collection import active_faces, clear_errors, encode_vector, record_error
 from db.engine import Database
 from db.identifications import add_metadata_identification, carry_over, identify
-from db.schema import Artwork, Face, FaceVector
-from db.sitters import sitter_named
+from db.schema import Artwork, Face, FaceVector, Sitter
+from db.sitters import sitters_named
 from gallery.detection import box_iou
 from gallery.pipeline import EmbeddedFace
 from gallery.vector_index import VectorIndex
@@ -73,8 +73,10 @@ class Writer:
             for row, vector in pending.vectors:
                 session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(vector)))
                 added.append((row.id, vector))
+            sitters = sitters_named(session, {t.file.meta.sitter for _, t, _ in pending.labels if t.file.meta.sitter},
+                                    create=True)  # held here, so identify finds them in the session
             for artwork, task, rows in pending.labels:
-                self._label(session, artwork, task, rows, pending.sitter_ids)
+                self._label(session, artwork, task, rows, sitters)
             clear_errors(session, [t.file.path for t in batch if t.kind != "failed"])
         if retired:
             self.index.remove(retired)
@@ -184,10 +186,10 @@ class Writer:
                     session, face.id, match.id, f"carried over from face {face.id} when the file changed")
 
     def _label(self, session: Session, artwork: Artwork, task: Task, faces: list[Face] | None,
-               sitter_ids: dict[str, int]) -> None:
+               sitters: dict[str, Sitter]) -> None:
         """The catalogue's sitter on the artwork's face it names; `faces` are its active faces in
-        face_index order when the caller has just inserted them; `sitter_ids` the names this
-        batch has already looked up."""
+        face_index order when the caller has just inserted them; `sitters` the batch's catalogue
+        sitters by name."""
         meta = task.file.meta
         if not meta.sitter:
             return
@@ -200,9 +202,7 @@ class Writer:
             record_error(session, task.file.path, "metadata", message, self.run_id)
             self.stats.errors.append((task.file.path, message))
             return
-        sitter_id = sitter_ids.get(meta.sitter)
-        if sitter_id is None:
-            sitter_id = sitter_ids[meta.sitter] = sitter_named(session, meta.sitter, create=True).id
+        sitter_id = sitters[meta.sitter].id
         note = f"from {task.file.relative}"
         if task.kind == "new":  # faces inserted just now: no record can exist for them yet
             identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note, flush=False)
@@ -213,12 +213,10 @@ class Writer:
 
 @dataclass
 class _Pending:
-    """What a batch writes once its new rows have ids (vectors, catalogue labels), and the sitters
-    it has looked up (name -> id, valid within its transaction)."""
+    """What a batch writes once its new rows have ids: vectors, catalogue labels."""
 
     vectors: list[tuple[Face, np.ndarray]] = field(default_factory=list)
     labels: list[tuple[Artwork, Task, list[Face] | None]] = field(default_factory=list)
-    sitter_ids: dict[str, int] = field(default_factory=dict)
 
 
 def _fraction(box, size) -> tuple[float, ...]:

@@ -9,7 +9,7 @@ from db.engine import Database, DatabaseError, current_revision, head_revision, 
 from db.identifications import (IdentificationError, add_metadata_identification, current_identifications, history,
                                 identify)
 from db.schema import Artwork, Face
-from db.sitters import SitterRecord, import_sitters, list_sitters, sitter_named
+from db.sitters import SitterRecord, import_sitters, list_sitters, sitter_named, sitters_named
 from indexer.metadata import MetadataError, read_artwork_csv, read_sitters_csv, sitter_from_folder
 
 
@@ -125,6 +125,26 @@ def test_identifications_are_history_and_the_latest_per_pair_counts(database):
             identify(session, face.id, saskia.id, "maybe", "curator")
         with pytest.raises(IdentificationError, match="no face"):
             identify(session, 999, saskia.id, "confirmed", "curator")
+
+
+def test_sitters_named_at_once_as_one_at_a_time(database):
+    from sqlalchemy import func, select
+
+    from db.schema import Sitter
+
+    with database.session() as session:
+        rembrandt = sitter_named(session, "Rembrandt", create=True)
+        saskia = sitter_named(session, "Saskia van Uylenburgh", create=True)
+        sitter_named(session, "Saskia", create=True).merged_into_id = saskia.id
+        session.flush()
+        names = ["Rembrandt", " Saskia ", "Titus  van Rijn", "Titus van Rijn"]
+        assert sitters_named(session, names) == {"Rembrandt": rembrandt, " Saskia ": saskia,
+                                                 "Titus  van Rijn": None, "Titus van Rijn": None}
+        before = session.scalar(select(func.count(Sitter.id)))
+        found = sitters_named(session, names, create=True)
+        assert session.scalar(select(func.count(Sitter.id))) == before + 1  # the two spellings: one sitter
+        assert found["Titus  van Rijn"] is found["Titus van Rijn"] and found["Titus van Rijn"].id is not None
+        assert found == {name: sitter_named(session, name) for name in names}
 
 
 def test_sitters_import_upserts_and_list_counts_current_faces(database):
