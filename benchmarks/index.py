@@ -110,13 +110,13 @@ def _encoder_only(pipeline, collection: Path, faces: int) -> float:
 
 
 def build_faiss(data: Synthetic, factory: str):
-    """The index VectorIndex builds (IDMap2, inner product, trained on a sample, IVF nprobe),
-    filled chunk by chunk."""
+    """The index VectorIndex builds (face ids held as it holds them, inner product, trained on a
+    sample, IVF nprobe), filled chunk by chunk."""
     import faiss
 
-    from gallery.vector_index import IVF_NPROBE, TRAIN_SAMPLE
+    from gallery.vector_index import IVF_NPROBE, TRAIN_SAMPLE, with_face_ids
 
-    index = faiss.IndexIDMap2(faiss.index_factory(data.dim, factory, faiss.METRIC_INNER_PRODUCT))
+    index = with_face_ids(faiss.index_factory(data.dim, factory, faiss.METRIC_INNER_PRODUCT))
     chunks = data.chunks()
     ids, first = next(chunks)
     if not index.is_trained:

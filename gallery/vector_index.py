@@ -1,6 +1,7 @@
 """The FAISS vector index of one embedding set, with its own copy of the vectors.
 
-- Inner product on the fused (L2-normalised) vectors; ids are face ids (IndexIDMap2).
+- Inner product on the fused (L2-normalised) vectors; ids are face ids: held by an IVF index in
+  its own lists, by any other (Flat, PQ, HNSW) through an IndexIDMap2 over it.
 - "auto" (the default setting): chosen by the collection's size (`IndexRule`). Flat up to
   `flat_max` faces; past it IVF with about 4 sqrt(N) lists, trained on a sample of the collection's
   own vectors, and nprobe the smallest power of two whose recall@10 against exact search, measured on
@@ -143,11 +144,24 @@ def _gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-def _removes_in_place(index) -> bool:
-    """An IndexIDMap2 over an array of rows, from which FAISS removes ids correctly."""
+def with_face_ids(index):
+    """The index holding face ids: an IVF index holds them in its lists (8 bytes a face, and
+    removal in place); any other through an IndexIDMap2 (which adds a map of ids to rows)."""
     import faiss
 
-    return isinstance(faiss.downcast_index(index.index), faiss.IndexFlatCodes)
+    return index if faiss.try_extract_index_ivf(index) is not None else faiss.IndexIDMap2(index)
+
+
+def _removes_in_place(index) -> bool:
+    """A CPU index from which FAISS removes ids correctly: an IVF index holding the ids itself,
+    or an IndexIDMap2 over an array of rows. (An IndexIDMap2 over IVF, as earlier versions
+    saved, would renumber its map but not the lists.)"""
+    import faiss
+
+    index = faiss.downcast_index(index)
+    if isinstance(index, faiss.IndexIDMap2):
+        return isinstance(faiss.downcast_index(index.index), faiss.IndexFlatCodes)
+    return isinstance(index, faiss.IndexIVF)
 
 
 def _ready(index, use_gpu: bool, nprobe: int = IVF_NPROBE):
@@ -246,10 +260,9 @@ class VectorIndex:
             self._index = None
 
     def remove(self, ids) -> int:
-        """Remove these faces (ids not held are ignored); the number removed. A FAISS index whose
-        rows are a plain array (Flat, PQ, SQ on the CPU) drops them in place; any other is built
-        again at the next search or save (IVF, where FAISS's id map and its lists would disagree
-        after an in-place removal; HNSW; a GPU index)."""
+        """Remove these faces (ids not held are ignored); the number removed. A CPU index of IVF
+        lists or of a plain array of rows (Flat, PQ, SQ) drops them in place; any other is built
+        again at the next search or save (HNSW; a GPU index)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         gone = np.isin(self.ids, ids)
         removed = int(gone.sum())
@@ -321,7 +334,7 @@ class VectorIndex:
         CHUNK rows at a time so a large collection is never held in float32 at once."""
         import faiss
 
-        index = faiss.IndexIDMap2(faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT))
+        index = with_face_ids(faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT))
         if not index.is_trained:
             if len(data) == 0:
                 raise VectorIndexError(f"a '{factory}' index needs vectors to train on; add faces first")

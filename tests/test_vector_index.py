@@ -209,8 +209,8 @@ def test_a_mapped_store_stays_mapped_while_faces_are_added_and_saved(tmp_path):
     assert np.array_equal(again.index.vectors_for(opened.ids), opened.vectors_for(opened.ids))
 
 
-@pytest.mark.parametrize("factory, in_place", [("Flat", True), ("PQ4", True), ("IVF16,Flat", False)])
-def test_removal_in_place_or_by_building_again_keeps_the_other_answers(factory, in_place):
+@pytest.mark.parametrize("factory", ["Flat", "PQ4", "IVF16,Flat"])
+def test_removal_in_place_keeps_a_trained_index_and_the_other_answers(factory):
     vectors, queries = _unit(2000, 16, seed=1), _unit(10, 16, seed=2)
     index = VectorIndex(16, factory, use_gpu=False)
     index.add(np.arange(2000), vectors)
@@ -218,12 +218,33 @@ def test_removal_in_place_or_by_building_again_keeps_the_other_answers(factory, 
     _, before = index.search(queries, 10)
     gone = np.unique(before[:, :3])
     assert index.remove(gone) == len(gone)
-    assert (index.index is built) == in_place  # in place: the same FAISS index, no training again
+    assert index.index is built  # in place: the same FAISS index, no training again
     _, after = index.search(queries, 10)
     assert not np.isin(after, gone).any()
     for row, now in zip(before.tolist(), after.tolist()):  # the rest of each answer, moved up
         kept = [i for i in row if i not in gone]
         assert now[:len(kept)] == kept and len(kept) >= 5
+
+
+def test_an_ivf_index_saved_over_an_id_map_is_built_again_on_removal(tmp_path):
+    import faiss
+
+    vectors, queries = _unit(2000, 16, seed=1), _unit(10, 16, seed=2)
+    index = VectorIndex(16, "IVF16,Flat", use_gpu=False)
+    index.add(np.arange(2000), vectors)
+    index.save(tmp_path, "s")
+    earlier = faiss.IndexIDMap2(faiss.index_factory(16, "IVF16,Flat", faiss.METRIC_INNER_PRODUCT))
+    earlier.train(vectors)
+    earlier.add_with_ids(index.vectors.astype(np.float32), index.ids)
+    faiss.write_index(earlier, str(tmp_path / INDEX_FILE))  # as earlier versions saved an IVF index
+    opened = open_index(tmp_path, "s", 16, "IVF16,Flat", use_gpu=False).index
+    assert isinstance(faiss.downcast_index(opened.index), faiss.IndexIDMap2)
+    _, before = opened.search(queries, 10)
+    gone = np.unique(before[:, :3])
+    assert opened.remove(gone) == len(gone)
+    assert isinstance(faiss.downcast_index(opened.index), faiss.IndexIVF)  # built again, holding its ids
+    _, after = opened.search(queries, 10)
+    assert not np.isin(after, gone).any() and (after >= 0).all()
 
 
 class _Truth:
@@ -251,15 +272,16 @@ def test_an_index_behind_its_truth_is_caught_up_keeping_its_training(tmp_path, c
     index.add(np.arange(3000), vectors[:3000])
     index.save(tmp_path, "s")
     centroids = faiss_centroids(index)
-    # the database then added faces 3000-3099 before the index was saved again
+    # the database then retired faces 0-9 and added 3000-3099 before the index was saved again
     more = _unit(100, 16, seed=7)
-    truth = _Truth(np.arange(3100), np.concatenate([vectors, more]))
+    truth = _Truth(np.arange(10, 3100), np.concatenate([vectors[10:], more]))
     with caplog.at_level(logging.WARNING):
         opened = open_index(tmp_path, "s", 16, "IVF16,Flat", use_gpu=False, truth=truth)
-    assert opened.health == "caught up" and "100 faces added and 0 removed" in opened.detail
+    assert opened.health == "caught up" and "100 faces added and 10 removed" in opened.detail
     assert "caught up" in caplog.text and sorted(truth.asked) == list(range(3000, 3100))  # only what changed read
     assert np.array_equal(faiss_centroids(opened.index), centroids)
-    assert np.array_equal(np.sort(opened.index.ids), np.arange(3100))
+    assert np.array_equal(np.sort(opened.index.ids), np.arange(10, 3100))
+    assert not np.isin(opened.index.search(vectors[:10], 5)[1], np.arange(10)).any()
     assert np.allclose(opened.index.vectors_for([3050]), more[50], atol=1e-3)
     assert opened.index.search(more[50], 1)[1][0, 0] == 3050
     assert open_index(tmp_path, "s", 16, "IVF16,Flat", use_gpu=False, truth=truth).health == "consistent"
