@@ -28,6 +28,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -115,23 +116,28 @@ class IndexManifest:
     order: str = "sorted"  # of the checksum: "stored" (the files' rows as they are) or "sorted" (earlier saves)
 
 
-def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray | list[np.ndarray], order: str = "stored") -> str:
+def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray | Iterable[np.ndarray], order: str = "stored") -> str:
     """sha256 of the ids and then their float16 vectors, CHUNK rows at a time: in the order stored
-    (`vectors16` may be the parts of the copy, in turn), or, as earlier manifests recorded it, in
-    the order of the sorted ids (a gather that reads a memory-mapped copy out of order)."""
-    parts = vectors16 if isinstance(vectors16, list) else [vectors16]
+    (`vectors16` may be blocks of rows, in turn), or, as earlier manifests recorded it, in the
+    order of the sorted ids (a gather that reads a memory-mapped copy out of order)."""
     if order == "sorted":
+        joined = vectors16 if isinstance(vectors16, np.ndarray) else np.concatenate(list(vectors16))
         rows = np.argsort(ids, kind="stable")
-        joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        digest = hashlib.sha256(np.ascontiguousarray(ids[rows], dtype=np.int64).tobytes())
+        digest = _checksum_start(ids[rows])
         for start in range(0, len(rows), CHUNK):
-            digest.update(np.ascontiguousarray(joined[rows[start:start + CHUNK]], dtype=np.float16).tobytes())
+            digest.update(np.ascontiguousarray(joined[rows[start:start + CHUNK]], dtype=np.float16).data)
         return digest.hexdigest()
-    digest = hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
-    for part in parts:
-        for start in range(0, len(part), CHUNK):
-            digest.update(np.ascontiguousarray(part[start:start + CHUNK], dtype=np.float16).data)
+    digest = _checksum_start(ids)
+    blocks = ((vectors16[start:start + CHUNK] for start in range(0, len(vectors16), CHUNK))
+              if isinstance(vectors16, np.ndarray) else vectors16)
+    for block in blocks:
+        digest.update(np.ascontiguousarray(block, dtype=np.float16).data)
     return digest.hexdigest()
+
+
+def _checksum_start(ids: np.ndarray):
+    """The checksum's sha256, fed the ids; the vectors follow."""
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype=np.int64).data)
 
 
 def _float32(vectors16: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -194,27 +200,34 @@ class VectorIndex:
         self._index = None  # built lazily from ids/vectors
 
     # -- contents ---------------------------------------------------------------
-    # Additions are kept in parts and joined only when the whole arrays are asked for, so an
-    # indexer adding one small batch at a time copies no stored vector: not at each batch, and not
-    # at a save, which writes and checksums the parts in turn (a memory-mapped copy stays mapped).
-    # Ids are checked for duplicates against the sorted ids of the first part and a set of those
-    # added since, 8 bytes a stored face instead of a Python set of them all.
+    # The float16 copy is kept as parts (what was opened or built, then each batch added) and,
+    # once faces are removed, the positions of the rows still live among them. Nothing is joined
+    # or compacted until the whole array is asked for (`vectors`): an indexer adding and removing
+    # faces copies no stored vector, and a save writes the live rows part by part, CHUNK rows at a
+    # time. A copy past the rule's map_bytes is memory-mapped again from the file just saved.
+    # Ids are checked for duplicates against the sorted live ids and a set of those added since,
+    # 8 bytes a stored face instead of a Python set of them all.
     @property
     def ids(self) -> np.ndarray:
+        """The live face ids, in stored order."""
         if len(self._ids) > 1:
             self._ids = [np.concatenate(self._ids)]
-        return self._ids[0]
+        return self._ids[0] if self._live is None else self._ids[0][self._live]
 
     @ids.setter
     def ids(self, value) -> None:
         self._ids = [np.asarray(value, dtype=np.int64)]
+        self._live = None  # positions of the live rows among all the parts' rows; None: every row
         self._lookup = None  # (argsort of the ids, the ids sorted), built on first use
         self._recent: set[int] = set()  # ids added since the lookup was built
 
     @property
     def vectors(self) -> np.ndarray:
-        if len(self._vectors) > 1:
-            self._vectors = [np.concatenate(self._vectors)]
+        """The live rows of the copy as one array: joined and compacted in memory if need be."""
+        if len(self._vectors) > 1 or self._live is not None:
+            rows = list(self._live_rows())
+            self._ids, self._vectors = [self.ids], [np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float16)]
+            self._live = None
         return self._vectors[0]
 
     @vectors.setter
@@ -222,7 +235,24 @@ class VectorIndex:
         self._vectors = [np.asarray(value, dtype=np.float16)]
 
     def __len__(self) -> int:
+        return len(self._live) if self._live is not None else self._rows_stored()
+
+    def _rows_stored(self) -> int:
         return sum(len(part) for part in self._ids)
+
+    def _live_rows(self) -> Iterator[np.ndarray]:
+        """The live rows of the copy in order, at most CHUNK at a time, read from the parts."""
+        start = 0
+        for part in self._vectors:
+            for first in range(0, len(part), CHUNK):
+                last = min(first + CHUNK, len(part))
+                if self._live is None:
+                    yield part[first:last]
+                    continue
+                low, high = np.searchsorted(self._live, [start + first, start + last])
+                if high > low:
+                    yield part[self._live[low:high] - start]
+            start += len(part)
 
     def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
         if self._lookup is None:
@@ -248,6 +278,8 @@ class VectorIndex:
         if len(np.unique(ids)) != len(ids) or self._holds_any(ids):
             raise VectorIndexError("face ids must be unique in the index; remove a face before adding it again")
         stored = vectors.astype(np.float16)
+        if self._live is not None:
+            self._live = np.concatenate([self._live, np.arange(self._rows_stored(), self._rows_stored() + len(ids))])
         self._ids.append(ids)
         self._vectors.append(stored)
         self._recent.update(ids.tolist())
@@ -264,12 +296,14 @@ class VectorIndex:
         lists or of a plain array of rows (Flat, PQ, SQ) drops them in place; any other is built
         again at the next search or save (HNSW; a GPU index)."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        gone = np.isin(self.ids, ids)
+        held = self.ids
+        gone = np.isin(held, ids)
         removed = int(gone.sum())
         if not removed:
             return 0
-        dropped = self.ids[gone]
-        self.ids, self.vectors = self.ids[~gone], self.vectors[~gone]
+        dropped = held[gone]
+        live = self._live if self._live is not None else np.arange(self._rows_stored())
+        self._live, self._lookup, self._recent = live[~gone], None, set()  # the rows stay until a save
         if self._index is not None and _removes_in_place(self._index):
             if self._index.remove_ids(dropped) != removed:
                 self._index = None
@@ -295,7 +329,9 @@ class VectorIndex:
         return self._rows(found).astype(np.float32)
 
     def _rows(self, positions: np.ndarray) -> np.ndarray:
-        """Rows of the float16 copy at these positions, gathered from its parts without joining them."""
+        """Live rows of the float16 copy at these positions, gathered from its parts without joining them."""
+        if self._live is not None:
+            positions = self._live[positions]
         if len(self._vectors) == 1:
             return self._vectors[0][positions]
         rows = np.empty((len(positions), self.dim), np.float16)
@@ -384,8 +420,9 @@ class VectorIndex:
         return "PQ" in (self.choice.factory if self.choice else self.factory).upper()
 
     # -- persistence ----------------------------------------------------------------
-    def manifest(self, embedding_set: str) -> IndexManifest:
-        return IndexManifest(embedding_set, self.dim, len(self), self.factory, vectors_checksum(self.ids, self._vectors),
+    def manifest(self, embedding_set: str, checksum: str | None = None) -> IndexManifest:
+        return IndexManifest(embedding_set, self.dim, len(self), self.factory,
+                             checksum or vectors_checksum(self.ids, self._live_rows()),
                              asdict(self.choice) if self.choice else None, order="stored")
 
     def save(self, folder: Path, embedding_set: str) -> IndexManifest:
@@ -396,13 +433,20 @@ class VectorIndex:
         index = self.index
         if self.use_gpu:
             index = faiss.index_gpu_to_cpu(index)
-        manifest = self.manifest(embedding_set)
+        ids = self.ids
+        digest = _checksum_start(ids)  # taken as the copy is written: the copy is read once
+        written: list[IndexManifest] = []
+
+        def manifest_file(handle) -> None:
+            written.append(self.manifest(embedding_set, digest.hexdigest()))
+            handle.write(json.dumps(asdict(written[0]), indent=2).encode())
+
         try:
             _atomic_writes(folder, {
-                IDS_FILE: lambda f: _write_npy(f, [self.ids]),
-                VECTORS_FILE: lambda f: _write_npy(f, self._vectors),
+                IDS_FILE: lambda f: _write_npy(f, [ids], ids.shape),
+                VECTORS_FILE: lambda f: _write_npy(f, self._live_rows(), (len(ids), self.dim), digest),
                 INDEX_FILE: lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)),
-                MANIFEST: lambda f: f.write(json.dumps(asdict(manifest), indent=2).encode())})
+                MANIFEST: manifest_file})
         except OSError as err:
             # every file is written before any is replaced, so a full disk leaves the previous set;
             # a set left mixed otherwise fails its manifest check and is rebuilt on the next open
@@ -410,7 +454,9 @@ class VectorIndex:
                                    "database holds every vector; the index is rebuilt from it on the next "
                                    "open once the folder is writable and has room.") from err
         (folder / LEGACY_VECTORS).unlink(missing_ok=True)
-        return manifest
+        if len(ids) * self.dim * 2 > self.rule.map_bytes:  # the saved rows, mapped instead of held
+            self._ids, self._vectors, self._live = [ids], [np.load(folder / VECTORS_FILE, mmap_mode="r")], None
+        return written[0]
 
 
 def _tune(index, data: np.ndarray, ids: np.ndarray, lists: int, rule: IndexRule) -> tuple[int, float, int]:
@@ -454,19 +500,27 @@ def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, c
     return best
 
 
-def _write_npy(handle, parts: list[np.ndarray]) -> None:
-    """The parts, joined along their first axis, as one .npy file (what np.save writes of the
-    joined array), CHUNK rows at a time through the file object, so a full disk is an OSError that
-    says so (numpy's own writer reports only a byte count) and a memory-mapped part is never
-    copied whole."""
+def _write_npy(handle, blocks: Iterable[np.ndarray], shape: tuple, digest=None) -> None:
+    """Blocks of rows, joined along their first axis, as one .npy file of `shape` (what np.save
+    writes of the joined array), written through the file object block by block, so a full disk
+    is an OSError that says so (numpy's own writer reports only a byte count) and a memory-mapped
+    copy is never read whole. `digest` (a hashlib object) is fed the blocks as they are written."""
     from numpy.lib import format as npy
 
-    header = npy.header_data_from_array_1_0(parts[0])
-    header["shape"] = (sum(len(part) for part in parts), *parts[0].shape[1:])
-    npy.write_array_header_1_0(handle, header)
-    for part in parts:
-        for start in range(0, len(part), CHUNK):
-            handle.write(np.ascontiguousarray(part[start:start + CHUNK]).data)
+    blocks = iter(blocks)
+    first = next(blocks, None)
+    dtype = np.float16 if first is None else first.dtype
+    npy.write_array_header_1_0(handle, {"descr": npy.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                                        "shape": tuple(shape)})
+    written = 0
+    for block in itertools.chain([] if first is None else [first], blocks):
+        data = np.ascontiguousarray(block).data
+        handle.write(data)
+        if digest is not None:
+            digest.update(data)
+        written += len(block)
+    if written != shape[0]:
+        raise ValueError(f"wrote {written} rows of a file declared to hold {shape[0]}")
 
 
 def _atomic_writes(folder: Path, writers: dict) -> None:
@@ -610,7 +664,7 @@ def _problem(folder: Path, store: VectorIndex, embedding_set: str) -> str | None
         return f"manifest unreadable ({err})"
     if manifest.embedding_set != embedding_set or manifest.dim != store.dim or manifest.factory != store.factory:
         return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}"
-    if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store._vectors,
+    if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store.vectors,
                                                                              manifest.order):
         return "manifest does not match the stored vectors"
     if store.factory == AUTO:

@@ -193,19 +193,27 @@ def test_stored_arrays_of_the_wrong_kind_are_rebuilt_from_the_truth(tmp_path):
     assert open_index(tmp_path, "s", 8).health == "consistent"
 
 
-def test_a_mapped_store_stays_mapped_while_faces_are_added_and_saved(tmp_path):
+def test_a_mapped_store_stays_mapped_while_faces_are_added_removed_and_saved(tmp_path, monkeypatch):
+    first = _unit(600, 16, seed=2)
     index = VectorIndex(16, use_gpu=False)
-    index.add(np.arange(600), _unit(600, 16, seed=2))
+    index.add(np.arange(600), first)
     index.save(tmp_path, "s")
     opened = open_index(tmp_path, "s", 16, use_gpu=False, rule=IndexRule(map_bytes=0)).index
-    for batch in range(3):  # as the indexer adds batches and saves between them
+    monkeypatch.setattr(vector_index, "CHUNK", 7)  # rows written and checksummed a few at a time
+    for batch in range(3):  # as the indexer adds and retires faces batch by batch, saving now and then
         opened.add(np.arange(1000 + 10 * batch, 1010 + 10 * batch), _unit(10, 16, seed=10 + batch))
+        assert opened.remove([3 * batch, 3 * batch + 1, 1000 + 10 * batch]) == 3
+        assert _mapped(opened._vectors[0]) and len(opened._vectors) == 2  # the mapped rows untouched
+        assert opened.search(first[3 * batch], 1)[1][0, 0] != 3 * batch
         opened.save(tmp_path, "s")
-    assert _mapped(opened._vectors[0]) and len(opened._vectors) == 4  # nothing of the mapped copy read in
-    assert np.allclose(opened.vectors_for([5, 1025]), np.stack([_unit(600, 16, seed=2)[5], _unit(10, 16, seed=12)[5]]),
-                       atol=1e-3)
+        assert _mapped(opened._vectors[0]) and len(opened._vectors) == 1  # the file just saved, mapped
+    kept = [i for i in range(600) if not (i % 3 < 2 and i < 8)]
+    assert len(opened) == len(kept) + 27 and np.isin(np.array(kept), opened.ids).all()
+    assert np.allclose(opened.vectors_for([5, 1025]), np.stack([first[5], _unit(10, 16, seed=12)[5]]), atol=1e-3)
+    with pytest.raises(VectorIndexError, match="not in the index"):
+        opened.vectors_for([1])
     again = open_index(tmp_path, "s", 16, use_gpu=False)
-    assert again.health == "consistent" and len(again.index) == 630
+    assert again.health == "consistent" and np.array_equal(again.index.ids, opened.ids)
     assert np.array_equal(again.index.vectors_for(opened.ids), opened.vectors_for(opened.ids))
 
 
