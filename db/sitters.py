@@ -68,6 +68,8 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
     """`sitter_named` for many names at once (name as given -> sitter): one query for those that
     exist, and one flush for those created; merges are followed as there."""
     wanted = {name: " ".join(name.split()) for name in names}
+    if not wanted:
+        return {}
     found = {s.name: s for s in session.scalars(select(Sitter).where(Sitter.name.in_(set(wanted.values()))))}
     sitters: dict[str, Sitter | None] = {}
     created = False

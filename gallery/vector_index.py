@@ -451,8 +451,8 @@ class VectorIndex:
             # every file is written before any is replaced, so a full disk leaves the previous set;
             # a set left mixed otherwise fails its manifest check and is rebuilt on the next open
             raise VectorIndexError(f"cannot save the vector index in {folder}: {err.strerror or err}. The "
-                                   "database holds every vector; the index is rebuilt from it on the next "
-                                   "open once the folder is writable and has room.") from err
+                                   "database holds every vector; the index is brought level with it on the "
+                                   "next open once the folder is writable and has room.") from err
         (folder / LEGACY_VECTORS).unlink(missing_ok=True)
         if len(ids) * self.dim * 2 > self.rule.map_bytes:  # the saved rows, mapped instead of held
             self._ids, self._vectors, self._live = [ids], [np.load(folder / VECTORS_FILE, mmap_mode="r")], None

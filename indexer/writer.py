@@ -1,8 +1,9 @@
 """Writer stage: one database transaction per batch, then the same batch into the vector index.
 
 The database is the truth. A run killed between a commit and the next index save leaves an
-index that disagrees with it; the next open rebuilds the index from the stored vectors. A run
-killed inside a transaction leaves nothing of that batch, which the next run simply redoes.
+index behind it; the next open catches the index up from the stored vectors (or rebuilds it
+from them, when its files are damaged). A run killed inside a transaction leaves nothing of
+that batch, which the next run simply redoes.
 So every real face has exactly one active Face row, whatever moment the process died.
 """
 
