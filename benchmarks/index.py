@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import memory_bytes  # noqa: E402
 from benchmarks.synthetic import Synthetic  # noqa: E402
 from gallery.device import cpu_name  # noqa: E402
 from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
@@ -199,12 +200,6 @@ def _resident(index, queries: np.ndarray) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _memory() -> dict[str, int]:
-    """This process's resident memory by kind (bytes), from /proc/self/status."""
-    lines = Path("/proc/self/status").read_text().splitlines()
-    return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in lines) if k in ("RssAnon", "RssFile")}
-
-
 def resident_child(folder: Path, factory: str, map_bytes: int) -> None:
     import faiss  # noqa: F401 (its libraries loaded before the baseline, so they are not counted)
 
@@ -212,12 +207,12 @@ def resident_child(folder: Path, factory: str, map_bytes: int) -> None:
 
     dim = json.loads((folder / MANIFEST).read_text())["dim"]
     queries = np.load(folder / "queries.npy")
-    before = _memory()
+    before = memory_bytes()
     opened = open_index(folder, "benchmark", dim, factory, use_gpu=False, rule=IndexRule(map_bytes=map_bytes))
     assert opened.health == "consistent", opened.detail
     for query in queries:
         opened.index.search(query[None], 10)
-    after, faces = _memory(), len(opened.index)
+    after, faces = memory_bytes(), len(opened.index)
     print(json.dumps({"anon_bytes_per_face": round((after["RssAnon"] - before["RssAnon"]) / faces),
                       "file_bytes_per_face": round((after["RssFile"] - before["RssFile"]) / faces)}))
 

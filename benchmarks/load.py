@@ -35,6 +35,7 @@ SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "load.json"
 
+from benchmarks.memory import memory_bytes  # noqa: E402
 from gallery.device import cpu_name  # noqa: E402
 
 
@@ -46,10 +47,7 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return memory_bytes(pid).get("VmRSS", float("nan")) / 2**20
 
 
 def prepare(work: Path) -> tuple[Path, dict]:

@@ -35,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import memory_bytes  # noqa: E402
 from benchmarks.synthetic import Synthetic  # noqa: E402
 from gallery.device import cpu_name  # noqa: E402
 
@@ -44,12 +45,9 @@ BATCH = 512
 STEPS = ("first save", "open", "add 512", "save", "add 512 again", "save again")
 
 
-def _status(key: str) -> int:
-    """A line of /proc/self/status, in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) // 1024
-    raise KeyError(key)
+def _mb(key: str) -> int:
+    """This process's memory of one kind (RssAnon, VmHWM), in MB."""
+    return memory_bytes()[key] >> 20
 
 
 def child(n: int, factory: str, folder: Path) -> dict:
@@ -67,7 +65,7 @@ def child(n: int, factory: str, folder: Path) -> dict:
     def timed(step, work):
         start = time.perf_counter()
         result = work()
-        rows.append({"step": step, "seconds": round(time.perf_counter() - start, 2), "anon_mb": _status("RssAnon")})
+        rows.append({"step": step, "seconds": round(time.perf_counter() - start, 2), "anon_mb": _mb("RssAnon")})
         return result
 
     timed("first save", lambda: index.save(folder, "benchmark"))
@@ -81,7 +79,7 @@ def child(n: int, factory: str, folder: Path) -> dict:
         timed("add 512" + again, lambda: index.add(np.arange(start, start + BATCH), data.draw(rng, rng.integers(0, 8, BATCH))))
         timed("save" + again, lambda: index.save(folder, "benchmark"))
     files = sum(p.stat().st_size for p in folder.iterdir())
-    return {"faces": n, "factory": factory, "rows": rows, "peak_mb": _status("VmHWM"), "files_mb": files >> 20}
+    return {"faces": n, "factory": factory, "rows": rows, "peak_mb": _mb("VmHWM"), "files_mb": files >> 20}
 
 
 def main() -> None:

@@ -86,15 +86,12 @@ def set_vectors(session: Session, set_id: int, dim: int, chunk: int = 50_000) ->
 def vectors_of(session: Session, set_id: int, dim: int, face_ids: np.ndarray, chunk: int = 10_000
                ) -> tuple[np.ndarray, np.ndarray]:
     """(ids, float16 vectors) of those of these faces that have a vector in the set, by face id."""
-    ids: list[int] = []
-    data: list[bytes] = []
+    rows = []
     for start in range(0, len(face_ids), chunk):
         wanted = [int(i) for i in face_ids[start:start + chunk]]
-        for face_id, vector in session.execute(select(FaceVector.face_id, FaceVector.vector).where(
-                FaceVector.set_id == set_id, FaceVector.face_id.in_(wanted)).order_by(FaceVector.face_id)):
-            ids.append(face_id)
-            data.append(vector)
-    return np.array(ids, np.int64), np.frombuffer(b"".join(data), VECTOR_DTYPE).reshape(len(ids), dim)
+        rows += session.execute(select(FaceVector.face_id, FaceVector.vector).where(
+            FaceVector.set_id == set_id, FaceVector.face_id.in_(wanted)).order_by(FaceVector.face_id)).all()
+    return _decoded(rows, dim)
 
 
 def _vector_chunks(session: Session, set_id: int, dim: int, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -107,10 +104,15 @@ def _vector_chunks(session: Session, set_id: int, dim: int, chunk: int) -> Itera
         ).all()
         if not rows:
             return
-        face_ids = np.array([r[0] for r in rows], np.int64)
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim)
+        face_ids, vectors = _decoded(rows, dim)
         yield face_ids, vectors
         last = int(face_ids[-1])
+
+
+def _decoded(rows, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(face ids, float16 vectors) of (face_id, vector bytes) rows."""
+    return (np.array([r[0] for r in rows], np.int64),
+            np.frombuffer(b"".join(r[1] for r in rows), dtype=VECTOR_DTYPE).reshape(len(rows), dim))
 
 
 def record_error(session: Session, path: str, stage: str, message: str, run_id: int | None = None) -> None:

@@ -21,8 +21,8 @@
   only ever replaced whole (rename), never rewritten in place, which would break the mapping.
 - Saved atomically (every file written to a temporary file and synced, then all renamed) with a
   manifest (embedding set, dimension, count, checksum). `open_index` checks the manifest and the
-  files against what the caller expects and rebuilds from the stored vectors when they disagree,
-  saying why.
+  files against what the caller expects: an index that only lags behind the caller's truth is
+  caught up from it, one that disagrees otherwise is rebuilt from the stored vectors, saying why.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.npy"
 VECTORS_FILE = "vectors.npy"
 LEGACY_VECTORS = "vectors.npz"  # the earlier single-file store: read as it is; the next save writes the two files
-CHUNK = 65_536  # rows converted to float32 at a time when building, tuning or checksumming
+CHUNK = 65_536  # rows of the copy handled at a time when building, tuning, checksumming or writing
 TRAIN_SAMPLE = 100_000
 IVF_NPROBE = 16  # inverted lists visited per query by an IVF index named by its factory string
 AUTO = "auto"
@@ -225,9 +225,8 @@ class VectorIndex:
     def vectors(self) -> np.ndarray:
         """The live rows of the copy as one array: joined and compacted in memory if need be."""
         if len(self._vectors) > 1 or self._live is not None:
-            rows = list(self._live_rows())
-            self._ids, self._vectors = [self.ids], [np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float16)]
-            self._live = None
+            rows = list(self._live_rows()) or [np.zeros((0, self.dim), np.float16)]
+            self._ids, self._vectors, self._live = [self.ids], [np.concatenate(rows)], None
         return self._vectors[0]
 
     @vectors.setter
@@ -420,9 +419,9 @@ class VectorIndex:
         return "PQ" in (self.choice.factory if self.choice else self.factory).upper()
 
     # -- persistence ----------------------------------------------------------------
-    def manifest(self, embedding_set: str, checksum: str | None = None) -> IndexManifest:
-        return IndexManifest(embedding_set, self.dim, len(self), self.factory,
-                             checksum or vectors_checksum(self.ids, self._live_rows()),
+    def manifest(self, embedding_set: str, checksum: str) -> IndexManifest:
+        """The manifest of a save, given the checksum of the rows it wrote (in stored order)."""
+        return IndexManifest(embedding_set, self.dim, len(self), self.factory, checksum,
                              asdict(self.choice) if self.choice else None, order="stored")
 
     def save(self, folder: Path, embedding_set: str) -> IndexManifest:

@@ -181,14 +181,7 @@ def test_stored_arrays_of_the_wrong_kind_are_rebuilt_from_the_truth(tmp_path):
     index.save(tmp_path, "s")
     np.save(tmp_path / VECTORS_FILE, index.vectors.astype(np.float32))  # same values, wrong type
 
-    class Truth:
-        def ids(self):
-            return np.array([1, 2])
-
-        def vectors(self):
-            return np.array([1, 2]), index.vectors
-
-    opened = open_index(tmp_path, "s", 8, truth=Truth())
+    opened = open_index(tmp_path, "s", 8, truth=_Truth([1, 2], index.vectors))
     assert opened.health == "rebuilt" and "float16" in opened.detail
     assert open_index(tmp_path, "s", 8).health == "consistent"
 
