@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .align import ARCFACE_CROP, align_face
 from .errors import GalleryError, NoFaceError
 from .images import is_image_path
 from .pipeline import EmbeddedFace, FacePipeline, ImageFailure, ImageResult
@@ -112,6 +113,7 @@ class Comparison:
     face_b: EmbeddedFace
     faces_a: int
     faces_b: int
+    crops: tuple[np.ndarray, np.ndarray] = field(repr=False)  # the two faces' ArcFace crops, to show
 
     def to_json(self) -> dict:
         return {
@@ -135,9 +137,16 @@ def pick_face(result: ImageResult, index: int | None) -> EmbeddedFace:
 def compare_images(pipeline: FacePipeline, image_a, image_b, face_a: int | None = None,
                    face_b: int | None = None) -> Comparison:
     """Score face `face_a` of image A against `face_b` of image B (default: the largest of each)."""
-    result_a = pipeline.process(pipeline.load(image_a))
-    result_b = pipeline.process(pipeline.load(image_b))
-    a, b = pick_face(result_a, face_a), pick_face(result_b, face_b)
+    (a, faces_a, crop_a), (b, faces_b, crop_b) = _chosen(pipeline, image_a, face_a), _chosen(pipeline, image_b, face_b)
     per = pipeline.layout.component_scores(a.vector, b.vector)
-    return Comparison(float(a.vector @ b.vector), {k: float(v) for k, v in per.items()}, a, b,
-                      len(result_a.faces), len(result_b.faces))
+    return Comparison(float(a.vector @ b.vector), {k: float(v) for k, v in per.items()}, a, b, faces_a, faces_b,
+                      (crop_a, crop_b))
+
+
+def _chosen(pipeline: FacePipeline, image, face: int | None) -> tuple[EmbeddedFace, int, np.ndarray]:
+    """An image's chosen face, its number of faces and the face's ArcFace crop (one image decoded
+    at a time, let go before the next)."""
+    loaded = pipeline.load(image)
+    result = pipeline.process(loaded)
+    chosen = pick_face(result, face)
+    return chosen, len(result.faces), align_face(loaded.rgb, chosen.face.landmarks, ARCFACE_CROP)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from db.collection import collection_counts, face_thumbnails
 
-from .align import ARCFACE_CROP, align_face, thumbnail_crop
+from .align import thumbnail_crop
 from .dossier import Dossier, build_dossier
 from .errors import GalleryError
 from .files import write_atomically
@@ -63,9 +63,8 @@ class MatchReport:
 def build_report(service: SearchService, result: SearchResult, curator: str | None = None,
                  note: str | None = None, explain_grid: int | None = None) -> MatchReport:
     """`explain_grid`: the explanation's grid (None: the settings' explain_grid; 0: no explanation)."""
-    image = service.pipeline.load(result.query_bytes, result.query)
-    face = result.faces[result.face]
-    crop = align_face(image.rgb, face.landmarks, ARCFACE_CROP)
+    view = result.view  # made with the search: the upload is not decoded again
+    overview = thumbnail_crop(view.picture, (0, 0, view.picture.shape[1], view.picture.shape[0]), 800, margin=1.0)
     face_ids = [a.face_id for c in result.candidates for a in c.artworks] + [u.face_id for u in result.unidentified]
     with service.database.session() as session:
         counts = collection_counts(session)
@@ -75,8 +74,8 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
     explanation, explanation_note, overlays = _explanation(service, result, explain_grid)
     return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
-                       _calibration_note(result.calibration), encode_jpeg(thumbnail_crop(image.rgb, (0, 0, *image.size), 800, margin=1.0)),
-                       encode_jpeg(crop), thumbs, dossier, explanation, explanation_note, overlays)
+                       _calibration_note(result.calibration), encode_jpeg(overview),
+                       encode_jpeg(view.crops[result.face]), thumbs, dossier, explanation, explanation_note, overlays)
 
 
 def explain_grid_for(path: Path | str, grid: int | None = None) -> int | None:

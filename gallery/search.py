@@ -35,6 +35,7 @@ from .calibration import Calibration
 from .dates import DateRange, Plausibility, judge, parse_date
 from .errors import GalleryError, ImageLoadError
 from .pipeline import FacePipeline, ImageResult
+from .query_view import QueryView, query_view
 from .replicas import ReplicaRule, group_faces, thumbnail_signature
 from .vector_index import MANIFEST, IndexRule
 
@@ -112,6 +113,7 @@ class SearchResult:
     embedding_set: str
     profile: str
     result: ImageResult = field(repr=False)
+    view: QueryView = field(repr=False)  # the picture at display size and the faces' crops, to show
     query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
     calibration: Calibration | None = field(default=None, repr=False)
     collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
@@ -226,8 +228,9 @@ class SearchService:
         return out
 
     def _processed(self, requests: list["SearchRequest"]) -> list:
-        """(bytes, ImageResult) or the GalleryError met, per request: detection image by image (each
-        full-resolution image released once cropped), then one encoder call for all their faces."""
+        """(bytes, ImageResult, QueryView) or the GalleryError met, per request: detection image by
+        image (each full-resolution image released once cropped and its view made), then one
+        encoder call for all their faces."""
         answers: list = [None] * len(requests)
         loaded = []
         for position, request in enumerate(requests):
@@ -237,16 +240,19 @@ class SearchService:
             except GalleryError as err:
                 answers[position] = err
         cropped = []
-        for position, data, image in loaded:
+        while loaded:
+            position, data, image = loaded.pop(0)  # the decoded image is let go once cropped and viewed
             try:
-                cropped.append((position, data, self.pipeline.crop_image(image)))
+                crop = self.pipeline.crop_image(image)
             except GalleryError as err:
                 answers[position] = err
             except Exception as err:  # noqa: BLE001 (a detector failure on one image fails that query only)
                 answers[position] = SearchError(f"face detection failed on {image.path}: {err}")
-        results = self.pipeline.embed_cropped([c for _, _, c in cropped])
-        for (position, data, _crop), result in zip(cropped, results):
-            answers[position] = (data, result)
+            else:
+                cropped.append((position, data, crop, query_view(image.rgb, crop.faces)))
+        results = self.pipeline.embed_cropped([c for _, _, c, _ in cropped])
+        for (position, data, _crop, view), result in zip(cropped, results):
+            answers[position] = (data, result, view)
         return answers
 
     def _each(self, request: "SearchRequest", processed, face: int | None) -> "SearchResult | GalleryError":
@@ -257,7 +263,7 @@ class SearchService:
         except GalleryError as err:
             return err
 
-    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult) -> SearchResult:
+    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult, view: QueryView) -> SearchResult:
         chosen = pick_face(result, request.face)
         index = self.index()
         scores, ids = index.search(chosen.vector, max(request.top_k, request.candidates))
@@ -277,7 +283,7 @@ class SearchService:
                               false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
-                            self.pipeline.profile.name, result, data, calibration, collection_face, date,
+                            self.pipeline.profile.name, result, view, data, calibration, collection_face, date,
                             self.quality_floor)
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:

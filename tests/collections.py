@@ -75,3 +75,20 @@ def build_dated(lfw: Path, root: Path, profile: Path, pipeline):
                                  SitterRecord(names[2], birth_year=1700, death_year=1760)])
     database.dispose()
     return settings, held_out, names, folders
+
+
+def scan_of(photo: Path, size: tuple[int, int] = (4032, 3024), face_side: int = 1400,
+            at: tuple[int, int] = (1300, 800)) -> bytes:
+    """A photograph as a curator's 12-megapixel photograph of a work would hold it: enlarged to
+    `face_side` and set at `at` into a textured ground of `size`, as a JPEG."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    ground = np.random.default_rng(0).integers(90, 150, (size[1], size[0], 3), dtype=np.uint8)
+    scan = Image.fromarray(ground)
+    scan.paste(Image.open(photo).convert("RGB").resize((face_side, face_side), Image.BICUBIC), at)
+    buffer = io.BytesIO()
+    scan.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()

@@ -102,6 +102,20 @@ def test_compare_same_and_different_sitters(gallery_cli, onnx_profile, lfw_dir):
     assert bad.returncode == 1 and "face 7 does not exist" in bad.stderr
 
 
+def test_compare_carries_the_chosen_faces_crops(onnx_pipeline, group_photo, lfw_dir):
+    """The crops the page shows are those of the faces compared, from each image's full resolution."""
+    from gallery.align import ARCFACE_CROP, align_face
+    from gallery.batch import compare_images
+
+    portrait = sorted((lfw_dir / "George_Clooney").glob("*.jpg"))[0]
+    result = compare_images(onnx_pipeline, group_photo, portrait, 2, 0)
+    assert result.face_a.index == 2 and result.faces_a == 6 and result.faces_b == 1
+    for image, chosen, crop in ((group_photo, result.face_a, result.crops[0]), (portrait, result.face_b,
+                                                                              result.crops[1])):
+        expected = align_face(onnx_pipeline.load(image).rgb, chosen.face.landmarks, ARCFACE_CROP)
+        np.testing.assert_array_equal(crop, expected)
+
+
 def test_embed_reports_bad_files_and_keeps_going(gallery_cli, onnx_profile, lfw_dir, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -133,3 +133,33 @@ def test_a_detector_failure_fails_only_its_own_query(indexed, monkeypatch):
     assert isinstance(answers[1], SearchError) and "the detector broke" in str(answers[1])
     assert answers[0].candidates[0].sitter == held_out[0].parent.name.replace("_", " ")
     assert answers[2].candidates[0].sitter == held_out[2].parent.name.replace("_", " ")
+
+
+def test_a_scan_sized_query_is_viewed_at_display_size_with_full_resolution_crops(indexed):
+    """What the page and the report show comes with the answer: the picture brought down to the
+    view's side, the boxes scaled to it, and each face's crop cut from the full-resolution image."""
+    import numpy as np
+
+    from gallery.align import ARCFACE_CROP, align_face
+    from gallery.query_view import VIEW_SIDE
+    from tests.collections import scan_of
+
+    _settings, service, held_out, _db = indexed
+    scan = scan_of(held_out[3])
+    result = service.search(scan, "scan.jpg")
+    assert result.candidates[0].sitter == _name(held_out[3])
+    view, face = result.view, result.faces[result.face]
+    assert view.picture.shape == (960, VIEW_SIDE, 3) and view.scale == pytest.approx(VIEW_SIDE / 4032)
+    x1, y1, x2, y2 = view.box(face.box)
+    assert 1300 * view.scale < x1 < x2 < 2700 * view.scale and 800 * view.scale < y1 < y2 < 2200 * view.scale
+    full = service.pipeline.load(scan).rgb
+    np.testing.assert_array_equal(view.crops[result.face], align_face(full, face.landmarks, ARCFACE_CROP))
+
+
+def test_every_face_of_a_group_has_its_crop_in_the_shared_view(indexed, group_photo):
+    from gallery.search import SearchRequest
+
+    _settings, service, _held_out, _db = indexed
+    [results] = service.search_each_face([SearchRequest(group_photo)])
+    assert [r.face for r in results] == list(range(6)) and all(r.view is results[0].view for r in results)
+    assert len(results[0].view.crops) == 6 and results[0].view.picture.shape[:2] == results[0].result.size[::-1]

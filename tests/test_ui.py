@@ -62,6 +62,38 @@ def test_identify_then_report_in_one_session(server, tmp_path):
         _client(url).predict(api_name="/explain")
 
 
+def test_a_scan_sized_upload_is_shown_at_display_size(server, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    from gallery.query_view import VIEW_SIDE
+    from tests.collections import scan_of
+
+    url, (_settings, _service, held_out, _db) = server
+    scan = tmp_path / "scan.jpg"
+    scan.write_bytes(scan_of(held_out[2]))
+    annotated, _face, crop, _verdict, table, *_rest = _client(url).predict(handle_file(str(scan)), 5, -1.0,
+                                                                          api_name="/identify")
+    assert table["data"][0][1] == held_out[2].parent.name.replace("_", " ")
+    assert Image.open(annotated).size == (VIEW_SIDE, 960) and Image.open(crop).size == (112, 112)
+
+
+def test_a_16_bit_greyscale_scan_reaches_the_search_as_sent(server, tmp_path):
+    """gradio's default RGB conversion clipped a 16-bit scan to near white before the page saw it."""
+    import numpy as np
+    from gradio_client import handle_file
+    from PIL import Image
+
+    url, (_settings, _service, held_out, _db) = server
+    grey = np.asarray(Image.open(held_out[1]).convert("L")).astype(np.uint16) * 257
+    scan = tmp_path / "scan-16bit.tif"
+    Image.fromarray(grey).save(scan)
+    assert Image.open(scan).mode == "I;16"
+    _annotated, _face, _crop, _verdict, table, *_rest = _client(url).predict(handle_file(str(scan)), 5, -1.0,
+                                                                            api_name="/identify")
+    assert table["data"][0][1] == held_out[1].parent.name.replace("_", " ")
+
+
 def test_compare_collection_curate_and_status(server):
     from gradio_client import handle_file
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from gallery.align import ARCFACE_CROP, align_face
 from gallery.batch import compare_images
 from gallery.errors import GalleryError
 
-from .services import Services, read_upload, shown
+from .services import Services, read_upload, shown, upload_image
 
 
 def render() -> dict:
     with gr.Row():
-        image_a = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image A", elem_id="compare-a")
-        image_b = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Image B", elem_id="compare-b")
+        image_a = upload_image("Image A", "compare-a")
+        image_b = upload_image("Image B", "compare-b")
     with gr.Row():
         face_a = gr.Number(value=0, precision=0, minimum=0, label="Face in A (0 = the largest)")
         face_b = gr.Number(value=0, precision=0, minimum=0, label="Face in B (0 = the largest)")
@@ -37,8 +36,6 @@ def listen(c: dict, services: Services) -> None:
         try:
             data_a, data_b = read_upload(path_a, limit), read_upload(path_b, limit)
             result = compare_images(services.pipeline, data_a, data_b, int(face_a or 0), int(face_b or 0))
-            crops = [align_face(services.pipeline.load(d).rgb, f.face.landmarks, ARCFACE_CROP)
-                     for d, f in ((data_a, result.face_a), (data_b, result.face_b))]
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         threshold = services.settings.match_threshold
@@ -47,7 +44,7 @@ def listen(c: dict, services: Services) -> None:
                    f"score **{result.score:.3f}** against the threshold {threshold:.2f}  \n"
                    f"{Path(path_a).name}: face {result.face_a.index} of {result.faces_a}; "
                    f"{Path(path_b).name}: face {result.face_b.index} of {result.faces_b}")
-        return shown(crops[0]), shown(crops[1]), verdict, {**result.to_json(), "threshold": threshold, "same_sitter": same}
+        return shown(result.crops[0]), shown(result.crops[1]), verdict, {**result.to_json(), "threshold": threshold, "same_sitter": same}
 
     c["button"].click(compare, [c["image_a"], c["image_b"], c["face_a"], c["face_b"]],
                       [c["crop_a"], c["crop_b"], c["verdict"], c["scores"]], api_name="compare")

@@ -10,13 +10,12 @@ import gradio as gr
 
 from db.collection import face_thumbnails
 from db.sitters import life_dates
-from gallery.align import ARCFACE_CROP, align_face
 from gallery.errors import GalleryError
 from gallery.reports import build_report, explain_grid_for, write_report
 from gallery.search import SearchRequest
 
 from . import acting, context, explaining
-from .services import Services, annotate, jpeg, read_upload, selected_candidate, shown
+from .services import Services, annotate, jpeg, read_upload, selected_candidate, shown, upload_image
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 DATE_HEADERS = ["plausibility", "age then"]
@@ -25,8 +24,7 @@ DATE_HEADERS = ["plausibility", "age then"]
 def render() -> dict:
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Portrait or photograph",
-                              elem_id="identify-upload")
+            upload = upload_image("Portrait or photograph", "identify-upload")
             with gr.Row():
                 face = gr.Dropdown(choices=[], label="Face (0 = the largest)", allow_custom_value=False)
                 top_k = gr.Slider(1, 50, value=10, step=1, label="Candidates")
@@ -102,9 +100,7 @@ def listen(c: dict, services: Services) -> None:
 
 
 def _show(services: Services, result):
-    image = services.pipeline.load(result.query_bytes, result.query)
-    chosen = result.faces[result.face]
-    crop = align_face(image.rgb, chosen.landmarks, ARCFACE_CROP)
+    view = result.view  # made with the search: the upload is not decoded again
     rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3),
              cand.false_match or "not calibrated", cand.status, _works_count(cand)]
             + ([cand.plausibility.verdict, cand.plausibility.age_at_date or ""] if result.date else [])
@@ -131,9 +127,10 @@ def _show(services: Services, result):
                     "candidates stay listed, after plausible ones of equal evidence.")
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result, "row": 0}
-    return (shown(annotate(image.rgb, result.faces, result.face)), gr.Dropdown(choices=choices, value=str(result.face)),
-            shown(crop), verdict, table, _works(services, state), _gallery(services, result.unidentified), state,
-            _selected(state), *acting.shown(services, result), *context.shown(services, state), *explaining.cleared())
+    return (shown(annotate(view.picture, [view.box(f.box) for f in result.faces], result.face)),
+            gr.Dropdown(choices=choices, value=str(result.face)), shown(view.crops[result.face]), verdict, table,
+            _works(services, state), _gallery(services, result.unidentified), state, _selected(state),
+            *acting.shown(services, result), *context.shown(services, state), *explaining.cleared())
 
 
 def _works_count(candidate) -> str:

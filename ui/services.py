@@ -69,6 +69,17 @@ def selected_candidate(state):
     return candidates[min(state.get("row", 0), len(candidates) - 1)]
 
 
+def upload_image(label: str, elem_id: str):
+    """An image upload handed to the handler as the file sent, byte for byte. (gradio's own
+    `image_mode="RGB"` would convert a greyscale, CMYK, 16-bit or transparent upload with a plain
+    Pillow conversion and save it again before the page sees it: a 16-bit TIFF scan came out
+    nearly white, and every such JPEG was re-encoded. The page's loader reads all of these itself.)"""
+    import gradio as gr
+
+    return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], label=label,
+                    elem_id=elem_id)
+
+
 def read_upload(path: str | None, limit: int) -> bytes:
     """The bytes of an uploaded file, refused when absent or over the size cap (the image type is
     judged from the content by the loader, never from the name)."""
@@ -80,14 +91,15 @@ def read_upload(path: str | None, limit: int) -> bytes:
     return Path(path).read_bytes()
 
 
-def annotate(rgb: np.ndarray, faces, chosen: int | None = None) -> Image.Image:
-    """The image with a numbered box on every face (the chosen one in another colour)."""
+def annotate(rgb: np.ndarray, boxes, chosen: int | None = None) -> Image.Image:
+    """The image with a numbered box (x1, y1, x2, y2 in its pixels) on every face, the chosen one in
+    another colour."""
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
     width = max(2, round(max(image.size) / 300))
-    for number, face in enumerate(faces):
+    for number, box in enumerate(boxes):
         colour = (255, 200, 0) if number == chosen else (0, 200, 255)
-        x1, y1, x2, y2 = face.box
+        x1, y1, x2, y2 = box
         draw.rectangle((x1, y1, x2, y2), outline=colour, width=width)
         draw.text((x1 + width, y1 + width), str(number), fill=colour, font_size=max(12, round((y2 - y1) / 5)))
     return image
