@@ -6,8 +6,10 @@ as IVF-Flat does, so its file is the size an IVF-Flat index's would be; training
 the timings), then
 
 1. the first save (ids, float16 copy, FAISS file, manifest with its checksum);
-2. opening it again (the manifest's checksum verified, the FAISS file read; the float16 copy
-   memory-mapped past index_map_bytes, 1 GiB);
+2. opening it again (the FAISS file read; the float16 copy memory-mapped past index_map_bytes,
+   1 GiB; its files, unchanged since the save, trusted by size and modification time), and opening
+   it with `verify` (the copy hashed against the manifest's checksum as well, as `gallery status
+   --verify` does, and as any open does when the files changed);
 3. twice, the indexer's step: one batch of 512 faces added, and the index saved.
 
 Each step's seconds and the process's private memory (RssAnon) after it; the peak resident memory
@@ -42,7 +44,7 @@ from gallery.device import cpu_name  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "store.json"
 DIM = 1536
 BATCH = 512
-STEPS = ("first save", "open", "add 512", "save", "add 512 again", "save again")
+STEPS = ("first save", "open", "open, verifying", "add 512", "save", "add 512 again", "save again")
 
 
 def _mb(key: str) -> int:
@@ -72,7 +74,11 @@ def child(n: int, factory: str, folder: Path) -> dict:
     del index
     gc.collect()
     opened = timed("open", lambda: open_index(folder, "benchmark", DIM, factory, use_gpu=False))
-    assert opened.health == "consistent", opened.detail
+    assert opened.health == "consistent" and "unchanged" in opened.detail, opened.detail
+    del opened
+    gc.collect()
+    opened = timed("open, verifying", lambda: open_index(folder, "benchmark", DIM, factory, use_gpu=False, verify=True))
+    assert opened.health == "consistent" and "verified" in opened.detail, opened.detail
     index = opened.index
     for again in ("", " again"):
         start = n + (BATCH if again else 0)

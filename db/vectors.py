@@ -40,8 +40,10 @@ def index_folder(index_dir: Path, embedding_set: EmbeddingSet) -> Path:
 
 
 def open_set_index(database: Database, embedding_set: EmbeddingSet, index_dir: Path, factory: str = "auto",
-                   use_gpu: bool | None = None, rule: IndexRule | None = None) -> OpenedIndex:
-    """Open the set's index; one that disagrees with the database is rebuilt from its vectors."""
+                   use_gpu: bool | None = None, rule: IndexRule | None = None, verify: bool = False) -> OpenedIndex:
+    """Open the set's index; one that lags behind the database is caught up, one that disagrees
+    otherwise is rebuilt from its vectors. `verify`: hash the stored vectors even when their files
+    are those the last save wrote."""
     truth = DatabaseTruth(database, embedding_set.id, embedding_set.dim)
     return open_index(index_folder(index_dir, embedding_set), embedding_set.key, embedding_set.dim, factory,
-                      use_gpu, truth, rule)
+                      use_gpu, truth, rule, verify)

@@ -20,9 +20,13 @@
   only its codes in memory. Builds and checksums read it in chunks of CHUNK rows. A mapped file is
   only ever replaced whole (rename), never rewritten in place, which would break the mapping.
 - Saved atomically (every file written to a temporary file and synced, then all renamed) with a
-  manifest (embedding set, dimension, count, checksum). `open_index` checks the manifest and the
-  files against what the caller expects: an index that only lags behind the caller's truth is
-  caught up from it, one that disagrees otherwise is rebuilt from the stored vectors, saying why.
+  manifest (embedding set, dimension, count, checksum, and the size and modification time of the
+  ids and vectors files as written). `open_index` checks the manifest and the files against what
+  the caller expects: an index that only lags behind the caller's truth is caught up from it, one
+  that disagrees otherwise is rebuilt from the stored vectors, saying why. The copy is hashed
+  again only when its files are not those the save wrote (size or modification time changed, or a
+  manifest from before they were recorded), or when asked (`verify`): at tens of millions of faces
+  hashing it reads 100 GB and more.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ class IndexManifest:
     checksum: str  # sha256 of the ids and their float16 vectors (see `order`)
     chosen: dict | None = None  # IndexChoice of an "auto" index
     order: str = "sorted"  # of the checksum: "stored" (the files' rows as they are) or "sorted" (earlier saves)
+    written: dict | None = None  # file name -> [size, mtime_ns] of the ids and vectors files the save wrote
 
 
 def vectors_checksum(ids: np.ndarray, vectors16: np.ndarray | Iterable[np.ndarray], order: str = "stored") -> str:
@@ -419,10 +424,11 @@ class VectorIndex:
         return "PQ" in (self.choice.factory if self.choice else self.factory).upper()
 
     # -- persistence ----------------------------------------------------------------
-    def manifest(self, embedding_set: str, checksum: str) -> IndexManifest:
-        """The manifest of a save, given the checksum of the rows it wrote (in stored order)."""
+    def manifest(self, embedding_set: str, checksum: str, written: dict | None = None) -> IndexManifest:
+        """The manifest of a save, given the checksum of the rows it wrote (in stored order) and
+        the files' stamps (`written`: name -> [size, mtime_ns])."""
         return IndexManifest(embedding_set, self.dim, len(self), self.factory, checksum,
-                             asdict(self.choice) if self.choice else None, order="stored")
+                             asdict(self.choice) if self.choice else None, order="stored", written=written)
 
     def save(self, folder: Path, embedding_set: str) -> IndexManifest:
         import faiss
@@ -435,15 +441,17 @@ class VectorIndex:
         ids = self.ids
         digest = _checksum_start(ids)  # taken as the copy is written: the copy is read once
         written: list[IndexManifest] = []
+        stamps: dict[str, list[int]] = {}
 
         def manifest_file(handle) -> None:
-            written.append(self.manifest(embedding_set, digest.hexdigest()))
+            written.append(self.manifest(embedding_set, digest.hexdigest(), stamps))
             handle.write(json.dumps(asdict(written[0]), indent=2).encode())
 
         try:
             _atomic_writes(folder, {
-                IDS_FILE: lambda f: _write_npy(f, [ids], ids.shape),
-                VECTORS_FILE: lambda f: _write_npy(f, self._live_rows(), (len(ids), self.dim), digest),
+                IDS_FILE: _stamped(stamps, IDS_FILE, lambda f: _write_npy(f, [ids], ids.shape)),
+                VECTORS_FILE: _stamped(stamps, VECTORS_FILE,
+                                       lambda f: _write_npy(f, self._live_rows(), (len(ids), self.dim), digest)),
                 INDEX_FILE: lambda f: faiss.write_index(index, faiss.PyCallbackIOWriter(f.write)),
                 MANIFEST: manifest_file})
         except OSError as err:
@@ -497,6 +505,32 @@ def _exact_top(queries: np.ndarray, data: np.ndarray, own: np.ndarray, k: int, c
         top = np.argpartition(-both, k - 1, axis=1)[:, :k]
         best_scores, best = np.take_along_axis(both, top, 1), np.take_along_axis(positions, top, 1)
     return best
+
+
+def _stamped(stamps: dict, name: str, write):
+    """`write`, then the size and modification time of what it wrote recorded in `stamps` (a
+    rename keeps both; any later write changes them)."""
+    def run(handle) -> None:
+        write(handle)
+        handle.flush()  # the last write's time, not one still buffered
+        stat = os.fstat(handle.fileno())
+        stamps[name] = [stat.st_size, stat.st_mtime_ns]
+    return run
+
+
+def _unchanged(folder: Path, manifest: IndexManifest) -> bool:
+    """Whether the ids and vectors files are, by size and modification time, those the save that
+    wrote the manifest checksummed as it wrote them."""
+    if not manifest.written:
+        return False
+    for name in (IDS_FILE, VECTORS_FILE):
+        try:
+            stat = (folder / name).stat()
+        except FileNotFoundError:
+            return False
+        if manifest.written.get(name) != [stat.st_size, stat.st_mtime_ns]:
+            return False
+    return True
 
 
 def _write_npy(handle, blocks: Iterable[np.ndarray], shape: tuple, digest=None) -> None:
@@ -562,13 +596,14 @@ class IndexTruth(Protocol):
 
 
 def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat",
-               use_gpu: bool | None = None, truth: IndexTruth | None = None, rule: IndexRule | None = None
-               ) -> OpenedIndex:
+               use_gpu: bool | None = None, truth: IndexTruth | None = None, rule: IndexRule | None = None,
+               verify: bool = False) -> OpenedIndex:
     """Load an index folder and check it (against `truth` when given). A sound index that only
     lags behind the truth (a run stopped between a commit and its next save) is caught up: the
     faces the truth no longer holds removed, those it gained added from it. An index that is
     damaged or disagrees otherwise is rebuilt, from `truth` when given, else from its own stored
-    vectors. Either is saved, and the reason logged."""
+    vectors. Either is saved, and the reason logged. The stored vectors are hashed against the
+    manifest when their files changed since the save or when `verify` asks for it."""
     folder = Path(folder)
     fresh = VectorIndex(dim, factory, use_gpu, rule)
     expected = truth.ids() if truth is not None else None
@@ -581,7 +616,7 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
         if len(fresh) and fresh.vectors.shape[1] != dim:
             raise VectorIndexError(f"stored vectors in {folder} have dimension {fresh.vectors.shape[1]}, "
                                    f"expected {dim}")
-        problem = _problem(folder, fresh, embedding_set)
+        problem, hashed = _problem(folder, fresh, embedding_set, verify)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         if truth is None:
             raise VectorIndexError(f"the stored vectors {folder / VECTORS_FILE} are unreadable ({err}); "
@@ -593,7 +628,8 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
         return _rebuild(folder, fresh, embedding_set, truth, problem)
     if expected is not None and not np.array_equal(np.sort(fresh.ids), expected):
         return _catch_up(folder, fresh, embedding_set, truth, expected)
-    return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors")
+    return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors, " + (
+        "checksum verified" if hashed else "unchanged since their save (checksummed then)"))
 
 
 def _load_vectors(folder: Path, map_bytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -654,23 +690,26 @@ def _catch_up(folder: Path, store: VectorIndex, embedding_set: str, truth: Index
     return OpenedIndex(store, "caught up", detail)
 
 
-def _problem(folder: Path, store: VectorIndex, embedding_set: str) -> str | None:
+def _problem(folder: Path, store: VectorIndex, embedding_set: str, verify: bool) -> tuple[str | None, bool]:
+    """What is wrong with the folder's files (None: nothing), and whether the copy was hashed."""
     if not (folder / INDEX_FILE).exists():
-        return "index file missing"
+        return "index file missing", False
     try:
         manifest = IndexManifest(**json.loads((folder / MANIFEST).read_text()))
     except (OSError, ValueError, TypeError) as err:
-        return f"manifest unreadable ({err})"
+        return f"manifest unreadable ({err})", False
     if manifest.embedding_set != embedding_set or manifest.dim != store.dim or manifest.factory != store.factory:
-        return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}"
-    if manifest.count != len(store) or manifest.checksum != vectors_checksum(store.ids, store.vectors,
-                                                                             manifest.order):
-        return "manifest does not match the stored vectors"
+        return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}", False
+    if manifest.count != len(store):
+        return "manifest does not match the stored vectors", False
+    hashed = verify or not _unchanged(folder, manifest)
+    if hashed and manifest.checksum != vectors_checksum(store.ids, store.vectors, manifest.order):
+        return "manifest does not match the stored vectors", True
     if store.factory == AUTO:
         if manifest.chosen is None:
-            return "manifest of an automatic index holds no choice"
+            return "manifest of an automatic index holds no choice", hashed
         store.choice = IndexChoice(**manifest.chosen)
         if store.choice.stale(len(store), store.rule):
             store.choice = None
-            return f"the collection has outgrown the index chosen at {manifest.chosen['faces']:,} faces"
-    return None
+            return f"the collection has outgrown the index chosen at {manifest.chosen['faces']:,} faces", hashed
+    return None, hashed

@@ -26,9 +26,12 @@ class CollectionStatus:
                 "error_list": self.errors, "implausible_dates": self.implausible}
 
 
-def collection_status(settings: Settings, database: Database | None = None, error_limit: int = 50) -> CollectionStatus:
+def collection_status(settings: Settings, database: Database | None = None, error_limit: int = 50,
+                      verify: bool = False) -> CollectionStatus:
     """Counts and index health. Opening each set's index checks it against the database and
-    rebuilds it when they disagree, so the health reported is what search will find."""
+    rebuilds it when they disagree, so the health reported is what search will find. `verify`:
+    every index's stored vectors are hashed against its manifest, even files unchanged since
+    their save (which an open otherwise trusts)."""
     database = database or open_database(settings.database_url)
     with database.session() as session:
         counts = collection_counts(session)
@@ -41,7 +44,7 @@ def collection_status(settings: Settings, database: Database | None = None, erro
     for summary in sets:
         try:
             opened = open_set_index(database, rows[summary.id], settings.index_dir, settings.index_factory,
-                                    rule=IndexRule.of(settings))
+                                    rule=IndexRule.of(settings), verify=verify)
             health, detail = opened.health, opened.detail
             choice = opened.index.choice
             index = choice.describe() if choice else opened.index.factory

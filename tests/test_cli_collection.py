@@ -22,6 +22,10 @@ def test_index_status_and_sitters_commands(gallery_cli, lfw_dir, onnx_profile, t
     assert (status["artworks"], status["sitters"], status["identified_faces"], status["errors"]) == (400, 100, 400, 0)
     [eset] = status["embedding_sets"]
     assert eset["active"] and eset["index_health"] == "consistent" and eset["faces"] == status["faces"]
+    assert "unchanged since their save" in eset["index_detail"]  # the copy is not hashed again
+    verifying = gallery_cli("status", "--config", onnx_profile, "--json", "--verify")
+    [verified] = json.loads(verifying.stdout)["embedding_sets"]
+    assert verified["index_health"] == "consistent" and "checksum verified" in verified["index_detail"]
     # chosen by size: exact search for a collection this small
     assert eset["index_choice"] == {"factory": "Flat", "nprobe": 0, "recall": 1.0, "faces": status["faces"], "probes": 0}
     assert eset["index"] == f"Flat (exact), chosen at {status['faces']:,} faces"

@@ -304,7 +304,7 @@ def test_manifests_of_earlier_saves_are_still_verified(tmp_path):
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["order"] == "stored"
     assert vectors_checksum(index.ids, index.vectors, "sorted") != manifest["checksum"]
-    del manifest["order"]  # as earlier saves wrote it: sorted order
+    del manifest["order"], manifest["written"]  # as earlier saves wrote it: sorted order, no files' stamps
     manifest["checksum"] = vectors_checksum(index.ids, index.vectors, "sorted")
     (tmp_path / MANIFEST).write_text(json.dumps(manifest))
     assert open_index(tmp_path, "s", 8).health == "consistent"
@@ -322,3 +322,37 @@ def test_saved_files_take_the_folders_permissions(tmp_path):
     index.save(folder, "s")
     assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == \
         {name: 0o644 for name in (IDS_FILE, VECTORS_FILE, INDEX_FILE, MANIFEST)}
+
+
+def test_an_open_hashes_the_copy_only_when_its_files_changed_or_when_asked(tmp_path):
+    """The save checksums the copy as it writes it and records each file's size and modification
+    time; an open trusts files that still have them, and hashes any others."""
+    import json
+    import os
+
+    index = VectorIndex(8, use_gpu=False)
+    index.add(np.arange(30), _unit(30, 8))
+    index.save(tmp_path, "s")
+    stamps = json.loads((tmp_path / MANIFEST).read_text())["written"]
+    assert set(stamps) == {IDS_FILE, VECTORS_FILE}
+    assert stamps[VECTORS_FILE][0] == (tmp_path / VECTORS_FILE).stat().st_size
+    opened = open_index(tmp_path, "s", 8)
+    assert opened.health == "consistent" and "unchanged since their save" in opened.detail
+    assert "checksum verified" in open_index(tmp_path, "s", 8, verify=True).detail
+
+    vectors = tmp_path / VECTORS_FILE
+    saved = vectors.stat().st_mtime_ns
+    damaged = bytearray(vectors.read_bytes())
+    damaged[-4:] = bytes(4)  # the last vector's last two components zeroed; the size is the same
+    vectors.write_bytes(bytes(damaged))
+    os.utime(vectors, ns=(saved, saved))  # its modification time put back as it was
+    assert open_index(tmp_path, "s", 8).health == "consistent"  # trusted: only size and time are checked
+    assert open_index(tmp_path, "s", 8, verify=True).health == "rebuilt"  # the hash finds it
+
+    index.save(tmp_path, "s")  # sound files again
+    saved = vectors.stat().st_mtime_ns
+    vectors.write_bytes(bytes(damaged))
+    later = vectors.stat().st_mtime_ns
+    os.utime(vectors, ns=(later, max(later, saved) + 1))  # as any later write leaves it (a coarse clock aside)
+    opened = open_index(tmp_path, "s", 8)
+    assert opened.health == "rebuilt" and "does not match" in opened.detail

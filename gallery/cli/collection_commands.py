@@ -110,18 +110,21 @@ def _print_summary(summary) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--verify", is_flag=True,
+              help="Hash every index's stored vectors against its manifest, even files unchanged since their save.")
 @settings_options
-def status(as_json, settings):
+def status(as_json, verify, settings):
     """Counts of artworks, faces, sitters, identified faces and errors; embedding sets and index health.
 
     \b
-    Example:
+    Examples:
       gallery status --json
+      gallery status --verify    (reads every index's whole copy of the vectors)
     """
     from indexer.status import collection_status
 
     with domain_errors():
-        state = collection_status(settings)
+        state = collection_status(settings, verify=verify)
     if as_json:
         echo_json(state.to_json())
         return
