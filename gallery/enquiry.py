@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -175,12 +175,13 @@ def run_enquiry(service: SearchService, sources: list[Path], workdir: Path, all_
     ask = service.search_each_face if all_faces else service.search_many
     for start in range(0, len(files), batch):
         chunk = files[start:start + batch]
-        answers = ask([SearchRequest(path, name, None, top_k, threshold=threshold) for name, path in chunk])
+        answers = ask([SearchRequest(path, name, None, top_k, threshold=threshold, view=False) for name, path in chunk])
         for (name, _path), answer in zip(chunk, answers):
             if isinstance(answer, GalleryError):
                 outcomes.append(QueryOutcome(name, problem=_plain(answer)))
-            else:
-                outcomes.append(QueryOutcome(name, answer if isinstance(answer, list) else [answer]))
+            else:  # kept for the summary only: without the file's bytes, which a large enquiry would hold all of
+                outcomes.append(QueryOutcome(name, [replace(r, query_bytes=b"")
+                                                    for r in (answer if isinstance(answer, list) else [answer])]))
         if on_progress:
             on_progress(min(start + batch, len(files)), len(files))
     outcomes.sort(key=lambda o: o.query)

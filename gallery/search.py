@@ -113,7 +113,7 @@ class SearchResult:
     embedding_set: str
     profile: str
     result: ImageResult = field(repr=False)
-    view: QueryView = field(repr=False)  # the picture at display size and the faces' crops, to show
+    view: QueryView | None = field(repr=False)  # the picture at display size and the faces' crops, to show
     query_bytes: bytes = field(default=b"", repr=False)  # the uploaded file, for reports
     calibration: Calibration | None = field(default=None, repr=False)
     collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
@@ -156,6 +156,7 @@ class SearchRequest:
     min_score: float | None = None
     unidentified: int = 10
     date: str | None = None  # the work's date as catalogued ("c. 1650"); a collection work's own by default
+    view: bool = True  # keep a QueryView to show the answer (a batch job that shows none asks for none)
 
     @property
     def label(self) -> str:
@@ -249,7 +250,8 @@ class SearchService:
             except Exception as err:  # noqa: BLE001 (a detector failure on one image fails that query only)
                 answers[position] = SearchError(f"face detection failed on {image.path}: {err}")
             else:
-                cropped.append((position, data, crop, query_view(image.rgb, crop.faces)))
+                view = query_view(image.rgb, crop.faces) if requests[position].view else None
+                cropped.append((position, data, crop, view))
         results = self.pipeline.embed_cropped([c for _, _, c, _ in cropped])
         for (position, data, _crop, view), result in zip(cropped, results):
             answers[position] = (data, result, view)
@@ -263,7 +265,8 @@ class SearchService:
         except GalleryError as err:
             return err
 
-    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult, view: QueryView) -> SearchResult:
+    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult,
+                view: QueryView | None) -> SearchResult:
         chosen = pick_face(result, request.face)
         index = self.index()
         scores, ids = index.search(chosen.vector, max(request.top_k, request.candidates))

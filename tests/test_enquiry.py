@@ -93,3 +93,16 @@ def test_bad_enquiries_are_refused_before_searching(indexed, gallery_cli, tmp_pa
         refused = _run(gallery_cli, settings, *args, check=False)
         assert refused.returncode == 1 and words in refused.stderr and "Traceback" not in refused.stderr, args
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_an_enquiry_keeps_neither_the_files_nor_their_views(indexed, group_photo, tmp_path):
+    """A large enquiry holds every result until its summary is written: each keeps only what the
+    summary needs, not the file's bytes nor a picture to show."""
+    from gallery.enquiry import run_enquiry
+
+    _settings, service, held_out, _db = indexed
+    folder = _folder(tmp_path, [held_out[0], group_photo])
+    enquiry = run_enquiry(service, [folder], tmp_path / "work", all_faces=True)
+    results = [r for o in enquiry.outcomes for r in o.results]
+    assert len(results) == 7 and all(r.query_bytes == b"" and r.view is None for r in results)
+    assert service.search(held_out[0]).view is not None  # a single search keeps its view to show
