@@ -5,9 +5,10 @@ same run, on the same collection and queries.
 - page API: `gradio_client` against a fresh `gallery serve` (upload, queue, the same search, the
   annotated image, crops and thumbnails written and fetched one by one); and the same without the
   client fetching the output images (the answer alone);
-- page HTTP: the same answer through gradio's documented HTTP route, as curl or a browser calls it
-  over one kept-alive connection: the file uploaded, `/gradio_api/call/identify`, its event stream
-  read to the answer (gradio_client builds new HTTP clients and connections for every call);
+- page HTTP: the same answer through gradio's documented HTTP route over one kept-alive
+  connection and one page session, as a browser tab keeps them: the file uploaded,
+  `/gradio_api/call/identify`, its event stream read to the answer (gradio_client builds new HTTP
+  clients and connections for every call);
 - browser: Playwright driving Chromium (when installed): from choosing the file to the ranked table
   showing the expected sitter;
 - the same for a scan-sized upload (`--large`, default 10 queries): each query photo enlarged to
@@ -95,16 +96,21 @@ def api_times(url: str, images: list[Path], download: bool = True, lean_client: 
 
 def http_times(url: str, images: list[Path]) -> list[float]:
     """Identify through the page's HTTP API with one kept-alive session: upload, call, read the
-    event stream to its `complete` event (the answer, the output pictures left on the server)."""
+    event stream to its `complete` event (the answer, the output pictures left on the server).
+    Every call names the same gradio session, as a browser tab's calls do (without one, gradio
+    builds a new session's state of the whole page for each call: 24 ms here)."""
+    import uuid
+
     import requests
 
-    session = requests.Session()
+    session, page_session = requests.Session(), uuid.uuid4().hex
 
     def identify(image: Path) -> list:
         with open(image, "rb") as handle:
             [path] = session.post(f"{url}gradio_api/upload", files={"files": (image.name, handle)}).json()
         upload = {"path": path, "orig_name": image.name, "meta": {"_type": "gradio.FileData"}}
-        event = session.post(f"{url}gradio_api/call/identify", json={"data": [upload, 10, -1.0, ""]}).json()["event_id"]
+        call = {"data": [upload, 10, -1.0, ""], "session_hash": page_session}
+        event = session.post(f"{url}gradio_api/call/identify", json=call).json()["event_id"]
         kind = None
         with session.get(f"{url}gradio_api/call/identify/{event}", stream=True) as stream:
             for line in stream.iter_lines():
