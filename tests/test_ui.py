@@ -171,3 +171,18 @@ def test_record_panel_face_history_and_refusals(server):
         client.predict("Nobody At All", name, "", None, None, "", api_name="/sitter_merge")
     with pytest.raises(Exception, match="no identification records"):
         client.predict(10_000_000, api_name="/face_history")
+
+
+def test_the_page_shows_a_candidates_best_works_and_says_how_many_more(monkeypatch):
+    from types import SimpleNamespace
+
+    from ui import identify
+
+    works = [SimpleNamespace(face_id=i) for i in range(45)]  # best first, as search ranks them
+    candidate = SimpleNamespace(sitter="Jan Six", score=0.8, artworks=works, links={})
+    state = {"result": SimpleNamespace(candidates=[candidate]), "row": 0}
+    monkeypatch.setattr(identify, "_gallery", lambda services, matches: list(matches))
+    assert identify._works(None, state) == works[:identify.WORKS_SHOWN]
+    assert f"the {identify.WORKS_SHOWN} best of its 45 matching works" in identify._selected(state)
+    candidate.artworks = works[:3]
+    assert identify._works(None, state) == works[:3] and "best of its" not in identify._selected(state)

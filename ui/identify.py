@@ -19,6 +19,7 @@ from .services import Services, annotate, jpeg, read_upload, selected_candidate,
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 DATE_HEADERS = ["plausibility", "age then"]
+WORKS_SHOWN = 30  # a candidate's best matching works shown at once; the table counts all, the report lists all
 
 
 def render() -> dict:
@@ -143,8 +144,10 @@ def _selected(state) -> str:
         chosen = selected_candidate(state)
     except GalleryError:
         return ""
+    shown = (f" Showing the {WORKS_SHOWN} best of its {len(chosen.artworks)} matching works; the report lists them all."
+             if len(chosen.artworks) > WORKS_SHOWN else "")
     return (f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}){_links(chosen)}; click a row of the table "
-            "to choose another.")
+            f"to choose another.{shown}")
 
 
 def _links(candidate) -> str:
@@ -164,9 +167,11 @@ def _gallery(services: Services, matches) -> list:
 
 
 def _works(services: Services, state) -> list:
-    """The selected candidate's matching works."""
+    """The selected candidate's best matching works, at most WORKS_SHOWN (each is a picture gradio
+    checks and the browser fetches: a sitter with two hundred matching works would make every
+    answer wait for them)."""
     try:
-        return _gallery(services, selected_candidate(state).artworks)
+        return _gallery(services, selected_candidate(state).artworks[:WORKS_SHOWN])
     except GalleryError:
         return []
 
