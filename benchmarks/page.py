@@ -132,6 +132,25 @@ def http_times(url: str, images: list[Path]) -> list[float]:
     return times
 
 
+def page_rows(url: str, images: list[Path], browser_queries: int, suffix: str = "") -> dict:
+    """The page's rows for one set of queries, each name followed by `suffix`."""
+    rows = {"page_api": percentiles(api_times(url, images)),
+            "page_api_answer_lean_client": percentiles(api_times(url, images, download=False, lean_client=True)),
+            "page_http_answer": percentiles(http_times(url, images))}
+    shown = browser_times(url, images[:browser_queries])
+    if shown:
+        rows["browser_to_table"] = percentiles(shown)
+    return {name + suffix: row for name, row in rows.items()}
+
+
+def over_service(rows: dict, suffix: str = "") -> dict:
+    """The page's p50s over the service's, for one set of queries."""
+    service = rows["service" + suffix]["p50_s"]
+    return {f"{key}{suffix}_over_service_p50": round(rows[name + suffix]["p50_s"] / service, 2)
+            for key, name in (("page_api", "page_api"), ("answer", "page_api_answer_lean_client"),
+                              ("http_answer", "page_http_answer"))}
+
+
 def browser_times(url: str, images: list[Path]) -> list[float] | None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
@@ -179,45 +198,24 @@ def main() -> None:
                                    str(profile)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}/"
-            rows["page_api"] = percentiles(api_times(url, queries))
+            rows.update(page_rows(url, queries, args.browser_queries))
             rows["page_api_answer_only"] = percentiles(api_times(url, queries, download=False))
-            rows["page_api_answer_lean_client"] = percentiles(api_times(url, queries, download=False,
-                                                                        lean_client=True))
-            rows["page_http_answer"] = percentiles(http_times(url, queries))
-            shown = browser_times(url, queries[:args.browser_queries])
-            if shown:
-                rows["browser_to_table"] = percentiles(shown)
             if large:
-                rows["page_api_large"] = percentiles(api_times(url, large))
-                rows["page_api_large_answer_lean_client"] = percentiles(api_times(url, large, download=False,
-                                                                                  lean_client=True))
-                rows["page_http_large_answer"] = percentiles(http_times(url, large))
-                shown = browser_times(url, large[:args.browser_queries])
-                if shown:
-                    rows["browser_to_table_large"] = percentiles(shown)
+                rows.update(page_rows(url, large, args.browser_queries, "_large"))
         finally:
             server.kill()
             server.wait()
-    ratio = rows["page_api"]["p50_s"] / rows["service"]["p50_s"]
-    answer_ratio = rows["page_api_answer_lean_client"]["p50_s"] / rows["service"]["p50_s"]
-    http_ratio = rows["page_http_answer"]["p50_s"] / rows["service"]["p50_s"]
     out = {"cpu": cpu_name(), "cores": os.cpu_count(), "profile": "SCRFD-500M + MobileFaceNet (shared ONNX)",
-           "collection": "lfw-mini, 400 images", "rows": rows, "page_over_service_p50": round(ratio, 2),
-           "answer_over_service_p50": round(answer_ratio, 2), "http_answer_over_service_p50": round(http_ratio, 2)}
+           "collection": "lfw-mini, 400 images", "rows": rows, **over_service(rows)}
     if large:
-        out["large_page_over_service_p50"] = round(rows["page_api_large"]["p50_s"] / rows["service_large"]["p50_s"], 2)
-        out["large_answer_over_service_p50"] = round(
-            rows["page_api_large_answer_lean_client"]["p50_s"] / rows["service_large"]["p50_s"], 2)
-        out["large_http_answer_over_service_p50"] = round(
-            rows["page_http_large_answer"]["p50_s"] / rows["service_large"]["p50_s"], 2)
+        out |= over_service(rows, "_large")
     for name, row in rows.items():
         print(f"{name:<28} p50 {row['p50_s']:.3f} s   p95 {row['p95_s']:.3f} s   ({row['n']} queries)")
-    print(f"page API p50 / service p50 = {ratio:.2f}; the answer alone (lean client) / service = {answer_ratio:.2f}"
-          f"; through HTTP on one connection / service = {http_ratio:.2f} (goal <= 2)")
-    if large:
-        print(f"scan-sized uploads: page API p50 / service p50 = {out['large_page_over_service_p50']:.2f}; the answer "
-              f"alone (lean client) / service = {out['large_answer_over_service_p50']:.2f}; through HTTP on one "
-              f"connection / service = {out['large_http_answer_over_service_p50']:.2f}")
+    for suffix, label in (("", "photographs"), ("_large", "scan-sized uploads")):
+        if f"page_api{suffix}_over_service_p50" in out:
+            print(f"{label}: page API p50 / service p50 = {out[f'page_api{suffix}_over_service_p50']:.2f}; the answer "
+                  f"alone (lean client) / service = {out[f'answer{suffix}_over_service_p50']:.2f}; through HTTP on one "
+                  f"session / service = {out[f'http_answer{suffix}_over_service_p50']:.2f} (goal <= 2)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(f"CPU: {out['cpu']} ({out['cores']} cores); written {RESULTS}")
