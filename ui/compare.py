@@ -44,7 +44,8 @@ def listen(c: dict, services: Services) -> None:
                    f"score **{result.score:.3f}** against the threshold {threshold:.2f}  \n"
                    f"{Path(path_a).name}: face {result.face_a.index} of {result.faces_a}; "
                    f"{Path(path_b).name}: face {result.face_b.index} of {result.faces_b}")
-        return shown(result.crops[0]), shown(result.crops[1]), verdict, {**result.to_json(), "threshold": threshold, "same_sitter": same}
+        scores = {**result.to_json(), "threshold": threshold, "same_sitter": same}
+        return shown(result.crops[0]), shown(result.crops[1]), verdict, scores
 
     c["button"].click(compare, [c["image_a"], c["image_b"], c["face_a"], c["face_b"]],
                       [c["crop_a"], c["crop_b"], c["verdict"], c["scores"]], api_name="compare")

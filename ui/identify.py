@@ -144,10 +144,10 @@ def _selected(state) -> str:
         chosen = selected_candidate(state)
     except GalleryError:
         return ""
-    shown = (f" Showing the {WORKS_SHOWN} best of its {len(chosen.artworks)} matching works; the report lists them all."
-             if len(chosen.artworks) > WORKS_SHOWN else "")
+    more = (f" Showing the {WORKS_SHOWN} best of its {len(chosen.artworks)} matching works; the report lists them all."
+            if len(chosen.artworks) > WORKS_SHOWN else "")
     return (f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}){_links(chosen)}; click a row of the table "
-            f"to choose another.{shown}")
+            f"to choose another.{more}")
 
 
 def _links(candidate) -> str:
