@@ -18,7 +18,7 @@ from gallery.errors import GalleryError
 
 from .identifications import current_identifications
 from .schema import Identification, Sitter, SitterEvent
-from .sitters import sitter_named
+from .sitters import clean_name, sitter_named
 
 
 class SitterError(GalleryError):
@@ -41,7 +41,7 @@ def _event(session: Session, kind: str, sitter: Sitter, who: str | None, **detai
 
 def rename_sitter(session: Session, name: str, new_name: str, who: str | None = None) -> Sitter:
     sitter = _existing(session, name)
-    new_name = " ".join((new_name or "").split())
+    new_name = clean_name(new_name or "")
     if not new_name:
         raise SitterError("give the new name")
     if new_name == sitter.name:
@@ -65,7 +65,7 @@ def edit_sitter(session: Session, name: str, who: str | None = None, aliases: li
     before = {"alternative_names": list(sitter.alternative_names or []), "birth_year": sitter.birth_year,
               "death_year": sitter.death_year, "notes": sitter.notes}
     if aliases is not None:
-        sitter.alternative_names = sorted({" ".join(a.split()) for a in aliases if a.strip()} - {sitter.name})
+        sitter.alternative_names = sorted({clean_name(a) for a in aliases if a.strip()} - {sitter.name})
     if clear_dates:
         sitter.birth_year = sitter.death_year = None
     if birth_year is not None:

@@ -49,17 +49,28 @@ def life_dates(birth_year: int | None, death_year: int | None, dash: str = "–"
     return f"{birth_year or '?'}{dash}{death_year or '?'}"
 
 
+def clean_name(name: str) -> str:
+    """A sitter's name as stored: runs of white space made one space, none at either end."""
+    return " ".join(name.split())
+
+
+def _new_sitter(session: Session, name: str) -> Sitter:
+    """A sitter of that (clean) name, added to the session, not yet flushed."""
+    sitter = Sitter(name=name, alternative_names=[], external_ids={})
+    session.add(sitter)
+    return sitter
+
+
 def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | None:
     """The sitter of that name; a merged sitter's name finds the one it was merged into."""
-    name = " ".join(name.split())
+    name = clean_name(name)
     sitter = session.scalar(select(Sitter).where(Sitter.name == name))
     for _ in range(100):  # follow merges (bounded: a chain, never a cycle)
         if sitter is None or sitter.merged_into_id is None:
             break
         sitter = session.get(Sitter, sitter.merged_into_id)
     if sitter is None and create:
-        sitter = Sitter(name=name, alternative_names=[], external_ids={})
-        session.add(sitter)
+        sitter = _new_sitter(session, name)
         session.flush()
     return sitter
 
@@ -67,7 +78,7 @@ def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | 
 def sitters_named(session: Session, names, create: bool = False) -> dict[str, Sitter | None]:
     """`sitter_named` for many names at once (name as given -> sitter): one query for those that
     exist, and one flush for those created; merges are followed as there."""
-    wanted = {name: " ".join(name.split()) for name in names}
+    wanted = {name: clean_name(name) for name in names}
     if not wanted:
         return {}
     found = {s.name: s for s in session.scalars(select(Sitter).where(Sitter.name.in_(set(wanted.values()))))}
@@ -78,8 +89,7 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
         if sitter is not None and sitter.merged_into_id is not None:
             sitter = sitter_named(session, name)
         if sitter is None and create:
-            sitter = found[name] = Sitter(name=name, alternative_names=[], external_ids={})
-            session.add(sitter)
+            sitter = found[name] = _new_sitter(session, name)
             created = True
         sitters[given] = sitter
     if created:
@@ -99,7 +109,7 @@ def chosen_sitter(session: Session, name: str | None, new: bool = False, create:
     if new and found is not None:
         raise IdentificationError(f"a sitter named {found.name!r} exists already; choose it instead of a new one")
     if not new and found is None:
-        raise IdentificationError(f"there is no sitter named {' '.join(name.split())!r}; check the spelling, "
+        raise IdentificationError(f"there is no sitter named {clean_name(name)!r}; check the spelling, "
                                   "or create it as a new sitter")
     return found or (sitter_named(session, name, create=True) if create else None)
 

@@ -700,11 +700,10 @@ def _problem(folder: Path, store: VectorIndex, embedding_set: str, verify: bool)
         return f"manifest unreadable ({err})", False
     if manifest.embedding_set != embedding_set or manifest.dim != store.dim or manifest.factory != store.factory:
         return f"manifest is for {manifest.embedding_set}/{manifest.dim}-d/{manifest.factory}", False
-    if manifest.count != len(store):
-        return "manifest does not match the stored vectors", False
     hashed = verify or not _unchanged(folder, manifest)
-    if hashed and manifest.checksum != vectors_checksum(store.ids, store.vectors, manifest.order):
-        return "manifest does not match the stored vectors", True
+    if manifest.count != len(store) or (hashed and manifest.checksum != vectors_checksum(store.ids, store.vectors,
+                                                                                        manifest.order)):
+        return "manifest does not match the stored vectors", hashed
     if store.factory == AUTO:
         if manifest.chosen is None:
             return "manifest of an automatic index holds no choice", hashed
