@@ -629,7 +629,7 @@ def open_index(folder: Path, embedding_set: str, dim: int, factory: str = "Flat"
     if expected is not None and not np.array_equal(np.sort(fresh.ids), expected):
         return _catch_up(folder, fresh, embedding_set, truth, expected)
     return OpenedIndex(fresh, "consistent", f"{len(fresh)} vectors, " + (
-        "checksum verified" if hashed else "unchanged since their save (checksummed then)"))
+        "checksum verified" if hashed else "unchanged since their save, which checksummed them"))
 
 
 def _load_vectors(folder: Path, map_bytes: int) -> tuple[np.ndarray, np.ndarray]:
