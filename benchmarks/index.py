@@ -14,6 +14,7 @@ latency and IVF recall on synthetic vectors, and bytes per face.
    float16 copy read in and memory-mapped (`index_map_bytes`).
 
     python benchmarks/index.py [--sizes 10000,100000,1000000] [--profiles shared-onnx,artface-shape]
+                               [--indexes flat,ivf,auto,pq]
 """
 
 from __future__ import annotations
@@ -147,7 +148,10 @@ def build_vector_index(data: Synthetic, factory: str):
     return index
 
 
-def search_rows(sizes: list[int], dim: int) -> list[dict]:
+KINDS = ("flat", "ivf", "auto", "pq")  # Flat (the recall's reference: always run), IVF-Flat, auto, IVF-PQ
+
+
+def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS) -> list[dict]:
     rows = []
     for n in sizes:
         data = Synthetic(n, dim)
@@ -155,7 +159,8 @@ def search_rows(sizes: list[int], dim: int) -> list[dict]:
         truth = None
         nlist = int(min(4096, max(64, 4 * np.sqrt(n))))
         plain = ("Flat", f"IVF{nlist},Flat")
-        for factory in (*plain, "auto", f"IVF{nlist},PQ{dim // 8}"):
+        named = dict(zip(KINDS, (*plain, "auto", f"IVF{nlist},PQ{dim // 8}")))
+        for factory in [named[k] for k in KINDS if k == "flat" or k in kinds]:
             start = time.perf_counter()
             index = build_faiss(data, factory) if factory in plain else build_vector_index(data, factory)
             build = time.perf_counter() - start
@@ -171,8 +176,9 @@ def search_rows(sizes: list[int], dim: int) -> list[dict]:
                 found.append(ids[0])
             truth = found if truth is None else truth
             recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
-            # in memory: FAISS's float32 vectors and ids (IVF lists hold ids too), plus the index's float16 copy
-            faiss_bytes = dim // 8 if "PQ" in factory else 4 * dim  # PQ: one byte per sub-quantiser
+            # in memory: FAISS's vectors (float32; float16 for SQfp16; PQ: a byte per sub-quantiser) and
+            # ids (IVF lists hold ids too), plus the index's float16 copy
+            faiss_bytes = dim // 8 if "PQ" in factory else 2 * dim if "SQfp16" in factory else 4 * dim
             memory = faiss_bytes + 8 + (8 if "IVF" in factory else 0) + 2 * dim + 8
             rows.append({"vectors": n, "factory": factory, "build_s": round(build, 2),
                          "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 3),
@@ -225,12 +231,13 @@ def main() -> None:
     parser.add_argument("--profiles", default="shared-onnx,artface-shape")
     parser.add_argument("--images", type=int, default=None, help="index only the first N images of lfw-mini")
     parser.add_argument("--dim", type=int, default=FUSED_DIM)
+    parser.add_argument("--indexes", default=",".join(KINDS), help=f"of {', '.join(KINDS)} (flat always runs)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not LFW.exists():
         sys.exit(f"{LFW} is absent (see ../shared/README.md)")
     e2e = [end_to_end(p, args.images) for p in args.profiles.split(",") if p]
-    search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim)
+    search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim, tuple(args.indexes.split(",")))
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "end_to_end": e2e, "search": search}
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
     args.out.parent.mkdir(parents=True, exist_ok=True)

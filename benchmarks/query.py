@@ -101,9 +101,9 @@ def measure(size: int, queries: int) -> dict:
         request = SearchRequest(data, "query.jpg", candidates=10)
         for _ in range(queries):
             t = time.perf_counter()
-            [processed] = service._processed([request])  # the steps of service.search, timed apart
+            [processed] = service.prepare([request])  # the two steps of service.search, timed apart
             between = time.perf_counter()
-            result = service._each(request, processed, None)
+            result = service.answer(request, processed, None)
             done = time.perf_counter()
             latencies.append(done - t)
             models.append(between - t)

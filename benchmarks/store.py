@@ -1,9 +1,9 @@
 """The vector index's files at scale: the first save, opening, and the indexer's periodic save.
 
 At each size, in a fresh process: N synthetic face-like vectors (benchmarks/synthetic.py, the
-fusion's 1,536 dimensions) in an index of --factory (Flat by default: FAISS holds them as float32,
-as IVF-Flat does, so its file is the size an IVF-Flat index's would be; training is left out of
-the timings), then
+fusion's 1,536 dimensions) in an index of --factory (SQfp16 by default: the float16 rows that
+"auto" holds, exact or in IVF lists, so its file is the size an automatic index's would be;
+training is left out of the timings; Flat for float32 rows as earlier versions held them), then
 
 1. the first save (ids, float16 copy, FAISS file, manifest with its checksum);
 2. opening it again (the FAISS file read; the float16 copy memory-mapped past index_map_bytes,
@@ -16,7 +16,7 @@ Each step's seconds and the process's private memory (RssAnon) after it; the pea
 (VmHWM) of the whole sequence. The files are read back from the page cache (just written).
 Prints the CPU, a table, and writes benchmarks/results/store.json.
 
-    python benchmarks/store.py [--sizes 100000,1000000] [--factory Flat]
+    python benchmarks/store.py [--sizes 100000,1000000] [--factory SQfp16] [--out FILE]
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def child(n: int, factory: str, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
-    parser.add_argument("--factory", default="Flat")
+    parser.add_argument("--factory", default="SQfp16")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -115,8 +116,8 @@ def main() -> None:
         cells = " ".join(f"{steps[s]['seconds']:>9.2f} ({steps[s]['anon_mb']:>5})" for s in STEPS)
         print(f"{r['faces']:>9,} {r['files_mb']:>9,} {cells} {r['peak_mb']:>8,}")
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "dim": DIM, "results": results}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -213,25 +213,26 @@ class SearchService:
     def search_many(self, requests: list["SearchRequest"]) -> list["SearchResult | GalleryError"]:
         """Several queries with one model call for all their faces; each answer is its result or
         the GalleryError that query alone met (a bad upload does not fail the others)."""
-        return [self._each(request, processed, request.face) for request, processed in
-                zip(requests, self._processed(requests))]
+        return [self.answer(request, processed, request.face) for request, processed in
+                zip(requests, self.prepare(requests))]
 
     def search_each_face(self, requests: list["SearchRequest"]) -> list["list[SearchResult] | GalleryError"]:
         """As search_many, but every face of every query is searched: a list of results per query."""
         out: list = []
-        for request, processed in zip(requests, self._processed(requests)):
+        for request, processed in zip(requests, self.prepare(requests)):
             if isinstance(processed, GalleryError) or not processed[1].faces:
-                out.append(self._each(request, processed, None))  # the error, or "no face found"
+                out.append(self.answer(request, processed, None))  # the error, or "no face found"
                 continue
-            answers = [self._each(request, processed, face) for face in range(len(processed[1].faces))]
+            answers = [self.answer(request, processed, face) for face in range(len(processed[1].faces))]
             error = next((a for a in answers if isinstance(a, GalleryError)), None)
             out.append(error if error is not None else answers)
         return out
 
-    def _processed(self, requests: list["SearchRequest"]) -> list:
-        """(bytes, ImageResult, QueryView) or the GalleryError met, per request: detection image by
-        image (each full-resolution image released once cropped and its view made), then one
-        encoder call for all their faces."""
+    def prepare(self, requests: list["SearchRequest"]) -> list:
+        """A search's first step, the models': (bytes, ImageResult, QueryView) or the GalleryError
+        met, per request. Detection image by image (each full-resolution image released once
+        cropped and its view made), then one encoder call for all their faces. `answer` is the
+        second step; `search_many` runs both."""
         answers: list = [None] * len(requests)
         loaded = []
         for position, request in enumerate(requests):
@@ -257,15 +258,17 @@ class SearchService:
             answers[position] = (data, result, view)
         return answers
 
-    def _each(self, request: "SearchRequest", processed, face: int | None) -> "SearchResult | GalleryError":
+    def answer(self, request: "SearchRequest", processed, face: int | None) -> "SearchResult | GalleryError":
+        """A search's second step: one face of a prepared query (`prepare`) searched in the index,
+        its matches read from the database, grouped by sitter and ranked; or the error met."""
         if isinstance(processed, GalleryError):
             return processed
         try:
-            return self._answer(replace(request, face=face), *processed)
+            return self._ranked(replace(request, face=face), *processed)
         except GalleryError as err:
             return err
 
-    def _answer(self, request: "SearchRequest", data: bytes, result: ImageResult,
+    def _ranked(self, request: "SearchRequest", data: bytes, result: ImageResult,
                 view: QueryView | None) -> SearchResult:
         chosen = pick_face(result, request.face)
         index = self.index()

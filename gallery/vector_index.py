@@ -2,12 +2,17 @@
 
 - Inner product on the fused (L2-normalised) vectors; ids are face ids: held by an IVF index in
   its own lists, by any other (Flat, PQ, HNSW) through an IndexIDMap2 over it.
-- "auto" (the default setting): chosen by the collection's size (`IndexRule`). Flat up to
+- "auto" (the default setting): chosen by the collection's size (`IndexRule`). Exact up to
   `flat_max` faces; past it IVF with about 4 sqrt(N) lists, trained on a sample of the collection's
   own vectors, and nprobe the smallest power of two whose recall@10 against exact search, measured on
   `probes` held-out collection vectors (each query's own face left out), reaches `target_recall`.
   The choice is made again once the collection has grown `growth`-fold since it was made (or
   passes `flat_max`), and is saved in the manifest (`gallery status` shows it).
+  Both hold the vectors as float16 (FAISS's scalar quantiser "SQfp16"): the values the database
+  and the copy below store, exactly, in half of float32's memory and file, with the same answers
+  (FAISS scans them faster, too). The exact index on a GPU is a GPU Flat index, FAISS having no
+  GPU form of a flat SQfp16 one (`exact_factory`); an exact index of the other kind is built again
+  on opening, which takes no training.
 - Or any FAISS factory string (e.g. "Flat", "IVF1024,Flat", "HNSW32"), trained on a sample of the
   stored vectors. With product quantisation (e.g. "IVF4096,PQ192" for tens of millions of faces)
   FAISS keeps a few hundred bytes per face, and a shortlist of RERANK x k is scored again exactly
@@ -38,7 +43,7 @@ import logging
 import os
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
@@ -57,6 +62,7 @@ TRAIN_SAMPLE = 100_000
 IVF_NPROBE = 16  # inverted lists visited per query by an IVF index named by its factory string
 AUTO = "auto"
 RERANK = 10  # a product-quantised index's shortlist: this many times k, scored again exactly
+STORED = "SQfp16"  # how "auto" holds the vectors: float16, as stored, exactly (half of float32)
 
 
 class VectorIndexError(GalleryError):
@@ -68,7 +74,7 @@ class IndexRule:
     """How "auto" chooses (settings index_flat_max, index_target_recall), and how the float16 copy is
     held (index_map_bytes)."""
 
-    flat_max: int = 50_000  # Flat (exact) up to this many faces: about 15 ms a query at 1,536 dimensions
+    flat_max: int = 50_000  # exact search up to this many faces: about 15 ms a query at 1,536 dimensions
     target_recall: float = 0.99  # recall@10 an IVF index must reach on held-out collection vectors
     growth: float = 2.0  # choose again once the collection has grown this many times
     probes: int = 500  # collection vectors held out as queries to measure recall
@@ -147,6 +153,12 @@ def _checksum_start(ids: np.ndarray):
 
 def _float32(vectors16: np.ndarray, start: int = 0, stop: int | None = None) -> np.ndarray:
     return np.asarray(vectors16[start:stop], dtype=np.float32)
+
+
+def exact_factory(use_gpu: bool) -> str:
+    """The exact index "auto" builds: the float16 rows (SQfp16) on CPU; on a GPU, where FAISS has no
+    flat scalar-quantised index, a GPU Flat one."""
+    return "Flat" if use_gpu else STORED
 
 
 def _gpu_available() -> bool:
@@ -354,16 +366,17 @@ class VectorIndex:
         if self.choice is not None and not self.choice.stale(len(data), self.rule):
             # rebuilt after a removal: the same choice, trained again
             return _ready(self._filled(self.choice.factory, data), self.use_gpu, self.choice.nprobe)
+        exact = exact_factory(self.use_gpu)
         if len(data) <= self.rule.flat_max:
-            self.choice = IndexChoice("Flat", 0, 1.0, len(data), 0)
-            return _ready(self._filled("Flat", data), self.use_gpu)
+            self.choice = IndexChoice(exact, 0, 1.0, len(data), 0)
+            return _ready(self._filled(exact, data), self.use_gpu)
         lists = int(4 * np.sqrt(len(data)))
-        factory = f"IVF{lists},Flat"
+        factory = f"IVF{lists},{STORED}"
         index = self._filled(factory, data, train=max(TRAIN_SAMPLE, 40 * lists))
         nprobe, recall, probes = _tune(index, data, self.ids, lists, self.rule)
         if nprobe > lists // 4:  # scanning that much of an IVF index is no faster than exact search
-            self.choice = IndexChoice("Flat", 0, round(recall, 4), len(data), probes)
-            index = self._filled("Flat", data)
+            self.choice = IndexChoice(exact, 0, round(recall, 4), len(data), probes)
+            index = self._filled(exact, data)
         else:
             self.choice = IndexChoice(factory, nprobe, round(recall, 4), len(data), probes)
         log.info("vector index: %s", self.choice.describe())
@@ -375,6 +388,8 @@ class VectorIndex:
         import faiss
 
         index = with_face_ids(faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT))
+        if isinstance(index, faiss.IndexIVFScalarQuantizer) and index.sq.qtype == faiss.ScalarQuantizer.QT_fp16:
+            index.by_residual = False  # the float16 vectors as stored, not their rounded residuals: exact
         if not index.is_trained:
             if len(data) == 0:
                 raise VectorIndexError(f"a '{factory}' index needs vectors to train on; add faces first")
@@ -711,4 +726,9 @@ def _problem(folder: Path, store: VectorIndex, embedding_set: str, verify: bool)
         if store.choice.stale(len(store), store.rule):
             store.choice = None
             return f"the collection has outgrown the index chosen at {manifest.chosen['faces']:,} faces", hashed
+        exact = exact_factory(store.use_gpu)
+        if store.choice.nprobe == 0 and store.choice.factory != exact:  # an earlier version's, or another device's
+            store.choice = replace(store.choice, factory=exact)
+            return (f"the exact index ({manifest.chosen['factory']}) is built again as {exact}, this version's "
+                    f"exact index on {'a GPU' if store.use_gpu else 'CPU'}"), hashed
     return None, hashed

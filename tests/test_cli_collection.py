@@ -27,10 +27,10 @@ def test_index_status_and_sitters_commands(gallery_cli, lfw_dir, onnx_profile, t
     [verified] = json.loads(verifying.stdout)["embedding_sets"]
     assert verified["index_health"] == "consistent" and "checksum verified" in verified["index_detail"]
     # chosen by size: exact search for a collection this small
-    assert eset["index_choice"] == {"factory": "Flat", "nprobe": 0, "recall": 1.0, "faces": status["faces"], "probes": 0}
-    assert eset["index"] == f"Flat (exact), chosen at {status['faces']:,} faces"
+    assert eset["index_choice"] == {"factory": "SQfp16", "nprobe": 0, "recall": 1.0, "faces": status["faces"], "probes": 0}
+    assert eset["index"] == f"SQfp16 (exact), chosen at {status['faces']:,} faces"
     shown = gallery_cli("status", "--config", onnx_profile).stdout
-    assert f"Flat (exact), chosen at {status['faces']:,} faces" in shown
+    assert f"SQfp16 (exact), chosen at {status['faces']:,} faces" in shown
     assert status["last_run"]["counts"]["unchanged"] == 400
 
     sitters_csv = tmp_path / "sitters.csv"

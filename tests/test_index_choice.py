@@ -39,7 +39,7 @@ def test_a_small_collection_is_flat_and_exact():
     index.add(np.arange(1500), _clustered(1500, 32))
     index.search(_clustered(1, 32, seed=9), 5)
     choice = index.choice
-    assert choice.factory == "Flat" and choice.nprobe == 0 and choice.recall == 1.0 and choice.faces == 1500
+    assert choice.factory == "SQfp16" and choice.nprobe == 0 and choice.recall == 1.0 and choice.faces == 1500
 
 
 def test_past_flat_max_an_ivf_is_tuned_to_the_recall_target_and_kept_on_disk(tmp_path):
@@ -50,7 +50,7 @@ def test_past_flat_max_an_ivf_is_tuned_to_the_recall_target_and_kept_on_disk(tmp
     index.add(np.arange(8000), vectors)
     index.search(vectors[:1], 10)
     choice = index.choice
-    assert choice.factory.startswith("IVF") and choice.factory.endswith(",Flat") and choice.faces == 8000
+    assert choice.factory.startswith("IVF") and choice.factory.endswith(",SQfp16") and choice.faces == 8000
     assert choice.recall >= 0.99 and 1 <= choice.nprobe < int(choice.factory[3:].split(",")[0])
     # the recall holds on queries the tuning never saw (new faces of the same identities)
     fresh = _clustered(8000, 32, seed=0)[:400] + 0.05 * _clustered(400, 32, seed=3)
@@ -60,6 +60,7 @@ def test_past_flat_max_an_ivf_is_tuned_to_the_recall_target_and_kept_on_disk(tmp
     opened = open_index(tmp_path, "s", 32, "auto", False, rule=RULE)
     assert opened.health == "consistent" and opened.index.choice == choice
     assert faiss.extract_index_ivf(opened.index.index).nprobe == choice.nprobe
+    assert not faiss.extract_index_ivf(opened.index.index).by_residual  # the stored values, not residuals
 
 
 def test_the_choice_is_made_again_as_the_collection_grows():
@@ -67,7 +68,7 @@ def test_the_choice_is_made_again_as_the_collection_grows():
     index = VectorIndex(32, "auto", False, RULE)
     index.add(np.arange(1500), vectors[:1500])
     index.search(vectors[:1], 5)
-    assert index.choice.factory == "Flat"
+    assert index.choice.factory == "SQfp16"
     index.add(np.arange(1500, 3000), vectors[1500:3000])  # past flat_max
     index.search(vectors[:1], 5)
     assert index.choice.factory.startswith("IVF") and index.choice.faces == 3000
@@ -95,7 +96,7 @@ def test_without_structure_to_exploit_the_choice_stays_exact():
     index.add(np.arange(6000), _random(6000, 32))  # no neighbourhoods: IVF must scan nearly every list
     index.search(_random(1, 32, seed=2), 5)
     choice = index.choice
-    assert choice.factory == "Flat" and choice.nprobe == 0 and choice.faces == 6000 and choice.probes == 200
+    assert choice.factory == "SQfp16" and choice.nprobe == 0 and choice.faces == 6000 and choice.probes == 200
     assert "over a quarter of its lists" in choice.describe()
     index.add(np.arange(6000, 8000), _random(2000, 32, seed=3))  # not grown twofold: not tried again
     assert index._index is not None and index.choice.faces == 6000
@@ -124,3 +125,57 @@ def test_a_product_quantised_index_answers_with_exact_scores():
     assert np.allclose(got_scores, np.einsum("qd,qkd->qk", queries, stored[got]), atol=1e-5)
     assert (np.diff(got_scores, axis=1) <= 1e-7).all()
     assert got[0, 0] == want[0, 0] and got_scores[0, 0] == pytest.approx(want_scores[0, 0], abs=1e-5)
+
+
+def test_auto_holds_the_stored_float16_values_exactly_in_half_of_flats_bytes(tmp_path):
+    vectors = _clustered(8000, 32, seed=8)
+    queries = _clustered(8000, 32, seed=8)[:50] + 0.1 * _random(50, 32, seed=9)
+    flat = VectorIndex(32, "Flat", False)
+    flat.add(np.arange(8000), vectors)
+    for rule in (RULE, IndexRule(flat_max=10_000)):  # as IVF lists, and as the exact index
+        auto = VectorIndex(32, "auto", False, rule)
+        auto.add(np.arange(8000), vectors)
+        scores, ids = auto.search(queries, 10)
+        assert auto.choice.factory.endswith("SQfp16")
+        # the scores are those of the float16 vectors: the same as Flat's wherever both found a face
+        stored = vectors.astype(np.float16).astype(np.float32)
+        assert np.allclose(scores, np.einsum("qd,qkd->qk", queries, stored[ids]), atol=1e-5)
+        if auto.choice.nprobe == 0:
+            want_scores, want = flat.search(queries, 10)
+            assert np.allclose(scores, want_scores, atol=1e-5) and (ids[:, 0] == want[:, 0]).all()
+    flat.save(tmp_path / "flat", "s")
+    auto.save(tmp_path / "auto", "s")
+    flat_bytes, auto_bytes = ((tmp_path / name / "index.faiss").stat().st_size for name in ("flat", "auto"))
+    assert auto_bytes < 0.6 * flat_bytes
+
+
+def test_an_exact_auto_index_saved_as_float32_flat_is_built_again_as_float16(tmp_path):
+    import json
+
+    import faiss
+
+    vectors = _clustered(1500, 16, seed=10)
+    index = VectorIndex(16, "auto", False, RULE)
+    index.add(np.arange(1500), vectors)
+    want = index.search(vectors[:5], 5)
+    index.save(tmp_path, "s")
+    # as an earlier version saved it: a float32 Flat index, and that choice in the manifest
+    earlier = faiss.IndexIDMap2(faiss.index_factory(16, "Flat", faiss.METRIC_INNER_PRODUCT))
+    earlier.add_with_ids(vectors.astype(np.float16).astype(np.float32), np.arange(1500))
+    faiss.write_index(earlier, str(tmp_path / "index.faiss"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["chosen"]["factory"] = "Flat"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    opened = open_index(tmp_path, "s", 16, "auto", False, rule=RULE)
+    assert opened.health == "rebuilt" and "(Flat) is built again as SQfp16" in opened.detail
+    assert opened.index.choice.factory == "SQfp16" and opened.index.choice.faces == 1500
+    got = opened.index.search(vectors[:5], 5)
+    assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0], atol=1e-6)
+    again = open_index(tmp_path, "s", 16, "auto", False, rule=RULE)
+    assert again.health == "consistent" and again.index.choice.factory == "SQfp16"
+
+
+def test_the_exact_index_on_a_gpu_is_a_gpu_flat_one():
+    from gallery.vector_index import exact_factory
+
+    assert exact_factory(True) == "Flat" and exact_factory(False) == "SQfp16"
