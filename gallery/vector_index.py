@@ -1,7 +1,7 @@
 """The FAISS vector index of one embedding set, with its own copy of the vectors.
 
 - Inner product on the fused (L2-normalised) vectors; ids are face ids: held by an IVF index in
-  its own lists, by any other (Flat, PQ, HNSW) through an IndexIDMap2 over it.
+  its own lists, by any other (Flat, SQfp16, PQ, HNSW) through an IndexIDMap2 over it.
 - "auto" (the default setting): chosen by the collection's size (`IndexRule`). Exact up to
   `flat_max` faces; past it IVF with about 4 sqrt(N) lists, trained on a sample of the collection's
   own vectors, and nprobe the smallest power of two whose recall@10 against exact search, measured on
@@ -17,7 +17,8 @@
   stored vectors. With product quantisation (e.g. "IVF4096,PQ192" for tens of millions of faces)
   FAISS keeps a few hundred bytes per face, and a shortlist of RERANK x k is scored again exactly
   from the float16 copy.
-- On a GPU when FAISS has GPU support and sees one, on CPU otherwise; same results.
+- On a GPU when FAISS has GPU support and sees one, on CPU otherwise; same results. An index of a
+  kind FAISS cannot place on a GPU (HNSW, say) is searched on CPU, with a warning.
 - The vectors are kept (float16 on disk: ids.npy and vectors.npy) so the index can be rebuilt
   without running the models, and per-component scores computed after a search. Past
   `IndexRule.map_bytes` the float16 copy is memory-mapped instead of read in: the operating system
@@ -195,11 +196,30 @@ def _ready(index, use_gpu: bool, nprobe: int = IVF_NPROBE):
         faiss.extract_index_ivf(index).nprobe = nprobe or IVF_NPROBE
     except RuntimeError:  # not an IVF index
         pass
-    if use_gpu:
-        resources = faiss.StandardGpuResources()
-        index = faiss.index_cpu_to_gpu(resources, 0, index)
-        index._resources = resources  # keep alive with the index
-    return index
+    if not use_gpu:
+        return index
+    resources = faiss.StandardGpuResources()
+    try:
+        placed = faiss.index_cpu_to_gpu(resources, 0, index)
+    except RuntimeError as err:  # a kind FAISS has no GPU form of (HNSW, a flat SQfp16 index, ...)
+        log.warning("vector index: FAISS cannot place this %s on the GPU (%s); it is searched on CPU",
+                    type(faiss.downcast_index(index)).__name__, str(err).strip().splitlines()[-1])
+        return index
+    placed.referenced_objects = [resources]  # kept alive with the index (FAISS refuses other new attributes)
+    return placed
+
+
+def _on_gpu(index) -> bool:
+    """The index (or the index inside its id map) is a FAISS GPU index."""
+    import faiss
+
+    gpu_index = getattr(faiss, "GpuIndex", None)  # only in FAISS builds with GPU support
+    if gpu_index is None:
+        return False
+    index = faiss.downcast_index(index)
+    if isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.downcast_index(index.index)
+    return isinstance(index, gpu_index)
 
 
 class VectorIndex:
@@ -451,7 +471,7 @@ class VectorIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         index = self.index
-        if self.use_gpu:
+        if _on_gpu(index):
             index = faiss.index_gpu_to_cpu(index)
         ids = self.ids
         digest = _checksum_start(ids)  # taken as the copy is written: the copy is read once

@@ -179,3 +179,54 @@ def test_the_exact_index_on_a_gpu_is_a_gpu_flat_one():
     from gallery.vector_index import exact_factory
 
     assert exact_factory(True) == "Flat" and exact_factory(False) == "SQfp16"
+
+
+def _pretend_gpu(monkeypatch, places: bool) -> list:
+    """FAISS as a GPU build would be, on this CPU one: placing an index on the 'GPU' clones it
+    (or fails as FAISS does for a kind it has no GPU form of); the calls made, in order."""
+    import faiss
+
+    import gallery.vector_index as vector_index
+
+    calls = []
+
+    def to_gpu(resources, device, index):
+        calls.append("to_gpu")
+        if not places:
+            raise RuntimeError("Error in index_cpu_to_gpu: This index type is not implemented on GPU.")
+        return faiss.clone_index(index)
+
+    monkeypatch.setattr(vector_index, "_gpu_available", lambda: True)
+    monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu, raising=False)
+    return calls
+
+
+def test_an_index_faiss_cannot_place_on_the_gpu_is_searched_on_cpu(tmp_path, monkeypatch, caplog):
+    calls = _pretend_gpu(monkeypatch, places=False)
+    vectors = _clustered(500, 16, seed=11)
+    index = VectorIndex(16, "HNSW16", use_gpu=True)
+    assert index.use_gpu
+    index.add(np.arange(500), vectors)
+    with caplog.at_level("WARNING", logger="gallery.vector_index"):
+        _, ids = index.search(vectors[:3], 1)
+    assert list(ids[:, 0]) == [0, 1, 2] and calls == ["to_gpu"]
+    assert "cannot place this IndexIDMap2 on the GPU" in caplog.text and "searched on CPU" in caplog.text
+    index.save(tmp_path, "s")
+    assert open_index(tmp_path, "s", 16, "HNSW16", use_gpu=True).health == "consistent"
+
+
+def test_auto_on_a_gpu_is_flat_and_comes_back_to_cpu_as_float16(tmp_path, monkeypatch):
+    calls = _pretend_gpu(monkeypatch, places=True)
+    vectors = _clustered(1500, 16, seed=12)
+    index = VectorIndex(16, "auto", True, RULE)
+    index.add(np.arange(1500), vectors)
+    want = index.search(vectors[:5], 5)
+    assert index.choice.factory == "Flat" and calls == ["to_gpu"]
+    index.save(tmp_path, "s")
+    monkeypatch.setattr("gallery.vector_index._gpu_available", lambda: False)  # the folder moved to a CPU host
+    opened = open_index(tmp_path, "s", 16, "auto", None, rule=RULE)
+    assert opened.health == "rebuilt" and "(Flat) is built again as SQfp16, this version's exact index on CPU" \
+        in opened.detail
+    got = opened.index.search(vectors[:5], 5)
+    assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0], atol=1e-6)
