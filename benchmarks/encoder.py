@@ -5,21 +5,25 @@ same run, counts each network's FLOPs per face with torch's FlopCounterMode,
 and reports achieved / roofline. Weights are randomly initialised: speed does
 not depend on their values. Prints a table and writes benchmarks/results/encoder.json.
 
-    python benchmarks/encoder.py [--batch-sizes 1,8,32] [--seconds 3] [--precisions fp32,bf16]
+On a CUDA GPU (`--device cuda`, or `auto` where torch sees one) the roofline is the GPU's matmul
+rate at 8192 x 8192, the default precisions fp16 and bf16, and the default batches reach 256;
+the FLOPs are counted on CPU as always.
+
+    python benchmarks/encoder.py [--device auto|cpu|cuda] [--batch-sizes 1,8,32] [--seconds 3]
+                                 [--precisions fp32,bf16]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gallery.device import Placement, cpu_has_bf16
+from gallery.device import Placement, cpu_has_bf16, cpu_name, resolve_placement
 from gallery.encoders.factory import build_encoder
 from gallery.profiles import EncoderSpec
 from gallery.weights.store import WeightStore
@@ -30,13 +34,17 @@ COMPONENTS = {"clip_vit_b16": "clip", "iresnet100": "iresnet100"}
 FUSED = ("clip_vit_b16", "iresnet100", "iresnet100")  # CLIP-LoRA + IResNet100 base + tuned
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+def matmul_gflops(dtype: torch.dtype, device: str = "cpu", seconds: float = 2.0) -> float:
+    n = 8192 if device == "cuda" else 2048
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     a @ b
+    sync()
     reps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         reps += 1
+        sync()
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
@@ -73,38 +81,45 @@ def faces_per_second(encoders, batch: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch-sizes", default="1,8,32")
-    parser.add_argument("--precisions", default="fp32,bf16" if cpu_has_bf16() else "fp32")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-sizes", help="1,8,32 on CPU, 1,32,256 on a GPU")
+    parser.add_argument("--precisions", help="fp32 and bf16 where the CPU has bf16, else fp32; fp16,bf16 on a GPU")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    batches = [int(b) for b in args.batch_sizes.split(",")]
-    precisions = args.precisions.split(",")
+    device = resolve_placement(args.device, "fp32" if args.device == "cpu" else "auto").device
+    gpu = device == "cuda"
+    batches = [int(b) for b in (args.batch_sizes or ("1,32,256" if gpu else "1,8,32")).split(",")]
+    precisions = (args.precisions or ("fp16,bf16" if gpu else "fp32,bf16" if cpu_has_bf16() else "fp32")).split(",")
     store = WeightStore(Path("/nonexistent"), offline=True)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    roofline = {p: matmul_gflops(dtype[p]) for p in precisions}
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    roofline = {p: matmul_gflops(dtype[p], device) for p in precisions}
     gflop = {name: gflop_per_face(build_encoder(EncoderSpec(name, kind, None), store, Placement("cpu", "fp32")))
              for name, kind in COMPONENTS.items()}
     gflop["fused"] = sum(gflop[c] for c in FUSED)
     rows = []
     for precision in precisions:
-        encoders = {name: build_encoder(EncoderSpec(name, kind, None), store, Placement("cpu", precision), 64)
+        encoders = {name: build_encoder(EncoderSpec(name, kind, None), store, Placement(device, precision),
+                                        max(64, max(batches)))
                     for name, kind in COMPONENTS.items()}
         for name, encoder in encoders.items():
             for batch in batches:
                 rate = faces_per_second([encoder], batch, args.seconds)
                 rows.append(_row(name, precision, batch, rate, gflop[name], roofline[precision]))
         # fused: every face through CLIP-LoRA, IResNet100-base and IResNet100-tuned (three networks)
-        fused = [build_encoder(EncoderSpec(f"{c}_{i}", COMPONENTS[c], None), store, Placement("cpu", precision), 64)
+        fused = [build_encoder(EncoderSpec(f"{c}_{i}", COMPONENTS[c], None), store, Placement(device, precision),
+                               max(64, max(batches)))
                  for i, c in enumerate(FUSED)]
         for batch in batches:
             rate = faces_per_second(fused, batch, args.seconds)
             rows.append(_row("fused(artface)", precision, batch, rate, gflop["fused"], roofline[precision]))
-    report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "bf16_cpu": cpu_has_bf16()},
+    report = {"machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "bf16_cpu": cpu_has_bf16(), "device": device,
+                          "gpu": torch.cuda.get_device_name(0) if gpu else None},
               "roofline_gflops": roofline, "gflop_per_face": gflop, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{report['machine']['gpu'] or cpu_name()} ({device}), torch {torch.__version__}")
     print("matmul roofline: " + ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in roofline.items()))
     print("GFLOP per face: " + ", ".join(f"{k} {v:.1f}" for k, v in gflop.items()))
     print(f"{'component':<16} {'prec':<5} {'batch':>5} {'faces/s':>9} {'GFLOP/s':>9} {'of roofline':>12}")

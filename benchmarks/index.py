@@ -14,7 +14,7 @@ latency and IVF recall on synthetic vectors, and bytes per face.
    float16 copy read in and memory-mapped (`index_map_bytes`).
 
     python benchmarks/index.py [--sizes 10000,100000,1000000] [--profiles shared-onnx,artface-shape]
-                               [--indexes flat,ivf,auto,pq]
+                               [--indexes flat,ivf,auto,pq] [--gpu]
 """
 
 from __future__ import annotations
@@ -136,12 +136,13 @@ def build_faiss(data: Synthetic, factory: str):
     return index
 
 
-def build_vector_index(data: Synthetic, factory: str):
-    """A VectorIndex as the product builds it: "auto" (Flat while small, else IVF tuned to its
-    recall), or a PQ factory (the shortlist scored again exactly)."""
+def build_vector_index(data: Synthetic, factory: str, gpu: bool = False):
+    """A VectorIndex as the product builds it: "auto" (exact while small, else IVF tuned to its
+    recall), or a PQ factory (the shortlist scored again exactly); on the GPU with `gpu` where
+    FAISS has GPU support and sees one."""
     from gallery.vector_index import VectorIndex
 
-    index = VectorIndex(data.dim, factory, use_gpu=False)
+    index = VectorIndex(data.dim, factory, use_gpu=gpu)
     for ids, block in data.chunks():
         index.add(ids, block)
     index.search(data.queries[:1], 10)  # chooses, trains (and tunes)
@@ -151,7 +152,10 @@ def build_vector_index(data: Synthetic, factory: str):
 KINDS = ("flat", "ivf", "auto", "pq")  # Flat (the recall's reference: always run), IVF-Flat, auto, IVF-PQ
 
 
-def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS) -> list[dict]:
+def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS, gpu: bool = False) -> list[dict]:
+    """With `gpu`, every index is a VectorIndex placed on the GPU (FAISS's plain factories too)."""
+    from gallery.vector_index import on_gpu
+
     rows = []
     for n in sizes:
         data = Synthetic(n, dim)
@@ -162,8 +166,10 @@ def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS) -> l
         named = dict(zip(KINDS, (*plain, "auto", f"IVF{nlist},PQ{dim // 8}")))
         for factory in [named[k] for k in KINDS if k == "flat" or k in kinds]:
             start = time.perf_counter()
-            index = build_faiss(data, factory) if factory in plain else build_vector_index(data, factory)
+            index = build_faiss(data, factory) if factory in plain and not gpu else \
+                build_vector_index(data, factory, gpu)
             build = time.perf_counter() - start
+            device = "gpu" if on_gpu(getattr(index, "index", index)) else "cpu"
             if factory == "auto":
                 nprobe = f" nprobe {index.choice.nprobe}" if index.choice.nprobe else ""
                 factory = f"auto: {index.choice.factory}{nprobe}"
@@ -180,11 +186,11 @@ def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS) -> l
             # ids (IVF lists hold ids too), plus the index's float16 copy
             faiss_bytes = dim // 8 if "PQ" in factory else 2 * dim if "SQfp16" in factory else 4 * dim
             memory = faiss_bytes + 8 + (8 if "IVF" in factory else 0) + 2 * dim + 8
-            rows.append({"vectors": n, "factory": factory, "build_s": round(build, 2),
+            rows.append({"vectors": n, "factory": factory, "device": device, "build_s": round(build, 2),
                          "p50_ms": round(1000 * float(np.percentile(latencies, 50)), 3),
                          "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 3),
                          "recall_at_10": round(recall, 4), "memory_bytes_per_face": memory,
-                         "resident": None if factory in plain else _resident(index, queries)})
+                         "resident": None if factory in plain or device == "gpu" else _resident(index, queries)})
             del index
     return rows
 
@@ -232,12 +238,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=None, help="index only the first N images of lfw-mini")
     parser.add_argument("--dim", type=int, default=FUSED_DIM)
     parser.add_argument("--indexes", default=",".join(KINDS), help=f"of {', '.join(KINDS)} (flat always runs)")
+    parser.add_argument("--gpu", action="store_true", help="search indexes on the GPU (faiss-gpu, a GPU seen)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not LFW.exists():
         sys.exit(f"{LFW} is absent (see ../shared/README.md)")
     e2e = [end_to_end(p, args.images) for p in args.profiles.split(",") if p]
-    search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim, tuple(args.indexes.split(",")))
+    search = search_rows([int(s) for s in args.sizes.split(",") if s], args.dim, tuple(args.indexes.split(",")),
+                         args.gpu)
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "end_to_end": e2e, "search": search}
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -248,12 +256,12 @@ def main() -> None:
         print(f"{r['profile']:<15} {r['images']:>6} {r['faces']:>6} {r['images_per_s']:>7.1f} {r['faces_per_s']:>8.1f} "
               f"{r['encoder_only_faces_per_s']:>13.1f} {r['end_to_end_fraction']:>8.0%} {r['db_bytes_per_face']:>10} "
               f"{r['index_bytes_per_face']:>12}")
-    print(f"\n{'vectors':>9} {'index':<28} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10} "
+    print(f"\n{'vectors':>9} {'index':<28} {'dev':>3} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10} "
           f"{'private B/face, read in / mapped':>33}")
     for r in search:
         measured = r["resident"] and f"{r['resident']['read_in']['anon_bytes_per_face']} / " \
                                      f"{r['resident']['mapped']['anon_bytes_per_face']}"
-        print(f"{r['vectors']:>9} {r['factory']:<28} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
+        print(f"{r['vectors']:>9} {r['factory']:<28} {r['device']:>3} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
               f"{r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10} {measured or '':>33}")
     print(f"-> {args.out}")
 

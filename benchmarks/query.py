@@ -3,7 +3,9 @@ against collections of 10k and 100k indexed faces, on this machine's CPU.
 
 Profile: the `base` profile's networks (SCRFD + CLIP ViT-B/16 + IResNet100), randomly initialised
 (speed does not depend on weight values; the public weights cannot be downloaded here), with
-SCRFD-500M from ../shared/models, in the precision `auto` picks (bf16 on CPUs with AVX512-BF16).
+SCRFD-500M from ../shared/models, on the device and in the precision `auto` picks (a CUDA GPU in
+fp16 where torch sees one; else bf16 on CPUs with AVX512-BF16, fp32 otherwise); FAISS on the GPU
+where it has GPU support and sees one.
 The collection is synthetic: N faces of N/4 sitters, their vectors (shaped like face embeddings:
 4 faces a sitter, sitters in look-alike families, benchmarks/synthetic.py), identifications and
 thumbnails in a real SQLite database, with the query planner's statistics gathered as the indexer
@@ -40,6 +42,7 @@ from gallery.pipeline import FacePipeline  # noqa: E402
 from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
 from gallery.search import SearchRequest, SearchService  # noqa: E402
 from gallery.settings import load_settings  # noqa: E402
+from gallery.vector_index import on_gpu  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 QUERY = SHARED / "data" / "lfw-mini" / "Al_Gore" / "Al_Gore_0002.jpg"
@@ -109,7 +112,8 @@ def measure(size: int, queries: int) -> dict:
             models.append(between - t)
             searches.append(done - between)
         assert not isinstance(result, Exception) and result.candidates, f"no candidate: {result}"
-        return {"faces": size, "precision": pipeline.placement.precision, "queries": queries,
+        return {"faces": size, "device": pipeline.placement.device, "precision": pipeline.placement.precision,
+                "faiss": "gpu" if on_gpu(service.index().index) else "cpu", "queries": queries,
                 "p50_s": round(float(np.percentile(latencies, 50)), 3),
                 "p95_s": round(float(np.percentile(latencies, 95)), 3),
                 "models_p50_s": round(float(np.percentile(models, 50)), 3),
@@ -137,10 +141,10 @@ def main() -> None:
     args.out.write_text(json.dumps({"profile": "base-shape (SCRFD-500M + CLIP ViT-B/16 + IResNet100)",
                                     "cpu": cpu_name(), "rows": rows}, indent=2) + "\n")
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
-    print(f"{'faces':>8} {'precision':>9} {'p50 s':>7} {'p95 s':>7} {'models p50 s':>12} {'search p50 s':>12} "
+    print(f"{'faces':>8} {'models on':>9} {'precision':>9} {'FAISS on':>8} {'p50 s':>7} {'p95 s':>7} {'models p50 s':>12} {'search p50 s':>12} "
           f"{'search p95 s':>12}  index")
     for r in rows:
-        print(f"{r['faces']:>8} {r['precision']:>9} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} "
+        print(f"{r['faces']:>8} {r['device']:>9} {r['precision']:>9} {r['faiss']:>8} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} "
               f"{r['search_p50_s']:>12.4f} {r['search_p95_s']:>12.4f}  {(r['index'] or {}).get('factory')}")
     print(f"-> {args.out}")
 

@@ -209,7 +209,7 @@ def _ready(index, use_gpu: bool, nprobe: int = IVF_NPROBE):
     return placed
 
 
-def _on_gpu(index) -> bool:
+def on_gpu(index) -> bool:
     """The index (or the index inside its id map) is a FAISS GPU index."""
     import faiss
 
@@ -471,7 +471,7 @@ class VectorIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         index = self.index
-        if _on_gpu(index):
+        if on_gpu(index):
             index = faiss.index_gpu_to_cpu(index)
         ids = self.ids
         digest = _checksum_start(ids)  # taken as the copy is written: the copy is read once

@@ -192,3 +192,20 @@ def test_onnx_recogniser_with_fixed_batch_of_one(models_dir, store):
     single = np.concatenate([encoder.encode(crops[i:i + 1]) for i in range(3)])
     assert np.allclose(batch, single, atol=1e-6)
     assert encoder.info().weights[spec.weights].startswith("e72a5710")
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_crops_are_scaled_and_normalised_per_channel_in_either_channel_order(store, order):
+    from dataclasses import replace
+
+    from gallery.weights.registry import CLIP_PREPROCESSING
+
+    encoder = build_encoder(EncoderSpec("clip", "clip", None), store, Placement("cpu", "fp32"))
+    encoder.preprocessing = replace(CLIP_PREPROCESSING, channel_order=order)
+    crops = _crops(2, 8, seed=3)
+    x = encoder.to_tensor(crops)
+    pixels = crops[..., ::-1] if order == "BGR" else crops
+    want = (pixels / 255.0 - np.array(CLIP_PREPROCESSING.mean)) / np.array(CLIP_PREPROCESSING.std)
+    assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert np.allclose(x.numpy(), want.transpose(0, 3, 1, 2), atol=1e-6)

@@ -132,12 +132,14 @@ class TorchEncoder(Encoder):
         import torch
 
         pre = self.preprocessing
-        x = torch.from_numpy(crops).to(torch.float32).div_(255.0)
+        # the uint8 pixels go to the device (a quarter of float32's bytes to a GPU), and are scaled
+        # and normalised there; NCHW over channels-last memory, as the networks take them
+        x = torch.from_numpy(crops).to(self.placement.device).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
         if pre.channel_order == "BGR":
-            x = x.flip(-1)
-        x = (x - torch.tensor(pre.mean)) / torch.tensor(pre.std)
-        x = x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
-        return x.to(device=self.placement.device, dtype=self.placement.torch_dtype)
+            x = x.flip(1)
+        mean, std = (torch.tensor(v, device=x.device).view(1, 3, 1, 1) for v in (pre.mean, pre.std))
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        return x.to(dtype=self.placement.torch_dtype)
 
     def _encode(self, crops: np.ndarray) -> np.ndarray:
         import torch
