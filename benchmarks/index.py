@@ -256,13 +256,13 @@ def main() -> None:
         print(f"{r['profile']:<15} {r['images']:>6} {r['faces']:>6} {r['images_per_s']:>7.1f} {r['faces_per_s']:>8.1f} "
               f"{r['encoder_only_faces_per_s']:>13.1f} {r['end_to_end_fraction']:>8.0%} {r['db_bytes_per_face']:>10} "
               f"{r['index_bytes_per_face']:>12}")
-    print(f"\n{'vectors':>9} {'index':<28} {'dev':>3} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} {'mem B/face':>10} "
-          f"{'private B/face, read in / mapped':>33}")
+    print(f"\n{'vectors':>9} {'index':<28} {'dev':>3} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>9} "
+          f"{'mem B/face':>10} {'private B/face, read in / mapped':>33}")
     for r in search:
         measured = r["resident"] and f"{r['resident']['read_in']['anon_bytes_per_face']} / " \
                                      f"{r['resident']['mapped']['anon_bytes_per_face']}"
-        print(f"{r['vectors']:>9} {r['factory']:<28} {r['device']:>3} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} "
-              f"{r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10} {measured or '':>33}")
+        print(f"{r['vectors']:>9} {r['factory']:<28} {r['device']:>3} {r['build_s']:>8.2f} {r['p50_ms']:>8.2f} "
+              f"{r['p95_ms']:>8.2f} {r['recall_at_10']:>9.3f} {r['memory_bytes_per_face']:>10} {measured or '':>33}")
     print(f"-> {args.out}")
 
 

@@ -141,11 +141,12 @@ def main() -> None:
     args.out.write_text(json.dumps({"profile": "base-shape (SCRFD-500M + CLIP ViT-B/16 + IResNet100)",
                                     "cpu": cpu_name(), "rows": rows}, indent=2) + "\n")
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
-    print(f"{'faces':>8} {'models on':>9} {'precision':>9} {'FAISS on':>8} {'p50 s':>7} {'p95 s':>7} {'models p50 s':>12} {'search p50 s':>12} "
-          f"{'search p95 s':>12}  index")
+    print(f"{'faces':>8} {'models on':>9} {'precision':>9} {'FAISS on':>8} {'p50 s':>7} {'p95 s':>7} "
+          f"{'models p50 s':>12} {'search p50 s':>12} {'search p95 s':>12}  index")
     for r in rows:
-        print(f"{r['faces']:>8} {r['device']:>9} {r['precision']:>9} {r['faiss']:>8} {r['p50_s']:>7.3f} {r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} "
-              f"{r['search_p50_s']:>12.4f} {r['search_p95_s']:>12.4f}  {(r['index'] or {}).get('factory')}")
+        print(f"{r['faces']:>8} {r['device']:>9} {r['precision']:>9} {r['faiss']:>8} {r['p50_s']:>7.3f} "
+              f"{r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} {r['search_p50_s']:>12.4f} {r['search_p95_s']:>12.4f}  "
+              f"{(r['index'] or {}).get('factory')}")
     print(f"-> {args.out}")
 
 
