@@ -1,5 +1,6 @@
-"""The vector index chosen by the collection's size ("auto"): Flat while small, then IVF trained on
-the collection's own vectors with nprobe tuned to a measured recall, chosen again as it grows."""
+"""The vector index chosen by the collection's size ("auto"): exact while small, then IVF trained on
+the collection's own vectors with nprobe tuned to a measured recall, chosen again as it grows;
+both holding the stored float16 vectors exactly (SQfp16); its placement on a GPU."""
 
 from __future__ import annotations
 
