@@ -87,9 +87,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    device = resolve_placement(args.device, "fp32" if args.device == "cpu" else "auto").device
+    device = resolve_placement(args.device).device
     gpu = device == "cuda"
     batches = [int(b) for b in (args.batch_sizes or ("1,32,256" if gpu else "1,8,32")).split(",")]
+    chunk = max(64, *batches)  # the encoders' own batch: every measured batch is one call to the network
     precisions = (args.precisions or ("fp16,bf16" if gpu else "fp32,bf16" if cpu_has_bf16() else "fp32")).split(",")
     store = WeightStore(Path("/nonexistent"), offline=True)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -99,16 +100,14 @@ def main() -> None:
     gflop["fused"] = sum(gflop[c] for c in FUSED)
     rows = []
     for precision in precisions:
-        encoders = {name: build_encoder(EncoderSpec(name, kind, None), store, Placement(device, precision),
-                                        max(64, max(batches)))
+        encoders = {name: build_encoder(EncoderSpec(name, kind, None), store, Placement(device, precision), chunk)
                     for name, kind in COMPONENTS.items()}
         for name, encoder in encoders.items():
             for batch in batches:
                 rate = faces_per_second([encoder], batch, args.seconds)
                 rows.append(_row(name, precision, batch, rate, gflop[name], roofline[precision]))
         # fused: every face through CLIP-LoRA, IResNet100-base and IResNet100-tuned (three networks)
-        fused = [build_encoder(EncoderSpec(f"{c}_{i}", COMPONENTS[c], None), store, Placement(device, precision),
-                               max(64, max(batches)))
+        fused = [build_encoder(EncoderSpec(f"{c}_{i}", COMPONENTS[c], None), store, Placement(device, precision), chunk)
                  for i, c in enumerate(FUSED)]
         for batch in batches:
             rate = faces_per_second(fused, batch, args.seconds)
