@@ -5,10 +5,11 @@ from __future__ import annotations
 import gradio as gr
 
 from . import clusters, collection, compare, enquiry, identify, record, status, suggestions
-from .services import Services
+from .services import Services, pictures_folder
 
 
 def build_app(services: Services) -> gr.Blocks:
+    _serve_pictures_as_static()
     with gr.Blocks(title="Portrait Gallery", analytics_enabled=False) as demo:
         gr.Markdown("# Portrait Gallery\nWho is in this painting? Upload a portrait or a photograph.")
         with gr.Tab("Identify"):
@@ -39,3 +40,25 @@ def build_app(services: Services) -> gr.Blocks:
     # queue_size waiting requests the answer is "queue full, try again" (HTTP 503), never a hang
     demo.queue(default_concurrency_limit=1, max_size=services.settings.queue_size)
     return demo
+
+
+def _serve_pictures_as_static() -> None:
+    """The page's pictures (content-named, written once; see `services.served`) as gradio static
+    files: served as they are, without gradio's per-answer path checks and cache moves. The folder
+    holds nothing else, and with logins on the session gate still guards every route."""
+    from gradio.data_classes import _StaticFiles
+
+    folder = pictures_folder().resolve()
+    if folder not in _STATIC:  # gradio's list is process-wide and only grows
+        gr.set_static_paths([folder])
+        _STATIC.add(folder)
+    # gradio tries the static paths in order, resolving each one (and the file) for every picture of
+    # every answer: ours first spares the deeper paths of gradio's own icons (7 ms an identify here).
+    # Without that list (another gradio) the pictures are still static, just checked more slowly.
+    paths = getattr(_StaticFiles, "all_paths", None)
+    if isinstance(paths, list) and folder in paths and paths[0] != folder:
+        paths.remove(folder)
+        paths.insert(0, folder)
+
+
+_STATIC: set = set()
