@@ -42,6 +42,9 @@ def build_app(services: Services) -> gr.Blocks:
     return demo
 
 
+_STATIC: set = set()  # the folders already given to gradio as static paths
+
+
 def _serve_pictures_as_static() -> None:
     """The page's pictures (content-named, written once; see `services.served`) as gradio static
     files: served as they are, without gradio's per-answer path checks and cache moves. The folder
@@ -60,5 +63,3 @@ def _serve_pictures_as_static() -> None:
         paths.remove(folder)
         paths.insert(0, folder)
 
-
-_STATIC: set = set()
