@@ -62,4 +62,3 @@ def _serve_pictures_as_static() -> None:
     if isinstance(paths, list) and folder in paths and paths[0] != folder:
         paths.remove(folder)
         paths.insert(0, folder)
-
