@@ -42,9 +42,6 @@ def build_app(services: Services) -> gr.Blocks:
     return demo
 
 
-_STATIC: set = set()  # the folders already given to gradio as static paths
-
-
 def _serve_pictures_as_static() -> None:
     """The page's pictures (content-named, written once; see `services.served`) as gradio static
     files: served as they are, without gradio's per-answer path checks and cache moves. The folder
@@ -52,13 +49,11 @@ def _serve_pictures_as_static() -> None:
     from gradio.data_classes import _StaticFiles
 
     folder = pictures_folder().resolve()
-    if folder not in _STATIC:  # gradio's list is process-wide and only grows
+    paths = _StaticFiles.all_paths  # process-wide, and what `gr.set_static_paths` extends
+    if folder not in paths:
         gr.set_static_paths([folder])
-        _STATIC.add(folder)
     # gradio tries the static paths in order, resolving each one (and the file) for every picture of
     # every answer: ours first spares the deeper paths of gradio's own icons (7 ms an identify here).
-    # Without that list (another gradio) the pictures are still static, just checked more slowly.
-    paths = getattr(_StaticFiles, "all_paths", None)
-    if isinstance(paths, list) and folder in paths and paths[0] != folder:
+    if paths[0] != folder:
         paths.remove(folder)
         paths.insert(0, folder)
