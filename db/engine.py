@@ -1,17 +1,20 @@
-"""Opening the collection database: any SQLAlchemy URL, schema brought to the latest migration.
+"""Opening the collection database: any SQLAlchemy URL, at this release's schema.
 
 SQLite (the default, one file in the data folder) runs in WAL mode with foreign keys on and a
-busy timeout, so the curator's page can read while the indexer writes. An existing database is
-upgraded in place by Alembic; a SQLite file is first copied aside (`gallery.db.before-<rev>`). An
-empty one is created from the schema and stamped with the latest revision (Alembic's recipe for a
-new database: one statement per table instead of every migration in turn, 0.02 s instead of 0.2 s);
-tests hold the migrations and the schema equal.
+busy timeout, so the curator's page can read while the indexer writes. An empty database is
+created from the schema and stamped with the latest revision (Alembic's recipe for a new database:
+one statement per table instead of every migration in turn, 0.02 s instead of 0.2 s); tests hold
+the migrations and the schema equal.
+
+A database at an older schema is never upgraded on the side of another command: `open_database`
+refuses it with `SchemaOutOfDate`, which names `gallery db upgrade` (a verified backup, then every
+migration in one transaction: `db.migrate`, `gallery.upgrade`). One at a newer schema (a newer
+release wrote it) is refused too.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +25,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gallery.errors import GalleryError
+
+from .schema import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -65,7 +70,28 @@ def storage_fault(err: BaseException) -> str | None:
     return next((plain for words, plain in _STORAGE_FAULTS if words in text), None)
 
 
-def _alembic_config(connection):
+class SchemaOutOfDate(DatabaseError):
+    """The database is at another schema than this release's; nothing was changed."""
+
+    def __init__(self, label: str, current: str):
+        self.current = current
+        if current > SCHEMA_HEAD:  # revisions are zero-padded numbers: "0007" > "0006"
+            text = newer_schema_message(label, current)
+        else:
+            text = (f"the collection database {label} is at schema {current}, from an earlier release; this release "
+                    f"needs schema {SCHEMA_HEAD}. Upgrade it with `gallery db upgrade` (it takes a verified backup "
+                    "first and says where; `--dry-run` shows the steps), then run this command again. "
+                    "Nothing was changed.")
+        super().__init__(text)
+
+
+def newer_schema_message(label: str, current: str) -> str:
+    return (f"the collection database {label} is at schema {current}, which a newer release of Portrait Gallery "
+            f"wrote; this release knows schemas up to {SCHEMA_HEAD}. Use that newer release (the CHANGELOG says "
+            "which release has which schema), or restore the backup taken before its upgrade.")
+
+
+def alembic_config(connection):
     from alembic.config import Config
 
     config = Config()
@@ -77,7 +103,7 @@ def _alembic_config(connection):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    return ScriptDirectory.from_config(alembic_config(None)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -95,15 +121,7 @@ def create_at_head(engine: Engine) -> None:
 
     with engine.begin() as connection:
         Base.metadata.create_all(connection)
-        command.stamp(_alembic_config(connection), "head")
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the migrations up to `revision` (tests use this to build an older database)."""
-    from alembic import command
-
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), revision)
+        command.stamp(alembic_config(connection), "head")
 
 
 class Database:
@@ -180,33 +198,22 @@ def _rollback(session: Session) -> None:
 
 
 def open_database(url: str) -> Database:
-    """Open (creating if needed) and bring the schema to the latest migration."""
+    """Open the collection database, creating it at the latest schema when it is empty. One at
+    another schema raises SchemaOutOfDate (see the module's docstring)."""
     database = Database(url)
     try:
-        before = current_revision(database.engine)
-        head = head_revision()
-        if before is None and not inspect(database.engine).get_table_names():
-            log.info("database %s: created at schema %s", database.label, head)
+        current = current_revision(database.engine)
+        if current is None and not inspect(database.engine).get_table_names():
+            log.info("database %s: created at schema %s", database.label, SCHEMA_HEAD)
             create_at_head(database.engine)
-        elif before != head:
-            _backup_sqlite(database, before)
-            log.info("database %s: schema %s -> %s", database.label, before or "empty", head)
-            upgrade(database.engine)
+        elif current is None:
+            raise DatabaseError(f"the database {database.label} holds tables but no schema version: it is not a "
+                                "Portrait Gallery collection; point --db or --data-dir at the collection's database")
+        elif current != SCHEMA_HEAD:
+            raise SchemaOutOfDate(database.label, current)
     except OperationalError as err:
         plain = storage_fault(err)
         raise DatabaseError(f"cannot open the database {database.label}: {plain or err.orig}") from None
     except SQLAlchemyError as err:
         raise DatabaseError(f"database {database.label}: {err}") from None
     return database
-
-
-def _backup_sqlite(database: Database, revision: str | None) -> None:
-    if revision is None or database.url.get_backend_name() != "sqlite" or not database.url.database:
-        return
-    source = Path(database.url.database)
-    if source.exists() and inspect(database.engine).get_table_names():
-        with database.engine.connect() as connection:  # fold the WAL into the file first
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        target = source.with_name(f"{source.name}.before-{revision}")
-        shutil.copy2(source, target)
-        log.info("database copied to %s before upgrading", target)

@@ -26,6 +26,7 @@ from db.identifications import current_identifications
 from db.schema import Artwork, Face, Identification, Sitter
 from db.sitters import sitter_named
 
+from . import release
 from .errors import GalleryError
 from .files import write_atomically
 
@@ -132,7 +133,8 @@ def write_annotations(database, out: Path, base: str, sitter: str | None = None,
     count = sum(len(p["items"]) for p in pages)
     collection = {"@context": CONTEXT, "id": f"{base.rstrip('/')}/collection", "type": "AnnotationCollection",
                   "label": {"en": ["Portrait Gallery identifications" + (f": {sitter}" if sitter else "")]},
-                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "total": count, "items": pages}
+                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "generator": {"type": "Software", "name": release()}, "total": count, "items": pages}
     write_atomically(Path(out), json.dumps(collection, indent=2, ensure_ascii=False).encode("utf-8"))
     if manifest is not None and manifest_out is not None:
         write_atomically(Path(manifest_out), json.dumps(annotated_manifest(manifest, pages), indent=2,

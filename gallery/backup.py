@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from db.engine import Database, current_revision, open_database
+from sqlalchemy import select
+
+from db.engine import Database, current_revision
+from db.migrate import upgrade_schema
 from db.schema import EmbeddingSet
 
 from .errors import GalleryError
@@ -95,17 +98,23 @@ def _run(command: list[str], env: dict, what: str) -> None:
 
 # -- backup ----------------------------------------------------------------------------------
 def backup(settings: Settings, dest: Path, database: Database | None = None) -> BackupSummary:
+    """Back the collection up into the new folder `dest`. A collection at an earlier release's
+    schema is backed up as it is (that is what `gallery db upgrade` does first)."""
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} exists and is not empty; back up into a new folder")
-    database = database or open_database(settings.database_url)
+    database = database or Database(settings.database_url)
+    source = _sqlite_path(database)
+    if source is not None and not source.is_file():
+        raise BackupError(f"there is no collection database at {source}; nothing to back up")
     partial = dest.with_name(dest.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
         backend = _dump_database(database, partial)
-        with database.session() as session:
-            sets = list(session.query(EmbeddingSet).order_by(EmbeddingSet.id))
+        with database.session() as session:  # columns every schema has: earlier releases' collections too
+            sets = session.execute(select(EmbeddingSet.key, EmbeddingSet.profile, EmbeddingSet.dim,
+                                          EmbeddingSet.components).order_by(EmbeddingSet.id)).all()
             weights = {s.key: {"profile": s.profile, "dim": s.dim, "components": s.components} for s in sets}
         (partial / WEIGHTS_FILE).write_text(json.dumps(weights, indent=2, sort_keys=True))
         warnings = _copy_indexes(settings.index_dir, partial / INDEX_DIR, [s.key for s in sets])
@@ -199,7 +208,8 @@ def restore(settings: Settings, source: Path) -> BackupSummary:
     for key in manifest["embedding_sets"]:
         if (source / INDEX_DIR / key).is_dir():
             shutil.copytree(source / INDEX_DIR / key, Path(settings.index_dir) / key)
-    database = open_database(settings.database_url)  # brings an older backup's schema up to date
+    database = Database(settings.database_url)
+    upgrade_schema(database)  # an earlier release's backup: the backup itself is the copy to go back to
     warnings = _weights_warnings(settings, json.loads((source / WEIGHTS_FILE).read_text()))
     size = sum(f["bytes"] for f in manifest["files"].values())
     return BackupSummary(source, manifest["backend"], current_revision(database.engine), len(manifest["files"]),

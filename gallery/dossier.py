@@ -20,6 +20,7 @@ from db.schema import Artwork, Face, Sitter
 from db.sitters import life_dates, sitter_named
 
 from .dates import DateError, judge, parse_date
+from . import release
 from .errors import GalleryError
 from .files import write_atomically
 
@@ -66,8 +67,8 @@ class Dossier:
         return life_dates(self.birth_year, self.death_year)
 
     def to_json(self) -> dict:
-        return {"dossier": "portrait-gallery sitter dossier", "created_at": self.created_at, "sitter": self.sitter,
-                "sitter_id": self.sitter_id, "birth_year": self.birth_year, "death_year": self.death_year,
+        return {"dossier": "portrait-gallery sitter dossier", "release": release(), "created_at": self.created_at,
+                "sitter": self.sitter, "sitter_id": self.sitter_id, "birth_year": self.birth_year, "death_year": self.death_year,
                 "alternative_names": self.alternative_names, "external_ids": self.external_ids, "notes": self.notes,
                 "likenesses": [x.to_json() for x in self.likenesses]}
 

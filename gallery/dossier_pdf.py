@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import release
 from .errors import GalleryError
 from .report_pdf import MARGIN, _short, _Writer
 
@@ -17,7 +18,7 @@ def render_dossier_pdf(dossier) -> bytes:
     except ImportError as err:
         raise GalleryError(f"PDF reports need fpdf2 ({err}); pip install fpdf2") from None
     out.line("Portrait Gallery: sitter dossier", 16, bold=True, height=9)
-    out.line(dossier.created_at, 8)
+    out.line(f"{dossier.created_at}   {release()}", 8)
     dossier_section(out, dossier)
     return bytes(out.pdf.output())
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .batch import collect_images
+from . import release
 from .errors import GalleryError, NoFaceError
 from .files import write_atomically
 from .images import is_image_path
@@ -85,7 +86,8 @@ class Enquiry:
         return rows
 
     def to_json(self) -> dict:
-        return {"enquiry": self.source, "top_k": self.top_k, "all_faces": self.all_faces, "profile": self.profile,
+        return {"enquiry": self.source, "release": release(), "top_k": self.top_k, "all_faces": self.all_faces,
+                "profile": self.profile,
                 "embedding_set": self.embedding_set, **self.counts(), "seconds": round(self.seconds, 2),
                 "images_per_s": round(self.images_per_s, 2),
                 "queries": [{"query": o.query, "problem": o.problem, "results": [r.to_json() for r in o.results]}

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from db.collection import face_thumbnails
 
+from . import release
 from .errors import GalleryError
 from .report_pdf import THUMB, _short, _Writer, thumbnail_row
 
@@ -24,7 +25,7 @@ def render_enquiry_pdf(enquiry, service=None) -> bytes:
     out.line(f"{enquiry.source}   {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
     out.line(f"{counts['queries']} image(s), {counts['faces_searched']} face(s) searched, {counts['confident']} with a "
              f"confident match, {counts['no_face']} without a face, {counts['failed']} unreadable. Profile "
-             f"{enquiry.profile}, embedding set {enquiry.embedding_set}.", 8)
+             f"{enquiry.profile}, embedding set {enquiry.embedding_set}; {release()}.", 8)
     _summary(out, enquiry)
     thumbs = _thumbnails(enquiry, service)
     for outcome in enquiry.outcomes:

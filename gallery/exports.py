@@ -14,6 +14,7 @@ from db.engine import Database
 from db.identifications import current_identifications
 from db.schema import Artwork, Face, Sitter
 
+from . import release
 from .errors import GalleryError
 from .files import write_atomically
 
@@ -55,7 +56,7 @@ def write_identifications(database: Database, path: Path) -> tuple[Path, int]:
         raise ExportError(f"the export file must end in .csv or .json, got {path.name!r}")
     rows = identification_rows(database)
     if kind == ".json":
-        data = json.dumps({"identifications": rows}, indent=2, ensure_ascii=False) + "\n"
+        data = json.dumps({"release": release(), "identifications": rows}, indent=2, ensure_ascii=False) + "\n"
     else:
         out = io.StringIO()
         writer = csv.DictWriter(out, COLUMNS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from db.sitters import life_dates
 
+from . import release
 from .errors import GalleryError
 
 MARGIN = 15
@@ -198,7 +199,7 @@ def _provenance(out: _Writer, report, r: dict, weights: list[str]) -> None:
     out.line("")
     out.line("How this was produced", 12, bold=True, height=7)
     fusion = ", ".join(f"{c['name']} x{c['weight']:g}" for c in report.profile["components"])
-    out.line(f"Profile {r['profile']}, embedding set {r['embedding_set']}; fusion: {fusion}", 8)
+    out.line(f"{release()}; profile {r['profile']}, embedding set {r['embedding_set']}; fusion: {fusion}", 8)
     for entry in weights:
         out.line(f"weights sha256 {entry}", 7, height=4)
     c = report.collection

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from db.collection import collection_counts, face_thumbnails
 
+from . import release
 from .align import thumbnail_crop
 from .dossier import Dossier, build_dossier
 from .errors import GalleryError
@@ -53,7 +54,8 @@ class MatchReport:
     overlays: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)  # per component: query, match JPEG
 
     def to_json(self) -> dict:
-        return {"report": "portrait-gallery match report", "created_at": self.created_at, "curator": self.curator,
+        return {"report": "portrait-gallery match report", "release": release(), "created_at": self.created_at,
+                "curator": self.curator,
                 "note": self.note, "calibration_note": self.calibration_note, "model": self.profile,
                 "collection": self.collection, **self.result,
                 "top_candidate_dossier": self.dossier.to_json() if self.dossier else None,
@@ -123,7 +125,7 @@ def _json_bytes(report: MatchReport) -> bytes:
 
 CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "status", "face_id", "artwork", "title", "artist", "date",
                "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
-               "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at")
+               "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at", "release")
 
 
 def _csv_bytes(report: MatchReport) -> bytes:
@@ -132,7 +134,7 @@ def _csv_bytes(report: MatchReport) -> bytes:
               "no_confident_match": r["no_confident_match"], "profile": r["profile"],
               "embedding_set": r["embedding_set"], "weights_sha256": " ".join(_weights(report.profile)),
               "collection_faces": report.collection.get("faces"), "curator": report.curator or "",
-              "note": report.note or "", "created_at": report.created_at}
+              "note": report.note or "", "created_at": report.created_at, "release": release()}
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS)
     writer.writeheader()

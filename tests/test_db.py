@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
-from db.engine import Database, DatabaseError, current_revision, head_revision, open_database, upgrade
+from db.engine import Database, DatabaseError, SchemaOutOfDate, current_revision, head_revision, open_database
+from db.migrate import upgrade_schema
 from db.identifications import (IdentificationError, add_metadata_identification, current_identifications, history,
                                 identify)
 from db.schema import Artwork, Face
@@ -54,7 +55,7 @@ def test_migrations_match_the_schema_a_new_database_is_created_from(tmp_path, ca
     from db.schema import Base
 
     migrated = Database(f"sqlite:///{tmp_path / 'migrated.db'}")
-    upgrade(migrated.engine)  # every migration in turn
+    upgrade_schema(migrated)  # every migration in turn
     with caplog.at_level("INFO", logger="db.engine"):
         created = open_database(f"sqlite:///{tmp_path / 'created.db'}")  # empty: created from the schema
     assert "created at schema" in caplog.text
@@ -67,9 +68,12 @@ def test_migrations_match_the_schema_a_new_database_is_created_from(tmp_path, ca
 
 
 def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
+    from gallery.settings import load_settings
+    from gallery.upgrade import upgrade_collection
+
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = Database(url)
-    upgrade(old.engine, "0001")
+    upgrade_schema(old, "0001")
     with old.engine.begin() as connection:
         connection.execute(text("INSERT INTO sitters (name, alternative_names, external_ids, created_at) "
                                 "VALUES ('Saskia van Uylenburgh', '[]', '{}', '2020-01-01')"))
@@ -78,13 +82,18 @@ def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
     old.dispose()
     assert "index_runs" not in _tables(url)
 
+    with pytest.raises(SchemaOutOfDate, match="gallery db upgrade"):
+        open_database(url)  # no command upgrades on the side
+    settings = load_settings(None, {"HOME": str(tmp_path)}, data_dir=str(tmp_path), db_url=url)
+    report = upgrade_collection(settings)
     upgraded = open_database(url)
     assert current_revision(upgraded.engine) == "0006"
     assert {"index_runs", "sitter_events", "replica_decisions"} <= set(_tables(url))
     with upgraded.session() as session:
         assert sitter_named(session, "Saskia van Uylenburgh") is not None
         assert session.execute(text("SELECT run_id, message FROM ingest_errors")).one() == (None, "truncated")
-    assert (tmp_path / "old.db.before-0001").exists()  # the file was copied aside before upgrading
+    assert (report.backup.folder / "gallery.db").exists()  # a verified backup was taken before upgrading
+    assert report.backup.folder.parent == tmp_path / "backups"
 
 
 def _tables(url):

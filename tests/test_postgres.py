@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from db.engine import Database, current_revision, head_revision, open_database, upgrade
+from db.engine import Database, current_revision, head_revision, open_database
+from db.migrate import upgrade_schema
 from db.identifications import current_identifications, identify
 from db.schema import Face
 from db.sitters import list_sitters, sitter_named
@@ -27,7 +28,7 @@ def test_collection_on_postgresql(postgres_url, lfw_dir, onnx_profile, onnx_pipe
 
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:
         connection.execute(text("CREATE DATABASE created"))
-    upgrade(Database(postgres_url).engine)  # the migrations, in turn, on PostgreSQL
+    upgrade_schema(Database(postgres_url))  # the migrations, in turn, on PostgreSQL
     created = open_database(postgres_url.rsplit("/", 1)[0] + "/created")  # empty: created from the schema
     database = open_database(postgres_url)
     for each in (database, created):

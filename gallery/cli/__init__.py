@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from db.schema import SCHEMA_HEAD
+
 from .. import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="gallery")
+@click.version_option(__version__, prog_name="gallery",
+                      message=f"%(prog)s %(version)s (collection schema {SCHEMA_HEAD})")
 def main() -> None:
     """Portrait Gallery: find who is in a painting.
 
@@ -19,7 +22,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (backup_commands, collection_commands, context_commands, curation_commands, evaluate_commands,
+    from . import (backup_commands, collection_commands, context_commands, curation_commands, db_commands, evaluate_commands,
                    explain_commands, export_commands, face_commands, search_commands, serve_commands, sitter_commands,
                    train_commands, weights_commands)
 
@@ -46,6 +49,7 @@ def _register() -> None:
     main.add_command(backup_commands.backup)
     main.add_command(backup_commands.restore)
     main.add_command(export_commands.export)
+    main.add_command(db_commands.db)
 
 
 _register()
