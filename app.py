@@ -7,7 +7,7 @@
 
 import os
 
-from gallery.settings import load_settings
+from gallery.config.settings import load_settings
 from ui.server import launch
 
 if __name__ == "__main__":

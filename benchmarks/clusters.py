@@ -1,4 +1,4 @@
-"""Clustering the unidentified faces (gallery.clusters): quality against held-back labels and time.
+"""Clustering the unidentified faces (gallery.curation.clusters): quality against held-back labels and time.
 
 1. Quality: ../shared/data/lfw-mini (100 people x 4 photographs) indexed with the shared ONNX
    models with every label hidden (all images in one folder), then clustered as `gallery clusters`
@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.clusters import ClusterParams, cluster_vectors  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
+from gallery.curation.clusters import ClusterParams, cluster_vectors  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "clusters.json"
@@ -58,8 +58,8 @@ def pairwise(labels: np.ndarray, truth: np.ndarray) -> dict:
 def lfw_quality() -> list[dict]:
     from db.engine import open_database
     from db.review import faces_to_review, read_evidence
-    from gallery.search import search_service
-    from gallery.settings import load_settings
+    from gallery.search.service import search_service
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
 
     work = Path(tempfile.mkdtemp(prefix="clusters-bench-"))

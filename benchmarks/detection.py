@@ -1,5 +1,5 @@
 """Detection at every size: the whole-image pass alone against the multi-scale scheme (whole pass
-plus tiles, gallery.detection), with the shared SCRFD-500M.
+plus tiles, gallery.faces.detection), with the shared SCRFD-500M.
 
 - Small faces: lfw-mini photographs shrunk so that the face has 15 px between the eyes, pasted at
   a random place of a textured canvas of 2048, 3000 x 4000 and 8000 x 6000 pixels; found = a
@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "detection.json"
@@ -35,7 +35,7 @@ SIZES = ((2048, 2048), (3000, 4000), (8000, 6000))
 
 
 def _embedded(pipeline, rgb, face) -> np.ndarray:
-    from gallery.align import align_face
+    from gallery.faces.align import align_face
 
     encoder = pipeline.encoders[0]
     vectors, _norms = encoder.embed(align_face(rgb, face.landmarks, encoder.crop)[None], False)
@@ -66,9 +66,9 @@ def _identified(pipeline, rgb, face, photo, paths, vectors) -> bool:
 def main() -> None:
     from PIL import Image
 
-    from gallery.detection import detect_faces
-    from gallery.settings import load_settings
-    from gallery.pipeline import FacePipeline
+    from gallery.faces.detection import detect_faces
+    from gallery.config.settings import load_settings
+    from gallery.faces.pipeline import FacePipeline
     from tests.test_detection_scales import _pasted
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

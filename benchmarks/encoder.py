@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gallery.device import Placement, cpu_has_bf16, cpu_name, resolve_placement
-from gallery.encoders.factory import build_encoder
-from gallery.profiles import EncoderSpec
+from gallery.config.device import Placement, cpu_has_bf16, cpu_name, resolve_placement
+from gallery.faces.encoders.factory import build_encoder
+from gallery.config.profiles import EncoderSpec
 from gallery.weights.store import WeightStore
 
 RESULTS = Path(__file__).parent / "results" / "encoder.json"

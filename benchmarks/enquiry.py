@@ -32,10 +32,10 @@ from load import open_service, prepare  # noqa: E402
 from query import base_shape_settings, fill  # noqa: E402
 
 from db.engine import open_database  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
-from gallery.enquiry import run_enquiry  # noqa: E402
-from gallery.pipeline import FacePipeline  # noqa: E402
-from gallery.search import SearchService  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
+from gallery.reports.enquiry import run_enquiry  # noqa: E402
+from gallery.faces.pipeline import FacePipeline  # noqa: E402
+from gallery.search.service import SearchService  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"

@@ -1,4 +1,4 @@
-"""Why did it match? The cost of an explanation (gallery.explain) by grid size: grid² + 1 crops per
+"""Why did it match? The cost of an explanation (gallery.curation.explain) by grid size: grid² + 1 crops per
 face and component, two faces per pair.
 
 - The shared ONNX profile (MobileFaceNet) on a real lfw-mini pair, grids 4, 7, 10, 14.
@@ -20,14 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "explain.json"
 
 
 def timed(encoders, pair, grid: int, repeats: int) -> float:
-    from gallery.explain import explain
+    from gallery.curation.explain import explain
 
     best = float("inf")
     for _ in range(repeats):
@@ -42,11 +42,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    from gallery.device import Placement, cpu_has_bf16
-    from gallery.encoders.factory import build_encoder
-    from gallery.pipeline import FacePipeline
-    from gallery.profiles import EncoderSpec
-    from gallery.settings import load_settings
+    from gallery.config.device import Placement, cpu_has_bf16
+    from gallery.faces.encoders.factory import build_encoder
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.config.profiles import EncoderSpec
+    from gallery.config.settings import load_settings
     from gallery.weights.store import WeightStore
 
     settings = load_settings(ROOT / "profiles" / "shared-onnx.toml", {"HOME": "/tmp", "HF_HUB_OFFLINE": "1"})

@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory import memory_bytes  # noqa: E402
 from benchmarks.synthetic import Synthetic  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
-from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
-from gallery.settings import load_settings  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
+from gallery.config.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
+from gallery.config.settings import load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"
@@ -63,7 +63,7 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def end_to_end(profile_name: str, limit: int | None) -> dict:
-    from gallery.pipeline import FacePipeline
+    from gallery.faces.pipeline import FacePipeline
     from indexer.runner import index_collection
 
     work = Path(tempfile.mkdtemp(prefix="gallery-bench-"))
@@ -116,7 +116,7 @@ def build_faiss(data: Synthetic, factory: str):
     sample, IVF nprobe), filled chunk by chunk."""
     import faiss
 
-    from gallery.vector_index import IVF_NPROBE, TRAIN_SAMPLE, with_face_ids
+    from gallery.index.vector_index import IVF_NPROBE, TRAIN_SAMPLE, with_face_ids
 
     index = with_face_ids(faiss.index_factory(data.dim, factory, faiss.METRIC_INNER_PRODUCT))
     chunks = data.chunks()
@@ -140,7 +140,7 @@ def build_vector_index(data: Synthetic, factory: str, gpu: bool = False):
     """A VectorIndex as the product builds it: "auto" (exact while small, else IVF tuned to its
     recall), or a PQ factory (the shortlist scored again exactly); on the GPU with `gpu` where
     FAISS has GPU support and sees one."""
-    from gallery.vector_index import VectorIndex
+    from gallery.index.vector_index import VectorIndex
 
     index = VectorIndex(data.dim, factory, use_gpu=gpu)
     for ids, block in data.chunks():
@@ -154,7 +154,7 @@ KINDS = ("flat", "ivf", "auto", "pq")  # Flat (the recall's reference: always ru
 
 def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS, gpu: bool = False) -> list[dict]:
     """With `gpu`, every index is a VectorIndex placed on the GPU (FAISS's plain factories too)."""
-    from gallery.vector_index import on_gpu
+    from gallery.index.vector_index import on_gpu
 
     rows = []
     for n in sizes:
@@ -215,7 +215,7 @@ def _resident(index, queries: np.ndarray) -> dict:
 def resident_child(folder: Path, factory: str, map_bytes: int) -> None:
     import faiss  # noqa: F401 (its libraries loaded before the baseline, so they are not counted)
 
-    from gallery.vector_index import MANIFEST, IndexRule, open_index
+    from gallery.index.vector_index import MANIFEST, IndexRule, open_index
 
     dim = json.loads((folder / MANIFEST).read_text())["dim"]
     queries = np.load(folder / "queries.npy")

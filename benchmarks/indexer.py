@@ -7,7 +7,7 @@ loaded, the median of --repeats runs:
 1. insightface: its FaceAnalysis with the two models (SCRFD at 640 x 640, norm_crop, the
    recogniser face by face), images read with cv2.imread one after another: the loop a user
    would write with insightface;
-2. `gallery embed` (gallery.batch.embed_files): the padded whole-image pass, alignment, crops
+2. `gallery embed` (gallery.faces.batch.embed_files): the padded whole-image pass, alignment, crops
    embedded many per run;
 3. `gallery index` (indexer.runner.index_collection) into a fresh SQLite database and FAISS index:
    files read, hashed and decoded in a worker process, thumbnails, and the database writes in a
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 LFW = SHARED / "data" / "lfw-mini"
@@ -65,9 +65,9 @@ def insightface_run(files: list[Path], work: Path, repeats: int) -> tuple[list[f
 
 
 def gallery_runs(files: list[Path], work: Path, repeats: int, with_ray: bool) -> dict:
-    from gallery.batch import embed_files
-    from gallery.pipeline import FacePipeline
-    from gallery.settings import load_settings
+    from gallery.faces.batch import embed_files
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
 
     collection = work / "collection"

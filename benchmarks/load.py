@@ -36,7 +36,7 @@ LFW = SHARED / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "load.json"
 
 from benchmarks.memory import memory_bytes  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 
 
@@ -65,9 +65,9 @@ def prepare(work: Path) -> tuple[Path, dict]:
 def open_service(profile: Path, data: Path):
     """A SearchService in this process over what `prepare` indexed."""
     from db.engine import open_database
-    from gallery.pipeline import FacePipeline
-    from gallery.search import SearchService
-    from gallery.settings import load_settings
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.search.service import SearchService
+    from gallery.config.settings import load_settings
 
     settings = load_settings(profile, {"HOME": str(data), "HF_HUB_OFFLINE": "1"}, data_dir=str(data))
     return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir)

@@ -1,8 +1,8 @@
 """The onnxruntime paths the pipeline takes, each against what it replaced, with the shared models:
 
-1. SCRFD's input at 640 x 640: cv2.dnn.blobFromImage (insightface's) against gallery.scrfd's;
+1. SCRFD's input at 640 x 640: cv2.dnn.blobFromImage (insightface's) against gallery.faces.scrfd's;
 2. SCRFD-500M then MobileFaceNet on one face, alternately, with onnxruntime's threads spinning
-   between runs (its default) and without (gallery.onnx_runtime.open_session); each alone too;
+   between runs (its default) and without (gallery.faces.onnx_runtime.open_session); each alone too;
 3. MobileFaceNet at its fixed batch of 1, face by face, against the freed batch (32 a run).
 
 Milliseconds are the mean of --runs calls after a warm-up. Prints a table and writes
@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"
 RESULTS = Path(__file__).parent / "results" / "onnx_runtime.json"
@@ -43,7 +43,7 @@ def mean_ms(call, runs: int) -> float:
 def blob_rows(runs: int) -> list[dict]:
     import cv2
 
-    from gallery.scrfd import Scrfd
+    from gallery.faces.scrfd import Scrfd
 
     canvas = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     detector = Scrfd(MODELS / "scrfd_500m.onnx", CPU, 640, 0.5, 0.4)
@@ -52,15 +52,15 @@ def blob_rows(runs: int) -> list[dict]:
     run_only = mean_ms(lambda: detector.session.run(detector.output_names, {detector.input_name: np.zeros(
         (1, 3, 640, 640), np.float32)}), runs)
     return [{"what": "SCRFD input blob, cv2.dnn.blobFromImage", "ms": round(theirs, 2)},
-            {"what": "SCRFD detect, whole (gallery.scrfd)", "ms": round(whole, 2)},
+            {"what": "SCRFD detect, whole (gallery.faces.scrfd)", "ms": round(whole, 2)},
             {"what": "SCRFD network run alone", "ms": round(run_only, 2)},
-            {"what": "gallery.scrfd around the network (detect - run)", "ms": round(whole - run_only, 2)}]
+            {"what": "gallery.faces.scrfd around the network (detect - run)", "ms": round(whole - run_only, 2)}]
 
 
 def spinning_rows(runs: int) -> list[dict]:
     import onnxruntime as ort
 
-    from gallery.onnx_runtime import open_session
+    from gallery.faces.onnx_runtime import open_session
 
     image = np.random.default_rng(1).uniform(-1, 1, (1, 3, 640, 640)).astype(np.float32)
     face = np.random.default_rng(2).uniform(-1, 1, (1, 3, 112, 112)).astype(np.float32)
@@ -83,7 +83,7 @@ def spinning_rows(runs: int) -> list[dict]:
 
 
 def batch_rows(runs: int) -> list[dict]:
-    from gallery.onnx_runtime import batch_freed, open_session
+    from gallery.faces.onnx_runtime import batch_freed, open_session
 
     path = MODELS / "mobilefacenet.onnx"
     fixed = open_session(path, CPU, "fixed")

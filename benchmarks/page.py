@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import LFW, connect, free_port, open_service, prepare  # noqa: E402
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "page.json"
 

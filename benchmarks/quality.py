@@ -1,4 +1,4 @@
-"""Face quality (gallery.quality) on lfw-mini with the shared models: the median quality of 50
+"""Face quality (gallery.faces.quality) on lfw-mini with the shared models: the median quality of 50
 photographs as they are, blurred (Gaussian, radius 4), shrunk to 70 pixels, and shrunk to 70 pixels
 then enlarged back to 250 (detail lost, size kept), against the quality floor.
 
@@ -16,7 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-mini"
 RESULTS = Path(__file__).parent / "results" / "quality.json"
@@ -25,9 +25,9 @@ RESULTS = Path(__file__).parent / "results" / "quality.json"
 def main() -> None:
     from PIL import Image, ImageFilter
 
-    from gallery.images import LoadedImage
-    from gallery.pipeline import FacePipeline
-    from gallery.settings import load_settings
+    from gallery.faces.images import LoadedImage
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.config.settings import load_settings
 
     settings = load_settings(ROOT / "profiles" / "shared-onnx.toml", {"HOME": "/tmp", "HF_HUB_OFFLINE": "1"})
     pipeline = FacePipeline(settings)

@@ -36,13 +36,13 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.synthetic import Synthetic  # noqa: E402
 from db.collection import embedding_set  # noqa: E402
 from db.engine import open_database  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 from db.schema import Artwork, Face, FaceVector, Identification, Sitter  # noqa: E402
-from gallery.pipeline import FacePipeline  # noqa: E402
-from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
-from gallery.search import SearchRequest, SearchService  # noqa: E402
-from gallery.settings import load_settings  # noqa: E402
-from gallery.vector_index import on_gpu  # noqa: E402
+from gallery.faces.pipeline import FacePipeline  # noqa: E402
+from gallery.config.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
+from gallery.search.service import SearchRequest, SearchService  # noqa: E402
+from gallery.config.settings import load_settings  # noqa: E402
+from gallery.index.vector_index import on_gpu  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 QUERY = SHARED / "data" / "lfw-mini" / "Al_Gore" / "Al_Gore_0002.jpg"

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory import memory_bytes  # noqa: E402
 from benchmarks.synthetic import Synthetic  # noqa: E402
-from gallery.device import cpu_name  # noqa: E402
+from gallery.config.device import cpu_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
 DIM = 1536
@@ -55,7 +55,7 @@ def _mb(key: str) -> int:
 def child(n: int, factory: str, folder: Path) -> dict:
     import faiss  # noqa: F401 (its libraries loaded before anything is measured)
 
-    from gallery.vector_index import VectorIndex, open_index
+    from gallery.index.vector_index import VectorIndex, open_index
 
     data = Synthetic(n, DIM)
     index = VectorIndex(DIM, factory, use_gpu=False)

@@ -29,9 +29,9 @@ RESULTS = Path(__file__).parent / "results" / "train.json"
 def models():
     import torch
 
-    from gallery.encoders.adapter import LoraSettings
-    from gallery.encoders.clip_encoder import build_clip_visual
-    from gallery.encoders.iresnet import IResNet
+    from gallery.faces.encoders.adapter import LoraSettings
+    from gallery.faces.encoders.clip_encoder import build_clip_visual
+    from gallery.faces.encoders.iresnet import IResNet
     from gallery.training.models import ClipLoraModel, IResNetModel
 
     torch.manual_seed(0)

@@ -4,6 +4,6 @@ identifications, embedding sets and their vectors, ingest errors.
 Importing this package opens nothing; `open_database(url)` does.
 """
 
-from .engine import Database, DatabaseError, open_database
+from db.engine import Database, DatabaseError, open_database
 
 __all__ = ["Database", "DatabaseError", "open_database"]

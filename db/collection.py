@@ -11,8 +11,8 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .schema import Artwork, EmbeddingSet, Face, FaceVector, IndexRun, IngestError, Sitter, utcnow
-from .sitters import count_identified_faces
+from db.schema import Artwork, EmbeddingSet, Face, FaceVector, IndexRun, IngestError, Sitter, utcnow
+from db.sitters import count_identified_faces
 
 VECTOR_DTYPE = np.float16
 
@@ -206,7 +206,7 @@ class FaceEntry:
 
 def sitter_faces(session: Session, sitter_id: int) -> list[FaceEntry]:
     """Active faces whose current identification with this sitter exists (any status)."""
-    from .identifications import current_identifications
+    from db.identifications import current_identifications
 
     current = {c.face_id: c for c in current_identifications(session) if c.sitter_id == sitter_id}
     if not current:
@@ -233,7 +233,7 @@ class CollectionFace:
 
 def face_in_file(session: Session, sha256: str, box, min_iou: float = 0.5) -> CollectionFace | None:
     """The active face of a present artwork with this content whose box overlaps `box` most."""
-    from gallery.detection import box_iou
+    from gallery.faces.detection import box_iou
 
     rows = session.execute(select(Face.id, Face.artwork_id, Face.face_index, Face.box, Artwork.path)
                            .join(Artwork, Artwork.id == Face.artwork_id)
@@ -259,7 +259,7 @@ def find_artworks(session: Session, text: str, limit: int = 200) -> list[dict]:
 def save_calibration(session: Session, set_key: str, calibration: dict) -> None:
     eset = find_embedding_set(session, set_key)
     if eset is None:
-        from gallery.errors import GalleryError
+        from gallery.core.errors import GalleryError
 
         raise GalleryError(f"there is no embedding set {set_key}")
     eset.calibration = calibration

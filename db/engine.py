@@ -8,7 +8,7 @@ the migrations and the schema equal.
 
 A database at an older schema is never upgraded on the side of another command: `open_database`
 refuses it with `SchemaOutOfDate`, which names `gallery db upgrade` (a verified backup, then every
-migration in one transaction: `db.migrate`, `gallery.upgrade`). One at a newer schema (a newer
+migration in one transaction: `db.migrate`, `gallery.admin.upgrade`). One at a newer schema (a newer
 release wrote it) is refused too.
 """
 
@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .schema import SCHEMA_HEAD
+from db.schema import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -117,7 +117,7 @@ def create_at_head(engine: Engine) -> None:
     """An empty database: the schema's tables, stamped with the latest revision, in one transaction."""
     from alembic import command
 
-    from .schema import Base
+    from db.schema import Base
 
     with engine.begin() as connection:
         Base.metadata.create_all(connection)

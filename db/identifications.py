@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .schema import SOURCES, STATUSES, Face, Identification, Sitter
+from db.schema import SOURCES, STATUSES, Face, Identification, Sitter
 
 
 class IdentificationError(GalleryError):
@@ -103,63 +103,3 @@ def carry_over(session: Session, old_face_id: int, new_face_id: int, note: str) 
                                    note=f"{note}; was: {current.note}" if current.note else note))
         copied += 1
     return copied
-
-
-def confirm_faces(session: Session, face_ids: list[int], sitter_id: int, who: str | None, note: str | None,
-                  status: str = "confirmed") -> list[Identification]:
-    """One curator's decision on several faces (a cluster named, suggestions accepted): every face
-    must be active and not already carry this decision, or nothing is recorded (the caller's
-    transaction rolls back on the error)."""
-    if not face_ids:
-        raise IdentificationError("no face to record the decision on")
-    if len(set(face_ids)) != len(face_ids):
-        raise IdentificationError("a face is named twice")
-    active = set(session.scalars(select(Face.id).where(Face.id.in_(face_ids), Face.active.is_(True))))
-    unknown = [f for f in face_ids if f not in active]
-    if unknown:
-        raise IdentificationError(f"there is no active face {unknown[0]}" + (f" (nor {len(unknown) - 1} more)"
-                                                                             if len(unknown) > 1 else ""))
-    for current in current_identifications(session, face_ids):
-        if current.sitter_id == sitter_id and current.status == status and current.source == "curator":
-            raise IdentificationError(f"face {current.face_id} is already {status} as {current.sitter} "
-                                      f"(by {current.who or 'anonymous'}, {current.at:%Y-%m-%d %H:%M}); "
-                                      "nothing was recorded")
-    return [identify(session, face_id, sitter_id, status, "curator", who, note) for face_id in face_ids]
-
-
-def name_faces(session: Session, face_ids: list[int], sitter_name: str, new_sitter: bool, who: str | None,
-               note: str | None = None) -> list[Identification]:
-    """Confirm these faces as one sitter, an existing one or (`new_sitter`) a new one: all or none."""
-    from .sitters import chosen_sitter
-
-    sitter = chosen_sitter(session, sitter_name, new_sitter)
-    return confirm_faces(session, face_ids, sitter.id, who, note)
-
-
-ACTIONS = ("confirmed", "probable", "disputed", "rejected", "reassign")
-
-
-def curate(session: Session, face_id: int, action: str, sitter_name: str, who: str | None,
-           note: str | None = None, from_sitter_id: int | None = None) -> list[Identification]:
-    """A curator's decision on a face. `reassign` rejects `from_sitter_id` and confirms `sitter_name`
-    (created when new); the other actions record that status for `sitter_name`."""
-    from .sitters import sitter_named
-
-    if action not in ACTIONS:
-        raise IdentificationError(f"action must be one of {ACTIONS}, got {action!r}")
-    if not sitter_name or not sitter_name.strip():
-        raise IdentificationError("name the sitter")
-    sitter = sitter_named(session, sitter_name, create=action in ("confirmed", "probable", "reassign"))
-    if sitter is None:
-        raise IdentificationError(f"there is no sitter named {sitter_name!r}")
-    records = []
-    if action == "reassign":
-        if from_sitter_id is None:
-            raise IdentificationError("reassign needs the sitter the face is taken from")
-        if from_sitter_id == sitter.id:
-            raise IdentificationError("the face already belongs to that sitter")
-        records.append(identify(session, face_id, from_sitter_id, "rejected", "curator", who,
-                                note or f"reassigned to {sitter.name}"))
-        action = "confirmed"
-    records.append(identify(session, face_id, sitter.id, action, "curator", who, note))
-    return records

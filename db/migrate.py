@@ -17,7 +17,7 @@ its table at an old version) is repaired inside the same transaction: the leftov
 when its table is still there (the table is the truth: the version number says the step never
 finished), or renamed back when the step had dropped the table before it failed.
 
-Nothing here backs up: `gallery.upgrade` takes the verified backup before calling `upgrade_schema`.
+Nothing here backs up: `gallery.admin.upgrade` takes the verified backup before calling `upgrade_schema`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from .engine import (BUSY_TIMEOUT_S, Database, DatabaseError, alembic_config, current_revision, newer_schema_message,
-                     storage_fault)
-from .schema import SCHEMA_HEAD
+from db.engine import (BUSY_TIMEOUT_S, Database, DatabaseError, alembic_config, current_revision, newer_schema_message,
+                       storage_fault)
+from db.schema import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
 LEFTOVER_PREFIX = "_alembic_tmp_"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .schema import Artwork, ReplicaDecision
+from db.schema import Artwork, ReplicaDecision
 
 
 class ReplicaError(GalleryError):

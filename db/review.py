@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .identifications import current_identifications
-from .schema import Artwork, Face, FaceVector
+from db.identifications import current_identifications
+from db.schema import Artwork, Face, FaceVector
 
 TRUSTED_SOURCES = ("curator", "metadata")
 

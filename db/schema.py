@@ -93,7 +93,7 @@ class Face(Base):
     box: Mapped[list] = mapped_column(JSON)  # [x1, y1, x2, y2] in artwork pixels
     landmarks: Mapped[list] = mapped_column(JSON)  # 5 x [x, y]
     score: Mapped[float] = mapped_column(Float)
-    quality: Mapped[float | None] = mapped_column(Float)  # gallery.quality, [0, 1] (migration 0006)
+    quality: Mapped[float | None] = mapped_column(Float)  # gallery.faces.quality, [0, 1] (migration 0006)
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)  # JPEG
     # False once the artwork file changed and was detected again; kept for its history
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
@@ -143,7 +143,7 @@ class EmbeddingSet(Base):
     dim: Mapped[int] = mapped_column(Integer)
     components: Mapped[dict] = mapped_column(JSON)  # ProfileInfo.to_json()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    calibration: Mapped[dict | None] = mapped_column(JSON)  # gallery.calibration (migration 0003)
+    calibration: Mapped[dict | None] = mapped_column(JSON)  # gallery.evaluation.calibration (migration 0003)
 
 
 class FaceVector(Base):

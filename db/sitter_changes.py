@@ -14,11 +14,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .identifications import current_identifications
-from .schema import Identification, Sitter, SitterEvent
-from .sitters import clean_name, sitter_named
+from db.identifications import current_identifications
+from db.schema import Identification, Sitter, SitterEvent
+from db.sitters import clean_name, sitter_named
 
 
 class SitterError(GalleryError):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .identifications import CurrentIdentification, current_identifications
-from .schema import Face, Identification, Sitter
+from db.identifications import CurrentIdentification, current_identifications
+from db.schema import Face, Identification, Sitter
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def chosen_sitter(session: Session, name: str | None, new: bool = False, create:
     """The sitter a curator names for a decision: an existing one, or a new one when `new` is said
     explicitly (a typo must not create a sitter; a new sitter must not silently join an old one).
     With `create` False a valid new name is only checked (None is returned)."""
-    from .identifications import IdentificationError
+    from db.identifications import IdentificationError
 
     if not name or not name.strip():
         raise IdentificationError("name the sitter")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from gallery.vector_index import IndexRule, OpenedIndex, open_index
+from gallery.index.vector_index import IndexRule, OpenedIndex, open_index
 
-from .collection import set_face_ids, set_vectors, vectors_of
-from .engine import Database
-from .schema import EmbeddingSet
+from db.collection import set_face_ids, set_vectors, vectors_of
+from db.engine import Database
+from db.schema import EmbeddingSet
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
 # metadata labels (lower case) -> artwork field; "sitter" is the sitter, like a CSV column
 DEFAULT_FIELDS = {

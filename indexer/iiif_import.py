@@ -1,7 +1,7 @@
 """`gallery index --iiif URL_OR_FILE`: a manifest or a collection, indexed canvas by canvas.
 
 Reader stage for the web: the documents are read (indexer.iiif), every canvas's image fetched
-through the cache at a bounded size by `http_concurrency` threads (indexer.http), then the files
+through the cache at a bounded size by `http_concurrency` threads (gallery.core.http), then the files
 go through the same planner, mapper and writer as a folder (indexer.runner.index_canvases). The
 artwork's path, its stable id, is the canvas URI; the manifest's URI, the canvas size and the
 image URL are kept in its extras (`iiif`), so face boxes can be given back in canvas coordinates.
@@ -27,13 +27,13 @@ from sqlalchemy import select, update
 from db.collection import record_error
 from db.engine import Database, open_database
 from db.schema import Artwork
-from gallery.errors import GalleryError
-from gallery.settings import Settings
+from gallery.core.errors import GalleryError
+from gallery.config.settings import Settings
 
-from .http import Fetcher, cache_dir_of
-from .iiif import Canvas, traverse
-from .metadata import ArtworkMeta
-from .plan import CollectionFile
+from gallery.core.http import Fetcher, cache_dir_of
+from indexer.iiif import Canvas, traverse
+from indexer.metadata import ArtworkMeta
+from indexer.plan import CollectionFile
 
 
 @dataclass
@@ -65,7 +65,7 @@ class IiifSummary:
 def index_iiif(settings: Settings, source: str, max_size: int | None = None, database: Database | None = None,
                pipeline=None, mapping: dict | None = None,
                on_fetch: Callable[[FetchProgress], None] | None = None, fetcher: Fetcher | None = None) -> IiifSummary:
-    from .runner import index_canvases
+    from indexer.runner import index_canvases
 
     started = time.monotonic()
     database = database or open_database(settings.database_url)

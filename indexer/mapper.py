@@ -10,10 +10,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from gallery.detection import DetectedFace
-from gallery.pipeline import CroppedImage, FacePipeline
+from gallery.faces.detection import DetectedFace
+from gallery.faces.pipeline import CroppedImage, FacePipeline
 
-from .plan import Task
+from indexer.plan import Task
 
 
 def stored_faces(faces) -> list[DetectedFace]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from db.sitters import SitterRecord
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
 ARTWORK_FIELDS = ("title", "artist", "date", "year", "accession_number", "institution", "medium")
 ALIASES = {"filename": "file", "path": "file", "accession": "accession_number", "accession_no": "accession_number",

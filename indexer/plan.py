@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from db.collection import KnownArtwork
-from gallery.errors import GalleryError
-from gallery.images import is_image_path
-from gallery.pipeline import ImageResult
+from gallery.core.errors import GalleryError
+from gallery.faces.images import is_image_path
+from gallery.faces.pipeline import ImageResult
 
-from .metadata import ArtworkMeta, MetadataProblem, read_artwork_csv, sitter_from_folder
-from .reader import ReadResult
+from indexer.metadata import ArtworkMeta, MetadataProblem, read_artwork_csv, sitter_from_folder
+from indexer.reader import ReadResult
 
 
 class CollectionError(GalleryError):

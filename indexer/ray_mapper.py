@@ -33,12 +33,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from gallery.errors import GalleryError
-from gallery.settings import Settings
+from gallery.core.errors import GalleryError
+from gallery.config.settings import Settings
 
-from .mapper import Mapper
-from .plan import CollectionFile, Planner, Task
-from .reader import read_file
+from indexer.mapper import Mapper
+from indexer.plan import CollectionFile, Planner, Task
+from indexer.reader import read_file
 
 
 BLOCK_BATCHES = 4  # a Ray Data block holds this many of the mapper's batches of files
@@ -140,7 +140,7 @@ class MapperActor:
     pickled (kind, ReadResult, ImageResult) out."""
 
     def __init__(self, settings: Settings):
-        from gallery.pipeline import FacePipeline
+        from gallery.faces.pipeline import FacePipeline
 
         self.settings = settings
         self.mapper = Mapper(FacePipeline(settings), settings.thumbnail_size)

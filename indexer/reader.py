@@ -24,8 +24,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterable, Iterator, TypeVar
 
-from gallery.errors import GalleryError, ImageLoadError
-from gallery.images import LoadedImage, load_image
+from gallery.core.errors import GalleryError, ImageLoadError
+from gallery.faces.images import LoadedImage, load_image
 
 T = TypeVar("T")
 MAX_CRASHES_IN_A_ROW = 3

@@ -16,14 +16,14 @@ from db.collection import (active_faces, clear_metadata_errors, embedding_set, f
                            record_error, start_run)
 from db.engine import Database, open_database
 from db.vectors import index_folder, open_set_index
-from gallery.pipeline import FacePipeline
-from gallery.settings import Settings
-from gallery.vector_index import IndexRule
+from gallery.faces.pipeline import FacePipeline
+from gallery.config.settings import Settings
+from gallery.index.vector_index import IndexRule
 
-from .mapper import Mapper
-from .plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
-from .reader import Reader
-from .writer import WriteBehind, Writer
+from indexer.mapper import Mapper
+from indexer.plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
+from indexer.reader import Reader
+from indexer.writer import WriteBehind, Writer
 
 
 @dataclass
@@ -179,7 +179,7 @@ def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, 
                  mapper: Mapper) -> Iterator[list[Task]]:
     """Batches of tasks mapped on a Ray cluster, in collection order; the few whose cluster result
     does not fit are read and mapped here, at the end."""
-    from .ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
+    from indexer.ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
 
     with run.database.session() as session:
         stored = stored_faces_of(session, [a for a in planner.known.values() if a.embedded != a.faces])

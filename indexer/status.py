@@ -8,9 +8,9 @@ from db.collection import collection_counts, embedding_sets, ingest_errors
 from db.engine import Database, open_database
 from db.schema import EmbeddingSet
 from db.vectors import open_set_index
-from gallery.dossier import implausible_identifications
-from gallery.settings import Settings
-from gallery.vector_index import IndexRule, VectorIndexError
+from gallery.curation.dossier import implausible_identifications
+from gallery.config.settings import Settings
+from gallery.index.vector_index import IndexRule, VectorIndexError
 
 
 @dataclass(frozen=True)

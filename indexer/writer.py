@@ -26,11 +26,11 @@ from db.engine import Database
 from db.identifications import add_metadata_identification, carry_over, identify
 from db.schema import Artwork, Face, FaceVector, Sitter
 from db.sitters import sitters_named
-from gallery.detection import box_iou
-from gallery.pipeline import EmbeddedFace
-from gallery.vector_index import VectorIndex
+from gallery.faces.detection import box_iou
+from gallery.faces.pipeline import EmbeddedFace
+from gallery.index.vector_index import VectorIndex
 
-from .plan import Task
+from indexer.plan import Task
 
 CARRY_IOU = 0.5  # a changed file's new face inherits an old face's identifications above this overlap
 SAVE_SHARE = 0.1  # periodic index saves take at most about this share of a run: after a save of s seconds

@@ -48,7 +48,7 @@ def build_dated(lfw: Path, root: Path, profile: Path, pipeline):
 
     from db.engine import open_database
     from db.sitters import SitterRecord, import_sitters
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
 
     collection = root / "collection"

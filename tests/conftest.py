@@ -78,7 +78,7 @@ def gallery_cli(env):
 
 @pytest.fixture(scope="session")
 def onnx_settings(onnx_profile, tmp_path_factory):
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
 
     home = tmp_path_factory.mktemp("home")
     return load_settings(onnx_profile, {"HOME": str(home), "HF_HUB_OFFLINE": "1"})
@@ -86,7 +86,7 @@ def onnx_settings(onnx_profile, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def onnx_pipeline(onnx_settings):
-    from gallery.pipeline import FacePipeline
+    from gallery.faces.pipeline import FacePipeline
 
     return FacePipeline(onnx_settings)
 
@@ -123,8 +123,8 @@ def indexed(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory, group_photo)
     import shutil
 
     from db.engine import open_database
-    from gallery.search import SearchService
-    from gallery.settings import load_settings
+    from gallery.search.service import SearchService
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
     from tests.collections import copy_sitters
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gallery.align import ARCFACE_CROP, ARCFACE_TEMPLATE_112, CLIP_CROP, align_face, similarity_transform
-from gallery.device import cpu_has_bf16, resolve_placement
-from gallery.errors import ConfigError, ModelError
-from gallery.fusion import FusionLayout
+from gallery.faces.align import ARCFACE_CROP, ARCFACE_TEMPLATE_112, CLIP_CROP, align_face, similarity_transform
+from gallery.config.device import cpu_has_bf16, resolve_placement
+from gallery.core.errors import ConfigError, ModelError
+from gallery.faces.fusion import FusionLayout
 
 
 def test_similarity_transform_recovers_a_known_transform():

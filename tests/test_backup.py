@@ -25,8 +25,8 @@ def _ranked(service, images):
 
 def test_backup_restores_to_the_same_status_and_search(indexed, gallery_cli, onnx_pipeline, tmp_path):
     from db.engine import open_database
-    from gallery.search import SearchService
-    from gallery.settings import load_settings
+    from gallery.search.service import SearchService
+    from gallery.config.settings import load_settings
 
     settings, service, held_out, _database = indexed
     dest = tmp_path / "backup"

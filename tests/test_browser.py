@@ -115,7 +115,7 @@ def test_an_enquiry_of_three_files_downloads_its_summary(page_at, indexed, tmp_p
 def test_merging_two_sitters_shows_their_works_together(page_at, indexed, tmp_path):
     from playwright.sync_api import expect
 
-    from gallery.settings import with_overrides
+    from gallery.config.settings import with_overrides
 
     settings, _service, held_out, _db = indexed
     shutil.copytree(settings.data_dir, tmp_path / "data")
@@ -139,7 +139,7 @@ def test_merging_two_sitters_shows_their_works_together(page_at, indexed, tmp_pa
 def curated_data(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
     """A small collection with unlabelled portraits of known sitters and of unknown ones (see
     tests.collections.build_curated), indexed once per module; each test works on a copy."""
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
     from tests.collections import build_curated
 
@@ -152,7 +152,7 @@ def curated_data(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
 
 @pytest.fixture()
 def curated_page(curated_data, page_at, tmp_path):
-    from gallery.settings import with_overrides
+    from gallery.config.settings import with_overrides
 
     settings, root = curated_data
     shutil.copytree(settings.data_dir, tmp_path / "data")

@@ -67,7 +67,7 @@ def test_face_cut_by_the_frame_edge_is_found(onnx_pipeline, lfw_dir):
     x1, y1, x2, y2 = face.box
     width = x2 - x1
     tight = source.rgb[int(y1 + 0.15 * (y2 - y1)):int(y2), int(x1 + 0.08 * width):int(x2 - 0.08 * width)]
-    from gallery.images import LoadedImage
+    from gallery.faces.images import LoadedImage
 
     found = onnx_pipeline.detect(LoadedImage("tight", np.ascontiguousarray(tight), "PNG"))
     assert len(found) == 1 and found[0].score > 0.5
@@ -76,7 +76,7 @@ def test_face_cut_by_the_frame_edge_is_found(onnx_pipeline, lfw_dir):
 def test_huge_scan_is_detected_downscaled_and_cropped_at_full_resolution(onnx_settings, lfw_dir, tmp_path):
     from dataclasses import replace
 
-    from gallery.pipeline import FacePipeline
+    from gallery.faces.pipeline import FacePipeline
 
     path = next((lfw_dir / "George_Clooney").glob("*.jpg"))
     big = Image.open(path).resize((1500, 1500), Image.LANCZOS)
@@ -104,8 +104,8 @@ def test_compare_same_and_different_sitters(gallery_cli, onnx_profile, lfw_dir):
 
 def test_compare_carries_the_chosen_faces_crops(onnx_pipeline, group_photo, lfw_dir):
     """The crops the page shows are those of the faces compared, from each image's full resolution."""
-    from gallery.align import ARCFACE_CROP, align_face
-    from gallery.batch import compare_images
+    from gallery.faces.align import ARCFACE_CROP, align_face
+    from gallery.faces.batch import compare_images
 
     portrait = sorted((lfw_dir / "George_Clooney").glob("*.jpg"))[0]
     result = compare_images(onnx_pipeline, group_photo, portrait, 2, 0)

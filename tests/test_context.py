@@ -29,14 +29,14 @@ CATALOGUE_DATES = [
 
 @pytest.mark.parametrize("text,expected", CATALOGUE_DATES)
 def test_catalogue_dates_parse_into_ranges(text, expected):
-    from gallery.dates import parse_date
+    from gallery.core.dates import parse_date
 
     found = parse_date(text)
     assert (found.start, found.end) == expected and found.text == text
 
 
 def test_dates_without_a_year_are_unknown_and_nonsense_is_refused():
-    from gallery.dates import DateError, parse_date
+    from gallery.core.dates import DateError, parse_date
 
     for text in (None, "", "undated", "n.d.", "Unknown"):
         assert parse_date(text) is None
@@ -46,7 +46,7 @@ def test_dates_without_a_year_are_unknown_and_nonsense_is_refused():
 
 
 def test_plausibility_worked_examples():
-    from gallery.dates import judge, parse_date
+    from gallery.core.dates import judge, parse_date
 
     rembrandt = (1606, 1669)
     assert judge(parse_date("1640"), *rembrandt, 50).to_json() == {
@@ -67,8 +67,8 @@ def test_plausibility_worked_examples():
 
 
 def test_implausible_candidates_go_after_plausible_ones_of_equal_evidence():
-    from gallery.dates import parse_date
-    from gallery.search import Candidate, _judged
+    from gallery.core.dates import parse_date
+    from gallery.search.service import Candidate, _judged
 
     def candidate(name, score, born, died):
         return Candidate(len(name), name, born, died, score, {}, "confirmed", [])
@@ -86,7 +86,7 @@ def test_implausible_candidates_go_after_plausible_ones_of_equal_evidence():
 def dated(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
     """(settings, search service, held-out images, sitter names, sitter folders): see
     tests.collections.build_dated."""
-    from gallery.search import search_service
+    from gallery.search.service import search_service
     from tests.collections import build_dated
 
     settings, held_out, names, folders = build_dated(lfw_dir, tmp_path_factory.mktemp("dated"), onnx_profile,
@@ -122,7 +122,7 @@ def test_search_judges_the_date_and_groups_replicas(dated):
 @pytest.mark.slow
 def test_replica_groups_and_a_curator_split(dated, tmp_path):
     from db.replicas import ReplicaError, decide_replicas
-    from gallery.replicas import collection_replicas
+    from gallery.curation.replicas import collection_replicas
 
     settings, service, held_out, names, folders = dated
     groups = collection_replicas(service)
@@ -131,7 +131,7 @@ def test_replica_groups_and_a_curator_split(dated, tmp_path):
     shutil.copytree(settings.data_dir, tmp_path / "data")  # decisions on a copy: the module's data stays
     from dataclasses import replace
 
-    from gallery.search import search_service
+    from gallery.search.service import search_service
 
     copy = search_service(replace(settings, data_dir=tmp_path / "data"))
     copy.pipeline = service.pipeline
@@ -149,7 +149,8 @@ def test_replica_groups_and_a_curator_split(dated, tmp_path):
 def test_dossier_json_and_pdf_and_implausible_identifications(dated, tmp_path):
     from pypdf import PdfReader
 
-    from gallery.dossier import DossierError, build_dossier, implausible_identifications, write_dossier
+    from gallery.curation.dossier import DossierError, build_dossier, implausible_identifications
+    from gallery.reports.dossier_pdf import write_dossier
     from indexer.status import collection_status
 
     settings, service, _held_out, names, _folders = dated

@@ -21,8 +21,8 @@ def curated(lfw_dir, onnx_profile, onnx_pipeline, tmp_path):
     """KNOWN sitters with two labelled portraits each and two more unlabelled at the root, and
     UNKNOWN identities with all four portraits unlabelled: (settings, search service, root)."""
     from db.engine import open_database
-    from gallery.search import SearchService
-    from gallery.settings import load_settings
+    from gallery.search.service import SearchService
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
     from tests.collections import build_curated
 
@@ -36,7 +36,7 @@ def curated(lfw_dir, onnx_profile, onnx_pipeline, tmp_path):
 
 def test_suggestions_name_the_right_sitter_and_decisions_stick(curated):
     from db.identifications import current_identifications
-    from gallery.suggestions import SuggestionError, accept, for_faces, reject, store, suggest
+    from gallery.curation.suggestions import SuggestionError, accept, for_faces, reject, store, suggest
 
     _settings, service, _root = curated
     found = suggest(service)
@@ -78,9 +78,10 @@ def test_suggestions_name_the_right_sitter_and_decisions_stick(curated):
 
 
 def test_clusters_find_the_unknown_sitters_and_a_named_cluster_is_recorded(curated):
-    from db.identifications import IdentificationError, current_identifications, name_faces
-    from gallery.clusters import ClusterError, ClusterParams, cluster_faces
-    from gallery.suggestions import suggest
+    from db.decisions import name_faces
+    from db.identifications import IdentificationError, current_identifications
+    from gallery.curation.clusters import ClusterError, ClusterParams, cluster_faces
+    from gallery.curation.suggestions import suggest
 
     _settings, service, _root = curated
     found = cluster_faces(service)
@@ -116,7 +117,7 @@ def test_clusters_find_the_unknown_sitters_and_a_named_cluster_is_recorded(curat
 def test_cluster_vectors_on_separable_groups():
     import numpy as np
 
-    from gallery.clusters import ClusterParams, cluster_vectors
+    from gallery.curation.clusters import ClusterParams, cluster_vectors
 
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((5, 64))
@@ -133,8 +134,8 @@ def test_add_an_image_and_find_it_with_the_next_search(curated, lfw_dir, onnx_pi
     from sqlalchemy import func, select
 
     from db.schema import Artwork
-    from gallery.adding import AddError, add_image
-    from gallery.errors import ImageLoadError
+    from indexer.adding import AddError, add_image
+    from gallery.core.errors import ImageLoadError
     from db.identifications import IdentificationError
 
     settings, service, _root = curated

@@ -68,8 +68,8 @@ def test_migrations_match_the_schema_a_new_database_is_created_from(tmp_path, ca
 
 
 def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
-    from gallery.settings import load_settings
-    from gallery.upgrade import upgrade_collection
+    from gallery.config.settings import load_settings
+    from gallery.admin.upgrade import upgrade_collection
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = Database(url)

@@ -33,8 +33,8 @@ def _found(faces, centre) -> bool:
 
 
 def test_tile_levels_follow_the_image_size():
-    from gallery.detection import tile_levels
-    from gallery.profiles import DetectorSpec
+    from gallery.faces.detection import tile_levels
+    from gallery.config.profiles import DetectorSpec
 
     spec = DetectorSpec(weights="x")
     assert tile_levels((250, 250), spec, 2048) == []  # a photograph: the whole pass suffices
@@ -49,7 +49,7 @@ def test_a_small_face_is_found_anywhere_in_a_large_scan(onnx_pipeline, lfw_dir, 
     photo = photos[seed * 37 % len(photos)]
     canvas, centre = _pasted(photo, size, iod, seed)
     spec = onnx_pipeline.profile.detector
-    from gallery.detection import detect_faces
+    from gallery.faces.detection import detect_faces
 
     assert _found(detect_faces(onnx_pipeline.detector, canvas, spec, 2048), centre)
     assert not _found(detect_faces(onnx_pipeline.detector, canvas, replace(spec, min_face=0), 2048), centre)
@@ -60,7 +60,7 @@ def test_the_small_face_found_is_the_sitter(onnx_pipeline, lfw_dir):
     folder = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[5]
     first, second = sorted(folder.glob("*.jpg"))[:2]
     canvas, centre = _pasted(first, (6000, 4500), 18, 7)
-    from gallery.images import LoadedImage
+    from gallery.faces.images import LoadedImage
 
     [result] = list(onnx_pipeline.embed_cropped([onnx_pipeline.crop_image(LoadedImage("scan", canvas, "PNG"))]))
     small = next(f for f in result.faces if f.face.box[0] < centre[0] < f.face.box[2])
@@ -69,7 +69,7 @@ def test_the_small_face_found_is_the_sitter(onnx_pipeline, lfw_dir):
 
 
 def test_close_ups_cut_by_the_frame_are_still_found(onnx_pipeline, lfw_dir):
-    from gallery.images import LoadedImage
+    from gallery.faces.images import LoadedImage
 
     found = 0
     photos = sorted(lfw_dir.glob("*/*.jpg"))[::20]

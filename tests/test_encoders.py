@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from gallery.device import Placement
-from gallery.encoders.adapter import AdapterManifest, LoraSettings, attach_lora, make_head, save_adapter
-from gallery.encoders.clip_encoder import build_clip_visual
-from gallery.encoders.factory import build_encoder
-from gallery.encoders.iresnet import IResNet
-from gallery.encoders.iresnet_io import import_onnx, load_state_dict_file
-from gallery.errors import ModelError
-from gallery.profiles import EncoderSpec
+from gallery.config.device import Placement
+from gallery.faces.encoders.adapter import AdapterManifest, LoraSettings, attach_lora, make_head, save_adapter
+from gallery.faces.encoders.clip_encoder import build_clip_visual
+from gallery.faces.encoders.factory import build_encoder
+from gallery.faces.encoders.iresnet import IResNet
+from gallery.faces.encoders.iresnet_io import import_onnx, load_state_dict_file
+from gallery.core.errors import ModelError
+from gallery.config.profiles import EncoderSpec
 from gallery.weights.store import WeightStore
 
 FP32 = Placement("cpu", "fp32")
@@ -114,7 +114,7 @@ def test_adapter_save_then_load_gives_identical_vectors(clip_visual, tmp_path, s
 def test_clip_weights_file_loads_and_torchscript_is_recognised(tmp_path, store):
     import open_clip
 
-    from gallery.encoders.clip_encoder import _is_torchscript
+    from gallery.faces.encoders.clip_encoder import _is_torchscript
 
     torch.manual_seed(11)
     model = open_clip.create_model("ViT-B-16", pretrained=None, force_quick_gelu=True)

@@ -98,7 +98,7 @@ def test_bad_enquiries_are_refused_before_searching(indexed, gallery_cli, tmp_pa
 def test_an_enquiry_keeps_neither_the_files_nor_their_views(indexed, group_photo, tmp_path):
     """A large enquiry holds every result until its summary is written: each keeps only what the
     summary needs, not the file's bytes nor a picture to show."""
-    from gallery.enquiry import run_enquiry
+    from gallery.reports.enquiry import run_enquiry
 
     _settings, service, held_out, _db = indexed
     folder = _folder(tmp_path, [held_out[0], group_photo])

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from gallery.calibration import CalibrationError, calibrate
-from gallery.evaluation import Labelled, sitter_disjoint
-from gallery.fusion import FusionLayout
-from gallery.metrics import eer, identification, roc, tar_at_far
+from gallery.evaluation.calibration import CalibrationError, calibrate
+from gallery.evaluation.evaluate import Labelled, sitter_disjoint
+from gallery.faces.fusion import FusionLayout
+from gallery.evaluation.metrics import eer, identification, roc, tar_at_far
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

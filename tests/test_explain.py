@@ -1,4 +1,4 @@
-"""Why did it match? Occlusion maps (gallery.explain) with the real ONNX models on lfw-mini."""
+"""Why did it match? Occlusion maps (gallery.curation.explain) with the real ONNX models on lfw-mini."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def _painted_over_eyes(rgb: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarr
 
 
 def test_the_region_against_a_match_is_where_the_other_face_is_painted_over(onnx_pipeline, lfw_dir):
-    from gallery.align import align_face
-    from gallery.explain import explain, most_against, patch_boxes
+    from gallery.faces.align import align_face
+    from gallery.curation.explain import explain, most_against, patch_boxes
 
     encoder = onnx_pipeline.encoders[0]
     people = sorted(d for d in lfw_dir.iterdir() if d.is_dir())[:6]
@@ -45,7 +45,7 @@ def test_the_region_against_a_match_is_where_the_other_face_is_painted_over(onnx
 
 
 def test_identical_faces_have_no_region_against_them_and_the_grid_is_bounded(onnx_pipeline, lfw_dir):
-    from gallery.explain import ExplainError, explain, heat
+    from gallery.curation.explain import ExplainError, explain, heat
 
     image = onnx_pipeline.load(sorted((lfw_dir / "George_Clooney").glob("*.jpg"))[0])
     landmarks = onnx_pipeline.detect(image)[0].landmarks

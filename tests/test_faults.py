@@ -57,7 +57,7 @@ def _faces_per_artwork(url: str) -> dict:
 @pytest.fixture(scope="module")
 def small_collection(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
     """20 sitters (80 images) and what a clean run makes of them."""
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
 
     root = tmp_path_factory.mktemp("faults")
@@ -86,7 +86,7 @@ def test_disk_full_during_indexing_keeps_whole_batches(small_collection, onnx_pr
 
 
 def test_index_save_on_a_full_disk_keeps_the_previous_index(tmp_path):
-    from gallery.vector_index import VectorIndex, VectorIndexError, open_index
+    from gallery.index.vector_index import VectorIndex, VectorIndexError, open_index
 
     rng = np.random.default_rng(0)
     with small_disk(tmp_path / "disk", "64k") as folder:
@@ -121,7 +121,7 @@ def test_a_locked_database_is_a_clear_refusal_and_nothing_is_written(indexed, tm
     import sqlite3
 
     from db.engine import DatabaseError, open_database
-    from db.identifications import curate
+    from db.decisions import curate
     from db.schema import Identification
 
     settings = indexed[0]
@@ -151,9 +151,9 @@ def test_a_locked_database_is_a_clear_refusal_and_nothing_is_written(indexed, tm
 
 def test_index_files_deleted_or_damaged_while_serving(indexed, onnx_pipeline, tmp_path):
     from db.engine import open_database
-    from gallery.search import SearchService
-    from gallery.settings import with_overrides
-    from gallery.vector_index import INDEX_FILE, MANIFEST, VECTORS_FILE
+    from gallery.search.service import SearchService
+    from gallery.config.settings import with_overrides
+    from gallery.index.vector_index import INDEX_FILE, MANIFEST, VECTORS_FILE
 
     settings, _service, held_out, _db = indexed
     data = tmp_path / "data"

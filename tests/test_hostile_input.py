@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gallery.errors import ImageLoadError
-from gallery.images import load_image
+from gallery.core.errors import ImageLoadError
+from gallery.faces.images import load_image
 from tests.fuzz_images import build_corpus, misbehaving_read
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def test_huge_declared_dimensions_are_refused_before_decoding(corpus):
 def test_the_indexer_records_each_bad_file_and_goes_on(corpus, onnx_profile, tmp_path):
     from db.collection import ingest_errors
     from db.engine import open_database
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
     from indexer.runner import index_collection
 
     folder = corpus[0].parent

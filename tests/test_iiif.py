@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def served(lfw_dir, onnx_profile, tmp_path):
-    from gallery.settings import load_settings
+    from gallery.config.settings import load_settings
     from tests.iiif_server import IiifServer
 
     folders = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[:3]
@@ -29,7 +29,7 @@ def served(lfw_dir, onnx_profile, tmp_path):
 
 
 def _fetcher(settings):
-    from indexer.http import Fetcher, cache_dir_of
+    from gallery.core.http import Fetcher, cache_dir_of
 
     # one retry only: the image that never answers costs two timeouts, not four
     return Fetcher(cache_dir_of(settings), settings.http_timeout_s, retries=1, backoff_s=0.1)
@@ -40,8 +40,8 @@ def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):
     from db.identifications import current_identifications
     from db.schema import Artwork, IngestError
     from db.sitters import SitterRecord, import_sitters
-    from gallery.annotations import annotated_manifest, annotation_pages, write_annotations
-    from gallery.search import SearchService
+    from gallery.reports.annotations import annotated_manifest, annotation_pages, write_annotations
+    from gallery.search.service import SearchService
     from indexer.iiif_import import index_iiif
 
     settings, server, people, held_out = served
@@ -97,7 +97,7 @@ def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):
     assert result.to_json()["candidates"][0]["links"] == {"wikidata": "http://www.wikidata.org/entity/Q19673"}
     from pypdf import PdfReader
 
-    from gallery.reports import build_report, write_report
+    from gallery.reports.match import build_report, write_report
 
     report = write_report(build_report(service, result), tmp_path / "report.pdf")
     assert "wikidata.org/entity/Q19673" in " ".join(page.extract_text() for page in PdfReader(report).pages)

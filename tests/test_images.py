@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gallery.errors import ImageLoadError
-from gallery.images import downscale_for_detection, load_image
+from gallery.core.errors import ImageLoadError
+from gallery.faces.images import downscale_for_detection, load_image
 
 CAP = 50_000_000
 

@@ -16,8 +16,8 @@ from db.identifications import current_identifications, identify
 from db.schema import Artwork, Face, FaceVector, IngestError
 from db.sitters import sitter_named
 from db.vectors import index_folder, open_set_index
-from gallery.settings import load_settings, with_overrides
-from gallery.vector_index import INDEX_FILE, VECTORS_FILE
+from gallery.config.settings import load_settings, with_overrides
+from gallery.index.vector_index import INDEX_FILE, VECTORS_FILE
 from indexer.plan import CollectionError
 from indexer.runner import index_collection
 from indexer.status import collection_status
@@ -123,7 +123,7 @@ def test_changed_moved_deleted_and_corrupt_files(lfw_dir, onnx_pipeline, tmp_pat
 
 
 def test_new_model_adds_an_embedding_set_and_keeps_faces(lfw_dir, onnx_pipeline, tmp_path, settings, models_dir):
-    from gallery.pipeline import FacePipeline
+    from gallery.faces.pipeline import FacePipeline
     from tests.conftest import write_profile
 
     collection = tmp_path / "collection"

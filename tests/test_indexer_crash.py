@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from db.engine import open_database
 from db.identifications import current_identifications
 from db.schema import Artwork, Face
-from gallery.settings import load_settings
+from gallery.config.settings import load_settings
 from indexer.runner import index_collection
 from indexer.status import collection_status
 from tests.collections import copy_sitters

@@ -40,7 +40,7 @@ def _identify_all(url: str, images, clients: int) -> dict:
 
 
 def test_concurrent_identify_is_batched_and_all_answered(indexed):
-    from gallery.settings import with_overrides
+    from gallery.config.settings import with_overrides
     from ui.server import launch
 
     settings, _service, held_out, _db = indexed
@@ -55,7 +55,7 @@ def test_concurrent_identify_is_batched_and_all_answered(indexed):
 
 
 def test_requests_beyond_the_queue_are_told_to_try_again(indexed):
-    from gallery.settings import with_overrides
+    from gallery.config.settings import with_overrides
     from ui.server import launch
 
     settings, _service, held_out, _db = indexed
@@ -74,8 +74,8 @@ def test_requests_beyond_the_queue_are_told_to_try_again(indexed):
 
 def test_search_while_indexing_meets_no_error(indexed, lfw_dir, onnx_profile, onnx_pipeline, env, tmp_path):
     from db.engine import open_database
-    from gallery.search import SearchService
-    from gallery.settings import with_overrides
+    from gallery.search.service import SearchService
+    from gallery.config.settings import with_overrides
 
     settings, _service, held_out, _db = indexed
     data = tmp_path / "data"

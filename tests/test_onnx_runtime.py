@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from gallery.errors import ModelError
+from gallery.core.errors import ModelError
 
 
 def _bgr(path):
@@ -20,7 +20,7 @@ def _bgr(path):
 def test_scrfd_gives_insightface_boxes_and_landmarks(models_dir, lfw_dir, group_photo):
     from insightface.model_zoo import get_model
 
-    from gallery.scrfd import Scrfd
+    from gallery.faces.scrfd import Scrfd
 
     weights = models_dir / "scrfd_500m.onnx"
     reference = get_model(str(weights), providers=["CPUExecutionProvider"])
@@ -42,14 +42,14 @@ def test_scrfd_gives_insightface_boxes_and_landmarks(models_dir, lfw_dir, group_
 
 
 def test_scrfd_refuses_a_model_that_is_not_a_detector(models_dir):
-    from gallery.scrfd import Scrfd
+    from gallery.faces.scrfd import Scrfd
 
     with pytest.raises(ModelError, match="not an SCRFD detection model"):
         Scrfd(models_dir / "mobilefacenet.onnx", ["CPUExecutionProvider"], 640, 0.5, 0.4)
 
 
 def test_fixed_batch_is_freed_with_the_same_vectors(models_dir):
-    from gallery.onnx_runtime import batch_freed, open_session, same_outputs
+    from gallery.faces.onnx_runtime import batch_freed, open_session, same_outputs
 
     path = models_dir / "mobilefacenet.onnx"
     fixed = open_session(path, ["CPUExecutionProvider"], "test")

@@ -10,7 +10,7 @@ from db.migrate import upgrade_schema
 from db.identifications import current_identifications, identify
 from db.schema import Face
 from db.sitters import list_sitters, sitter_named
-from gallery.settings import load_settings
+from gallery.config.settings import load_settings
 from indexer.runner import index_collection
 from indexer.status import collection_status
 from tests.collections import copy_sitters
@@ -61,7 +61,7 @@ def test_collection_on_postgresql(postgres_url, lfw_dir, onnx_profile, onnx_pipe
         assert sum(s.artworks for s in list_sitters(session)) == 13  # 12 labelled + the disputed face's painting
 
     # gallery backup / restore through pg_dump and pg_restore, into a second, empty database
-    from gallery.backup import backup, restore
+    from gallery.admin.backup import backup, restore
 
     with create_engine(postgres_url, isolation_level="AUTOCOMMIT").connect() as connection:
         connection.execute(text("CREATE DATABASE restored"))

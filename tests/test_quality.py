@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def _embedded(pipeline, rgb):
-    from gallery.images import LoadedImage
+    from gallery.faces.images import LoadedImage
 
     [result] = list(pipeline.embed_cropped([pipeline.crop_image(LoadedImage("x", np.ascontiguousarray(rgb), "JPEG"))]))
     return result.faces[0]
@@ -36,7 +36,7 @@ def test_quality_is_stored_and_a_poor_query_is_flagged(indexed, onnx_pipeline, t
     from sqlalchemy import select
 
     from db.schema import Face
-    from gallery.search import SearchService
+    from gallery.search.service import SearchService
 
     settings, _service, held_out, database = indexed
     with database.session() as session:
@@ -53,7 +53,7 @@ def test_quality_is_stored_and_a_poor_query_is_flagged(indexed, onnx_pipeline, t
 
 
 def test_evaluation_drops_low_quality_faces_and_reports_error_versus_reject(indexed, onnx_pipeline):
-    from gallery.evaluation import error_versus_reject, labelled_from_database
+    from gallery.evaluation.evaluate import error_versus_reject, labelled_from_database
 
     settings, _service, _held_out, database = indexed
     key = onnx_pipeline.info().key
@@ -66,8 +66,8 @@ def test_evaluation_drops_low_quality_faces_and_reports_error_versus_reject(inde
 
 
 def test_flip_averaging_is_mirror_symmetric_and_its_own_embedding_set(onnx_pipeline, lfw_dir):
-    from gallery.align import ARCFACE_CROP, align_face
-    from gallery.images import LoadedImage
+    from gallery.faces.align import ARCFACE_CROP, align_face
+    from gallery.faces.images import LoadedImage
 
     encoder = onnx_pipeline.encoders[0]
     image = np.asarray(Image.open(sorted(lfw_dir.glob("*/*.jpg"))[3]).convert("RGB"))

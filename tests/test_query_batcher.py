@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gallery.query_batcher import QueryBatcher
+from gallery.search.query_batcher import QueryBatcher
 from tests.waiting import GENEROUS_S, wait_until
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from gallery.align import ARCFACE_CROP, ARCFACE_TEMPLATE_112, align_face
-from gallery.query_view import VIEW_SIDE, downscaled, query_view
+from gallery.faces.align import ARCFACE_CROP, ARCFACE_TEMPLATE_112, align_face
+from gallery.faces.query_view import VIEW_SIDE, downscaled, query_view
 
 
 @pytest.mark.parametrize("height, width", [(3024, 4032), (2000, 2561), (4000, 1000), (1500, 1300)])

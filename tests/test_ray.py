@@ -13,8 +13,8 @@ from db.collection import find_embedding_set
 from db.engine import open_database
 from db.identifications import current_identifications
 from db.schema import Artwork, Face, FaceVector
-from gallery.pipeline import FacePipeline
-from gallery.settings import load_settings
+from gallery.faces.pipeline import FacePipeline
+from gallery.config.settings import load_settings
 from indexer.runner import index_collection
 from tests.collections import copy_sitters
 

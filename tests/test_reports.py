@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gallery.reports import ReportError, build_report, write_report
+from gallery.reports.match import ReportError, build_report, write_report
 
 pytestmark = pytest.mark.slow
 

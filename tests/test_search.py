@@ -11,8 +11,8 @@ from db.engine import open_database
 from db.identifications import identify
 from db.schema import Artwork, Face
 from db.sitters import sitter_named
-from gallery.errors import ImageLoadError, NoFaceError
-from gallery.search import SearchError, SearchService
+from gallery.core.errors import ImageLoadError, NoFaceError
+from gallery.search.service import SearchError, SearchService
 
 pytestmark = pytest.mark.slow
 
@@ -97,9 +97,9 @@ def test_search_command_json(gallery_cli, indexed, env):
 
 def test_calibration_adds_false_match_rates_to_search_and_reports(indexed, onnx_pipeline, tmp_path):
     from db.collection import save_calibration
-    from gallery.calibration import calibrate
-    from gallery.evaluation import labelled_from_database
-    from gallery.reports import build_report, write_report
+    from gallery.evaluation.calibration import calibrate
+    from gallery.evaluation.evaluate import labelled_from_database
+    from gallery.reports.match import build_report, write_report
 
     _settings, service, held_out, database = indexed
     assert service.search(held_out[6]).candidates[0].false_match is None  # not calibrated yet
@@ -117,7 +117,7 @@ def test_calibration_adds_false_match_rates_to_search_and_reports(indexed, onnx_
 
 
 def test_a_detector_failure_fails_only_its_own_query(indexed, monkeypatch):
-    from gallery.search import SearchError, SearchRequest
+    from gallery.search.service import SearchError, SearchRequest
 
     _settings, service, held_out, _db = indexed
     real = service.pipeline.detect
@@ -140,8 +140,8 @@ def test_a_scan_sized_query_is_viewed_at_display_size_with_full_resolution_crops
     view's side, the boxes scaled to it, and each face's crop cut from the full-resolution image."""
     import numpy as np
 
-    from gallery.align import ARCFACE_CROP, align_face
-    from gallery.query_view import VIEW_SIDE
+    from gallery.faces.align import ARCFACE_CROP, align_face
+    from gallery.faces.query_view import VIEW_SIDE
     from tests.collections import scan_of
 
     _settings, service, held_out, _db = indexed
@@ -157,7 +157,7 @@ def test_a_scan_sized_query_is_viewed_at_display_size_with_full_resolution_crops
 
 
 def test_every_face_of_a_group_has_its_crop_in_the_shared_view(indexed, group_photo):
-    from gallery.search import SearchRequest
+    from gallery.search.service import SearchRequest
 
     _settings, service, _held_out, _db = indexed
     [results] = service.search_each_face([SearchRequest(group_photo)])

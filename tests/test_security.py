@@ -21,7 +21,7 @@ PASSWORD = "correct horse"
 
 
 def _serve(settings, folder: Path):
-    from gallery.settings import with_overrides
+    from gallery.config.settings import with_overrides
     from ui.auth import add_user
     from ui.server import launch
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gallery.errors import ConfigError
-from gallery.settings import load_settings
+from gallery.core.errors import ConfigError
+from gallery.config.settings import load_settings
 
 
 def test_defaults_and_offline_from_hf_variable(tmp_path):

@@ -33,7 +33,7 @@ def test_merge_moves_identifications_and_keeps_history(record, onnx_pipeline):
     from db.engine import open_database
     from db.identifications import history
     from db.sitters import sitter_named
-    from gallery.search import SearchService
+    from gallery.search.service import SearchService
 
     run, held_out, data = record
     source, target = (p.parent.name.replace("_", " ") for p in held_out[:2])

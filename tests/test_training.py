@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gallery.profiles import DetectorSpec, EncoderSpec, ProfileSpec
-from gallery.settings import load_settings
+from gallery.config.profiles import DetectorSpec, EncoderSpec, ProfileSpec
+from gallery.config.settings import load_settings
 from gallery.training.augment import AugmentSettings
 from gallery.training.data import Faces, PkSampler, TrainingDataError, split
 from gallery.training.loop import TrainConfig, batch_hard_triplet
@@ -55,8 +55,8 @@ def test_split_is_sitter_disjoint_and_refuses_too_few(collection):
 
 
 def test_clip_lora_trains_saves_reloads_and_resumes(collection, models_dir, tmp_path):
-    from gallery.encoders.clip_encoder import ClipEncoder
-    from gallery.device import Placement
+    from gallery.faces.encoders.clip_encoder import ClipEncoder
+    from gallery.config.device import Placement
     from gallery.training.recipes import train_clip_lora
     from gallery.weights.store import WeightStore
 
@@ -72,8 +72,8 @@ def test_clip_lora_trains_saves_reloads_and_resumes(collection, models_dir, tmp_
     # the saved adapter, loaded by the encoder, gives the trained model's own vectors
     import torch
 
-    from gallery.encoders.adapter import LoraSettings
-    from gallery.encoders.clip_encoder import build_clip_visual
+    from gallery.faces.encoders.adapter import LoraSettings
+    from gallery.faces.encoders.clip_encoder import build_clip_visual
     from gallery.training.data import faces_from_folder
     from gallery.training.loop import _to_tensor
     from gallery.training.models import ClipLoraModel
@@ -100,7 +100,7 @@ def test_clip_lora_trains_saves_reloads_and_resumes(collection, models_dir, tmp_
 def test_iresnet_fine_tune_with_frozen_stages(collection, models_dir, tmp_path):
     import torch
 
-    from gallery.encoders.iresnet_io import load_state_dict_file
+    from gallery.faces.encoders.iresnet_io import load_state_dict_file
     from gallery.training.recipes import train_iresnet
 
     settings = _settings(models_dir, tmp_path, depth=18)
@@ -109,7 +109,7 @@ def test_iresnet_fine_tune_with_frozen_stages(collection, models_dir, tmp_path):
     assert result.steps == 4 and path.name == "iresnet100-tuned.pth"
     tuned = load_state_dict_file(path, 18)
     torch.manual_seed(0)
-    from gallery.encoders.iresnet import IResNet
+    from gallery.faces.encoders.iresnet import IResNet
 
     start = IResNet(18)
     assert torch.equal(tuned.layer1[0].conv1.weight, start.layer1[0].conv1.weight)  # frozen
@@ -132,7 +132,7 @@ def test_train_command_writes_where_the_artface_profile_looks(gallery_cli, colle
 
 
 def test_training_faces_from_the_database(indexed):
-    from gallery.align import ARCFACE_CROP
+    from gallery.faces.align import ARCFACE_CROP
     from gallery.training.data import faces_from_database
 
     settings, _service, _held_out, database = indexed

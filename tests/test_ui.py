@@ -87,7 +87,7 @@ def test_a_scan_sized_upload_is_shown_at_display_size(server, tmp_path):
     from gradio_client import handle_file
     from PIL import Image
 
-    from gallery.query_view import VIEW_SIDE
+    from gallery.faces.query_view import VIEW_SIDE
     from tests.collections import scan_of
 
     url, (_settings, _service, held_out, _db) = server

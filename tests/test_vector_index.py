@@ -9,9 +9,9 @@ import mmap
 import numpy as np
 import pytest
 
-from gallery import vector_index
-from gallery.vector_index import (IDS_FILE, INDEX_FILE, LEGACY_VECTORS, MANIFEST, VECTORS_FILE, IndexRule,
-                                  VectorIndex, VectorIndexError, open_index, vectors_checksum)
+from gallery.index import vector_index
+from gallery.index.vector_index import (IDS_FILE, INDEX_FILE, LEGACY_VECTORS, MANIFEST, VECTORS_FILE, IndexRule,
+                                        VectorIndex, VectorIndexError, open_index, vectors_checksum)
 
 
 def _unit(n, d, seed=0):

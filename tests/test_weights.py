@@ -11,7 +11,7 @@ from functools import partial
 
 import pytest
 
-from gallery.errors import ChecksumMismatch, WeightsUnavailable
+from gallery.core.errors import ChecksumMismatch, WeightsUnavailable
 from gallery.weights.registry import REGISTRY, WeightEntry
 from gallery.weights.store import WeightStore
 
@@ -168,8 +168,8 @@ def test_real_shared_models_match_registry_hashes(models_dir, tmp_path):
 
 
 def test_profile_weights_check_lists_all_missing_in_under_a_second(tmp_path, no_waiting):
-    from gallery.pipeline import FacePipeline
-    from gallery.settings import load_settings
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.config.settings import load_settings
 
     settings = load_settings(None, {"HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}, profile="artface")
     with pytest.raises(WeightsUnavailable) as err:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from db.identifications import confirm_faces, current_identifications
-from gallery.adding import add_image
-from gallery.errors import GalleryError
+from db.decisions import confirm_faces
+from db.identifications import current_identifications
+from indexer.adding import add_image
+from gallery.core.errors import GalleryError
 
-from .services import Services, selected_candidate
+from ui.services import Services, selected_candidate
 
 
 def render() -> dict:

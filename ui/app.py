@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import clusters, collection, compare, enquiry, identify, record, status, suggestions
-from .services import Services, pictures_folder
+from ui import clusters, collection, compare, enquiry, identify, record, status, suggestions
+from ui.services import Services, pictures_folder
 
 
 def build_app(services: Services) -> gr.Blocks:

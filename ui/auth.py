@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from gallery.errors import ConfigError
+from gallery.core.errors import ConfigError
 
 ITERATIONS = 600_000
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -77,7 +77,7 @@ class Authenticator:
     without checking its password until its delay has passed (see ui.security.LoginThrottle)."""
 
     def __init__(self, users: dict[str, str], throttle=None):
-        from .security import LoginThrottle
+        from ui.security import LoginThrottle
 
         self.users = users
         self.throttle = throttle or LoginThrottle()

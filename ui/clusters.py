@@ -9,11 +9,11 @@ from pathlib import Path
 import gradio as gr
 
 from db.collection import face_thumbnails
-from db.identifications import name_faces
-from gallery.clusters import ClusterParams, cluster_faces
-from gallery.errors import GalleryError
+from db.decisions import name_faces
+from gallery.curation.clusters import ClusterParams, cluster_faces
+from gallery.core.errors import GalleryError
 
-from .services import Services, jpeg
+from ui.services import Services, jpeg
 
 HEADERS = ["cluster", "faces", "cohesion", "works"]
 

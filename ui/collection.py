@@ -6,11 +6,11 @@ from __future__ import annotations
 import gradio as gr
 
 from db.collection import find_artworks, sitter_faces
-from db.identifications import ACTIONS, curate
+from db.decisions import ACTIONS, curate
 from db.sitters import list_sitters
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .services import Services, jpeg
+from ui.services import Services, jpeg
 
 SITTER_HEADERS = ["id", "sitter", "dates", "faces", "artworks"]
 FACE_HEADERS = ["face", "status", "source", "who", "title", "file"]

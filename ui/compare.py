@@ -7,10 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from gallery.batch import compare_images
-from gallery.errors import GalleryError
+from gallery.faces.batch import compare_images
+from gallery.core.errors import GalleryError
 
-from .services import Services, read_upload, shown, upload_image
+from ui.services import Services, read_upload, shown, upload_image
 
 
 def render() -> dict:

@@ -11,10 +11,11 @@ import gradio as gr
 
 from db.collection import face_thumbnails
 from db.replicas import decide_replicas
-from gallery.dossier import build_dossier, write_dossier
-from gallery.errors import GalleryError
+from gallery.curation.dossier import build_dossier
+from gallery.reports.dossier_pdf import write_dossier
+from gallery.core.errors import GalleryError
 
-from .services import Services, jpeg, selected_candidate
+from ui.services import Services, jpeg, selected_candidate
 
 TIMELINE = ["date", "age then", "title", "artist", "status", "face"]
 

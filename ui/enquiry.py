@@ -9,10 +9,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from gallery.enquiry import run_enquiry, write_enquiry
-from gallery.errors import GalleryError
+from gallery.reports.enquiry import run_enquiry, write_enquiry
+from gallery.core.errors import GalleryError
 
-from .services import Services
+from ui.services import Services
 
 SHOWN = ("query", "face", "rank", "sitter", "score", "false_match", "works", "note")
 

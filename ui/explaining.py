@@ -1,4 +1,4 @@
-"""Identify, why did it match: the occlusion maps (gallery.explain) of the query face and the
+"""Identify, why did it match: the occlusion maps (gallery.curation.explain) of the query face and the
 selected candidate's matching work (the work selected, or the best), per component, over both crops."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from gallery.errors import GalleryError
-from gallery.explain import explain_match, overlays
+from gallery.core.errors import GalleryError
+from gallery.curation.explain import explain_match, overlays
 
-from .services import Services, selected_candidate, shown
+from ui.services import Services, selected_candidate, shown
 
 LEGEND = ("Red: covering the region lowers the score (it supports the match); blue: covering it raises the score "
           "(it argues against the match, as where the other face differs, is painted over or damaged).")

@@ -10,12 +10,12 @@ import gradio as gr
 
 from db.collection import face_thumbnails
 from db.sitters import life_dates
-from gallery.errors import GalleryError
-from gallery.reports import build_report, explain_grid_for, write_report
-from gallery.search import SearchRequest
+from gallery.core.errors import GalleryError
+from gallery.reports.match import build_report, explain_grid_for, write_report
+from gallery.search.service import SearchRequest
 
-from . import acting, context, explaining
-from .services import Services, annotate, jpeg, read_upload, selected_candidate, shown, upload_image
+from ui import acting, context, explaining
+from ui.services import Services, annotate, jpeg, read_upload, selected_candidate, shown, upload_image
 
 HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
 DATE_HEADERS = ["plausibility", "age then"]

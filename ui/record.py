@@ -7,9 +7,9 @@ import gradio as gr
 
 from db.identifications import history
 from db.sitter_changes import delete_sitter, edit_sitter, merge_sitters, rename_sitter, sitter_events
-from gallery.errors import GalleryError
+from gallery.core.errors import GalleryError
 
-from .services import Services
+from ui.services import Services
 
 EVENT_HEADERS = ["when", "change", "sitter", "who", "detail"]
 HISTORY_HEADERS = ["when", "sitter", "status", "source", "who", "note"]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gallery.settings import Settings
+from gallery.config.settings import Settings
 
-from .auth import Authenticator, read_users
+from ui.auth import Authenticator, read_users
 
 
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth_file: Path | None = None,
            block: bool = True):
     """Build the services and the page and start serving; returns the Blocks (when not blocking)."""
-    from .app import build_app
-    from .services import build_services
+    from ui.app import build_app
+    from ui.services import build_services
 
     authenticator = Authenticator(read_users(auth_file)) if auth_file else None
     services = build_services(settings, auth_on=authenticator is not None)
@@ -29,6 +29,6 @@ def _guarded() -> dict:
     """With logins on: the deny-by-default gate in front of every route, and no schema pages."""
     from starlette.middleware import Middleware
 
-    from .security import SessionGate
+    from ui.security import SessionGate
 
     return {"middleware": [Middleware(SessionGate)], "openapi_url": None, "docs_url": None, "redoc_url": None}

@@ -14,12 +14,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from db.engine import Database
-from gallery.errors import GalleryError
-from gallery.files import write_atomically
-from gallery.images import encode_jpeg
-from gallery.query_batcher import QueryBatcher
-from gallery.search import SearchRequest, SearchResult, SearchService, search_service
-from gallery.settings import Settings
+from gallery.core.errors import GalleryError
+from gallery.core.files import write_atomically
+from gallery.faces.images import encode_jpeg
+from gallery.search.query_batcher import QueryBatcher
+from gallery.search.service import SearchRequest, SearchResult, SearchService, search_service
+from gallery.config.settings import Settings
 
 
 class UploadError(GalleryError):

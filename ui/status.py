@@ -7,7 +7,7 @@ import gradio as gr
 
 from indexer.status import collection_status
 
-from .services import Services
+from ui.services import Services
 
 
 def render() -> dict:

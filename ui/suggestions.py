@@ -9,10 +9,10 @@ from pathlib import Path
 import gradio as gr
 
 from db.collection import face_thumbnails
-from gallery import suggestions as library
-from gallery.errors import GalleryError
+from gallery.curation import suggestions as library
+from gallery.core.errors import GalleryError
 
-from .services import Services, jpeg
+from ui.services import Services, jpeg
 
 HEADERS = ["face", "suggested sitter", "score", "false matches", "work"]
 

@@ -6,7 +6,7 @@ import click
 
 from db.schema import SCHEMA_HEAD
 
-from .. import __version__
+from gallery.core.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,9 +22,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import (backup_commands, collection_commands, context_commands, curation_commands, db_commands, evaluate_commands,
-                   explain_commands, export_commands, face_commands, search_commands, serve_commands, sitter_commands,
-                   train_commands, weights_commands)
+    from gallery.cli import (backup_commands, collection_commands, context_commands, curation_commands, db_commands, evaluate_commands,
+                             explain_commands, export_commands, face_commands, search_commands, serve_commands, sitter_commands,
+                             train_commands, weights_commands)
 
     main.add_command(face_commands.faces)
     main.add_command(face_commands.embed)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 
 def _print(summary, verb: str, as_json: bool) -> None:
@@ -33,7 +33,7 @@ def backup(dest, as_json, settings):
     Example:
       gallery backup /mnt/backups/gallery-2026-11-23
     """
-    from ..backup import backup as run_backup
+    from gallery.admin.backup import backup as run_backup
 
     with domain_errors():
         summary = run_backup(settings, Path(dest))
@@ -52,7 +52,7 @@ def restore(source, as_json, settings):
     Example:
       gallery restore /mnt/backups/gallery-2026-11-23 --data-dir /srv/gallery
     """
-    from ..backup import restore as run_restore
+    from gallery.admin.backup import restore as run_restore
 
     with domain_errors():
         summary = run_restore(settings, Path(source))

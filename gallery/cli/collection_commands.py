@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import LateBar, domain_errors, echo_json, settings_options
+from gallery.cli.common import LateBar, domain_errors, echo_json, settings_options
 
 
 @click.command()
@@ -45,7 +45,7 @@ def index(collection, metadata_csv, workers, iiif, max_size, mapping, ray, as_js
       gallery index /mnt/shared/portraits --ray ray-head.museum.internal:6379 --config cluster.toml
     """
     from indexer.runner import index_collection
-    from ..settings import with_overrides
+    from gallery.config.settings import with_overrides
 
     if (collection is None) == (iiif is None):
         raise click.UsageError("give a COLLECTION folder or --iiif URL, one of them")

@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from ..errors import GalleryError
-from ..settings import Settings, load_settings
+from gallery.core.errors import GalleryError
+from gallery.config.settings import Settings, load_settings
 
 
 def settings_options(func):

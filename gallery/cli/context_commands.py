@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 
 @click.command()
@@ -23,7 +23,8 @@ def dossier(sitter, out, settings):
       gallery dossier "Saskia van Uylenburgh" -o saskia.pdf
     """
     from db.engine import open_database
-    from ..dossier import build_dossier, write_dossier
+    from gallery.curation.dossier import build_dossier
+    from gallery.reports.dossier_pdf import write_dossier
 
     with domain_errors():
         found = build_dossier(open_database(settings.database_url), sitter, settings.posthumous_years)
@@ -50,8 +51,8 @@ def replicas(same, different, who, note, as_json, settings):
       gallery replicas --different 120 388 --curator anna --note "autograph replica, different canvas"
     """
     from db.replicas import decide_replicas
-    from ..replicas import collection_replicas
-    from ..search import search_service
+    from gallery.curation.replicas import collection_replicas
+    from gallery.search.service import search_service
 
     if same and different:
         raise click.UsageError("give --same or --different, not both")

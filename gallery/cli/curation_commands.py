@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 _WHO = click.option("--curator", "who", default=None, help="Who makes the decision (recorded with it).")
 _NOTE = click.option("--note", default=None, help="A note recorded with the decision.")
@@ -37,8 +37,8 @@ def add(image, sitter, new_sitter, face, title, artist, date, accession_number, 
       gallery add dealer-photo.jpg --title "Portrait of a man" --date "c. 1640" --sitter "Frans Hals"
     """
     from db.engine import open_database
-    from ..adding import add_image
-    from ..pipeline import FacePipeline
+    from indexer.adding import add_image
+    from gallery.faces.pipeline import FacePipeline
 
     with domain_errors():
         data = _read(Path(image))
@@ -53,7 +53,7 @@ def add(image, sitter, new_sitter, face, title, artist, date, accession_number, 
 
 
 def _read(path: Path) -> bytes:
-    from ..errors import ImageLoadError
+    from gallery.core.errors import ImageLoadError
 
     try:
         return path.read_bytes()
@@ -98,8 +98,8 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
       gallery suggest --accept 412,415 --curator anna
       gallery suggest --reject 77 --curator anna
     """
-    from .. import suggestions as s
-    from ..search import search_service
+    from gallery.curation import suggestions as s
+    from gallery.search.service import search_service
 
     actions = sum(x is not None for x in (accept_faces, reject_faces)) + bool(store)
     if actions > 1:
@@ -158,9 +158,9 @@ def clusters(min_size, neighbours, floor, name_cluster, sitter, new_sitter, with
       gallery clusters --min-size 3 --json
       gallery clusters --name 4 --sitter "Unknown man in black (Hals circle)" --new-sitter --without 903
     """
-    from db.identifications import name_faces
-    from ..clusters import ClusterParams, cluster_faces
-    from ..search import search_service
+    from db.decisions import name_faces
+    from gallery.curation.clusters import ClusterParams, cluster_faces
+    from gallery.search.service import search_service
 
     if name_cluster is None and (sitter or without):
         raise click.UsageError("--sitter and --without go with --name ID")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 
 @click.group()
@@ -41,7 +41,7 @@ def db_version(as_json, settings):
     Example:
       gallery db version --json
     """
-    from ..upgrade import database_state
+    from gallery.admin.upgrade import database_state
 
     with domain_errors():
         state = database_state(settings)
@@ -74,7 +74,7 @@ def db_upgrade(dry_run, backup_to, no_backup, as_json, settings):
       gallery db upgrade --dry-run
       gallery db upgrade --backup-to /mnt/backups/gallery-before-0.6.0
     """
-    from ..upgrade import upgrade_collection
+    from gallery.admin.upgrade import upgrade_collection
 
     say = (lambda _: None) if as_json else (lambda text: click.echo(text, err=True))
     with domain_errors():

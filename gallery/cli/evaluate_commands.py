@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, progress, settings_options
+from gallery.cli.common import domain_errors, echo_json, progress, settings_options
 
 
 def _labelled(settings, folder):
-    from ..evaluation import labelled_from_database, labelled_from_folder
-    from ..pipeline import FacePipeline
+    from gallery.evaluation.evaluate import labelled_from_database, labelled_from_folder
+    from gallery.faces.pipeline import FacePipeline
 
     pipeline = FacePipeline(settings)
     if folder:
@@ -46,8 +46,8 @@ def evaluate(folder, split, seed, roc_png, out, as_json, settings):
     Example:
       gallery evaluate labelled/ --config profile.toml --roc roc.png --json
     """
-    from ..evaluation import evaluate as run_evaluation
-    from ..evaluation import plot_roc, sitter_disjoint, table
+    from gallery.evaluation.evaluate import evaluate as run_evaluation
+    from gallery.evaluation.evaluate import plot_roc, sitter_disjoint, table
 
     with domain_errors():
         labelled = _labelled(settings, folder)
@@ -83,9 +83,9 @@ def calibrate(settings):
     from db.collection import save_calibration
     from db.engine import open_database
 
-    from ..calibration import calibrate as run_calibration
-    from ..evaluation import labelled_from_database
-    from ..pipeline import FacePipeline
+    from gallery.evaluation.calibration import calibrate as run_calibration
+    from gallery.evaluation.evaluate import labelled_from_database
+    from gallery.faces.pipeline import FacePipeline
 
     with domain_errors():
         pipeline = FacePipeline(settings)

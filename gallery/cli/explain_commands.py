@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import LateBar, domain_errors, echo_json, settings_options
+from gallery.cli.common import LateBar, domain_errors, echo_json, settings_options
 
 
 @click.command()
@@ -31,8 +31,8 @@ def explain(image, face, sitter, face_id, grid, out, as_json, settings):
     """
     from PIL import Image
 
-    from ..explain import ExplainError, explain_match, panel
-    from ..search import search_service
+    from gallery.curation.explain import ExplainError, explain_match, panel
+    from gallery.search.service import search_service
 
     with domain_errors():
         service = search_service(settings)
@@ -61,7 +61,7 @@ def explain(image, face, sitter, face_id, grid, out, as_json, settings):
 
 def _matched_face(result, sitter: str | None, face_id: int | None) -> tuple[int, str]:
     """The collection face to explain against, and who it is in words."""
-    from ..explain import ExplainError
+    from gallery.curation.explain import ExplainError
 
     if face_id is not None:
         return face_id, "chosen"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, settings_options
+from gallery.cli.common import domain_errors, settings_options
 
 
 @click.group()
@@ -32,7 +32,7 @@ def export_identifications(out, settings):
     """
     from db.engine import open_database
 
-    from ..exports import write_identifications
+    from gallery.reports.exports import write_identifications
 
     with domain_errors():
         written, count = write_identifications(open_database(settings.database_url), Path(out))
@@ -60,9 +60,9 @@ def export_annotations(out, sitter, base, manifest, manifest_out, settings):
       gallery export annotations -o anno.json --manifest https://museum.example/iiif/123/manifest.json
     """
     from db.engine import open_database
-    from indexer.http import Fetcher, cache_dir_of
+    from gallery.core.http import Fetcher, cache_dir_of
 
-    from ..annotations import write_annotations
+    from gallery.reports.annotations import write_annotations
 
     with domain_errors():
         document = target = None

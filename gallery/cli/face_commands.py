@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, progress, settings_options
+from gallery.cli.common import domain_errors, echo_json, progress, settings_options
 
 
 def _pipeline(settings):
-    from ..pipeline import FacePipeline
+    from gallery.faces.pipeline import FacePipeline
 
     return FacePipeline(settings)
 
@@ -53,7 +53,7 @@ def embed(paths, out, settings):
     Example:
       gallery embed collection/ --config profile.toml --out faces.npz
     """
-    from ..batch import collect_images, embed_files, save_npz
+    from gallery.faces.batch import collect_images, embed_files, save_npz
 
     with domain_errors():
         files = collect_images(paths)
@@ -93,7 +93,7 @@ def compare(image_a, image_b, face_a, face_b, as_json, settings):
     Example:
       gallery compare portrait.jpg photo.jpg --config profile.toml --json
     """
-    from ..batch import compare_images
+    from gallery.faces.batch import compare_images
 
     with domain_errors():
         result = compare_images(_pipeline(settings), image_a, image_b, face_a, face_b)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 
 @click.command()
@@ -34,7 +34,7 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
       gallery search portrait.jpg --config profile.toml --top-k 5 --json
       gallery search dealer-catalogue.zip --out results.pdf --all-faces
     """
-    from ..search import search_service
+    from gallery.search.service import search_service
 
     if out or Path(image).is_dir() or image.lower().endswith(".zip"):
         _enquiry(Path(image), out, top_k, all_faces, as_json, settings)
@@ -72,9 +72,9 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
 def _enquiry(source, out, top_k, all_faces, as_json, settings) -> None:
     import tempfile
 
-    from ..enquiry import EnquiryError, results_kind, run_enquiry, write_enquiry
-    from ..search import search_service
-    from .common import LateBar
+    from gallery.reports.enquiry import EnquiryError, results_kind, run_enquiry, write_enquiry
+    from gallery.search.service import search_service
+    from gallery.cli.common import LateBar
 
     with domain_errors():
         if not out:
@@ -117,8 +117,8 @@ def report(image, out, face, top_k, curator, note, explain_grid, settings):
     Example:
       gallery report portrait.jpg -o portrait-report.pdf --curator "A. Curator" --note "Lot 42"
     """
-    from ..reports import build_report, explain_grid_for, write_report
-    from ..search import search_service
+    from gallery.reports.match import build_report, explain_grid_for, write_report
+    from gallery.search.service import search_service
 
     with domain_errors():
         service = search_service(settings)

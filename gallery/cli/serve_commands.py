@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, settings_options
+from gallery.cli.common import domain_errors, settings_options
 
 
 @click.command()

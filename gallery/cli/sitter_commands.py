@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .collection_commands import sitters
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.collection_commands import sitters
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 _WHO = click.option("--curator", "who", default=None, help="Who makes the change (recorded with it).")
 

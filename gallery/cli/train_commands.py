@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, settings_options
+from gallery.cli.common import domain_errors, settings_options
 
 
 def _loop_options(func):
@@ -32,8 +32,8 @@ def _loop_options(func):
 
 
 def _run(recipe, settings, collection, out, lr_default, options, **extra):
-    from ..training.loop import TrainConfig
-    from .common import progress
+    from gallery.training.loop import TrainConfig
+    from gallery.cli.common import progress
 
     lr = options.pop("lr") or lr_default
     config = TrainConfig(lr=lr, **options)
@@ -79,8 +79,8 @@ def clip_lora(collection, out, rank, alpha, head_dim, settings, **options):
     Example:
       gallery train clip-lora --collection labelled/ --out weights/artface-clip-lora
     """
-    from ..encoders.adapter import LoraSettings
-    from ..training.recipes import train_clip_lora
+    from gallery.faces.encoders.adapter import LoraSettings
+    from gallery.training.recipes import train_clip_lora
 
     _run(train_clip_lora, settings, collection, out, 1e-4, options,
          lora=LoraSettings(rank=rank, alpha=alpha, head_dim=head_dim))
@@ -100,6 +100,6 @@ def iresnet(collection, out, init, frozen_stages, settings, **options):
     Example:
       gallery train iresnet --init base --collection labelled/ --frozen-stages 2
     """
-    from ..training.recipes import train_iresnet
+    from gallery.training.recipes import train_iresnet
 
     _run(train_iresnet, settings, collection, out, 1e-5, options, init=init, frozen_stages=frozen_stages)

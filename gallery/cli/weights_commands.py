@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from .common import domain_errors, echo_json, settings_options
+from gallery.cli.common import domain_errors, echo_json, settings_options
 
 
 def _store(settings):
-    from ..weights.store import WeightStore
+    from gallery.weights.store import WeightStore
 
     return WeightStore(settings.weights_dir, offline=settings.offline)
 
@@ -140,7 +140,7 @@ def convert_onnx(onnx_file, out, depth):
     """
     import torch
 
-    from ..encoders.iresnet_io import import_onnx
+    from gallery.faces.encoders.iresnet_io import import_onnx
 
     with domain_errors():
         model = import_onnx(Path(onnx_file), depth)

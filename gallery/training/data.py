@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..align import CropSpec, align_face
-from ..errors import GalleryError
-from ..evaluation import folder_label, sitter_disjoint
+from gallery.faces.align import CropSpec, align_face
+from gallery.core.errors import GalleryError
+from gallery.evaluation.evaluate import folder_label, sitter_disjoint
 
 
 class TrainingDataError(GalleryError):
@@ -35,7 +35,7 @@ class Faces:
 
 def faces_from_folder(pipeline, folder: Path, spec: CropSpec, on_image=None) -> Faces:
     """The largest face of every image in a folder per sitter, aligned with `spec`."""
-    from ..batch import collect_images
+    from gallery.faces.batch import collect_images
 
     root = Path(folder).resolve()
     crops, labels = [], []
@@ -89,7 +89,7 @@ def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None
     from db.identifications import confirmed_sitters
     from db.schema import Artwork, Face
 
-    from ..images import load_image
+    from gallery.faces.images import load_image
 
     with database.session() as session:
         single = confirmed_sitters(session)

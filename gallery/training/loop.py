@@ -13,9 +13,9 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..metrics import eer, pair_scores, roc
-from .augment import AugmentSettings, augment_batch, build
-from .data import Faces, PkSampler
+from gallery.evaluation.metrics import eer, pair_scores, roc
+from gallery.training.augment import AugmentSettings, augment_batch, build
+from gallery.training.data import Faces, PkSampler
 
 CHECKPOINT = "checkpoint.pt"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..encoders.adapter import AdapterManifest, LoraSettings, attach_lora, make_head, save_adapter
-from ..weights.registry import ARCFACE_PREPROCESSING, CLIP_PREPROCESSING
+from gallery.faces.encoders.adapter import AdapterManifest, LoraSettings, attach_lora, make_head, save_adapter
+from gallery.weights.registry import ARCFACE_PREPROCESSING, CLIP_PREPROCESSING
 
 
 def _normaliser(pre):

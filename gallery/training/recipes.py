@@ -14,14 +14,14 @@ from typing import Callable
 
 import numpy as np
 
-from ..align import ARCFACE_CROP, CropSpec
-from ..detection import build_detector, detect_faces
-from ..errors import ConfigError
-from ..profiles import EncoderSpec
-from ..settings import Settings
-from ..weights.store import PIN_SUFFIX, WeightStore
-from .data import Faces, faces_from_database, faces_from_folder, split
-from .loop import Progress, TrainConfig, TrainResult, train
+from gallery.faces.align import ARCFACE_CROP, CropSpec
+from gallery.faces.detection import build_detector, detect_faces
+from gallery.core.errors import ConfigError
+from gallery.config.profiles import EncoderSpec
+from gallery.config.settings import Settings
+from gallery.weights.store import PIN_SUFFIX, WeightStore
+from gallery.training.data import Faces, faces_from_database, faces_from_folder, split
+from gallery.training.loop import Progress, TrainConfig, TrainResult, train
 
 
 class _Detector:
@@ -36,7 +36,7 @@ class _Detector:
         return detect_faces(self.model, image.rgb, self.settings.profile.detector, self.settings.detect_max_side)
 
     def load_many(self, paths):
-        from ..pipeline import FacePipeline
+        from gallery.faces.pipeline import FacePipeline
 
         return FacePipeline(self.settings).load_many(paths)
 
@@ -71,7 +71,7 @@ def _record(faces: Faces, train_faces: Faces, val_faces: Faces, result: TrainRes
 
 
 def _device(settings: Settings) -> str:
-    from ..device import resolve_placement
+    from gallery.config.device import resolve_placement
 
     return resolve_placement(settings.device, settings.precision).device
 
@@ -86,8 +86,8 @@ def train_clip_lora(settings: Settings, collection: Path | None, out: Path | Non
                     on_image: Callable[[], None] | None = None, stop_at: int | None = None) -> tuple[TrainResult, Path]:
     import torch
 
-    from ..encoders.adapter import LoraSettings
-    from ..encoders.clip_encoder import build_clip_visual
+    from gallery.faces.encoders.adapter import LoraSettings
+    from gallery.faces.encoders.clip_encoder import build_clip_visual
 
     config = config or TrainConfig()
     store = WeightStore(settings.weights_dir, offline=settings.offline)
@@ -96,7 +96,7 @@ def train_clip_lora(settings: Settings, collection: Path | None, out: Path | Non
     faces = _faces(settings, store, collection, CropSpec(224, float(spec.options.get("context", 1.5))), on_image)
     train_faces, val_faces = split(faces, config.validation, config.seed)
     base = store.resolve(spec.weights) if spec.weights else None
-    from .models import ClipLoraModel
+    from gallery.training.models import ClipLoraModel
 
     visual = build_clip_visual(base.path if base else None).float()
     torch.manual_seed(config.seed)  # the LoRA's initial values
@@ -113,9 +113,9 @@ def train_iresnet(settings: Settings, collection: Path | None, out: Path | None 
                   on_image: Callable[[], None] | None = None) -> tuple[TrainResult, Path]:
     import torch
 
-    from ..encoders.iresnet import IResNet
-    from ..encoders.iresnet_io import load_state_dict_file
-    from .models import IResNetModel
+    from gallery.faces.encoders.iresnet import IResNet
+    from gallery.faces.encoders.iresnet_io import load_state_dict_file
+    from gallery.training.models import IResNetModel
 
     if init not in ("base", "random"):
         raise ConfigError(f"--init must be 'base' or 'random', got {init!r}")

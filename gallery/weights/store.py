@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ChecksumMismatch, WeightsUnavailable
-from .hashing import sha256_path
-from .registry import REGISTRY, WeightEntry
+from gallery.core.errors import ChecksumMismatch, WeightsUnavailable
+from gallery.weights.hashing import sha256_path
+from gallery.weights.registry import REGISTRY, WeightEntry
 
 PIN_SUFFIX = ".sha256"
 CONNECT_TIMEOUT_S = 10.0

@@ -1,4 +1,4 @@
-"""A quality score for every face (gallery.quality); faces indexed before have none.
+"""A quality score for every face (gallery.faces.quality); faces indexed before have none.
 
 Revision ID: 0006
 Revises: 0005

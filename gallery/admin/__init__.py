@@ -1,0 +1,1 @@
+"""Looking after a collection: backup, restore and schema upgrades."""

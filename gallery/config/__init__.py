@@ -1,0 +1,1 @@
+"""Settings (the one typed object built at the entry point), profiles and the compute device."""

@@ -1,0 +1,84 @@
+"""Device and precision choice.
+
+CUDA when present, in half precision. On CPU, bfloat16 weights where the CPU
+has native bf16 dot products (AVX512-BF16 or AMX): ViT-B/16 measured ~4x faster
+than fp32 with cosine to fp32 >= 0.9999. `torch.autocast` on CPU is slower than
+plain bf16 weights, so it is not used. fp32 otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from gallery.core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str  # "cpu" or "cuda"
+    precision: str  # "fp32", "bf16" or "fp16"
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+
+
+@lru_cache(maxsize=1)
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU has native bf16 dot-product instructions."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name, for benchmark reports."""
+    import platform
+
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_placement(device: str = "auto", precision: str = "auto") -> Placement:
+    """Turn the user's device/precision wishes into a concrete placement."""
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if device == "cuda" and not cuda_available():
+        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    if precision == "auto":
+        if device == "cuda":
+            precision = "fp16"
+        else:
+            precision = "bf16" if cpu_has_bf16() else "fp32"
+    if precision == "fp16" and device == "cpu":
+        raise ConfigError("fp16 is for CUDA only; on CPU use bf16 or fp32")
+    return Placement(device=device, precision=precision)

@@ -1,0 +1,249 @@
+"""The face pipeline: image -> faces -> aligned crops -> component vectors -> fused vector.
+
+A FacePipeline is cheap to build; the detector and encoders load on first use
+and stay loaded. Before loading anything it checks that every weights file of
+the profile can be had, and names each missing one in a single error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from gallery.faces.align import ARCFACE_CROP, CropSpec, align_face, thumbnail_crop
+from gallery.faces.detection import DetectedFace, build_detector, detect_faces
+from gallery.config.device import Placement, resolve_placement
+from gallery.faces.encoders.base import Encoder, EncoderInfo
+from gallery.faces.encoders.factory import build_encoder
+from gallery.core.errors import ImageLoadError, WeightsUnavailable
+from gallery.faces.fusion import FusionLayout
+from gallery.faces.images import LoadedImage, encode_jpeg, load_image
+from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
+from gallery.config.settings import Settings
+from gallery.weights.store import WeightStore
+
+
+@dataclass(frozen=True)
+class EmbeddedFace:
+    face: DetectedFace
+    index: int  # position among the image's faces, largest first
+    vector: np.ndarray  # fused, L2-normalised
+    components: dict[str, np.ndarray]
+    thumbnail: bytes | None = None  # JPEG around the face, when asked for
+    quality: float | None = None  # gallery.faces.quality, in [0, 1]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    path: str
+    size: tuple[int, int]
+    faces: list[EmbeddedFace] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CroppedImage:
+    """An image reduced to what embedding needs: its faces and their aligned crops."""
+
+    path: str
+    size: tuple[int, int]
+    faces: list[DetectedFace]
+    crops: dict[CropSpec, np.ndarray]
+    thumbnails: list[bytes] | None = None
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    profile: str
+    detector: dict
+    encoders: tuple[EncoderInfo, ...]
+    fusion: FusionLayout
+
+    flipped: tuple[str, ...] = ()  # components embedded with their mirror (test-time augmentation)
+
+    @property
+    def key(self) -> str:
+        """Identifies the vectors this profile produces: components, their weights files, flip
+        averaging and the fusion; not the device or precision, nor the detector (faces are
+        detected once)."""
+        parts = [[e.name, e.kind, e.dim, sorted(e.weights.values())] for e in self.encoders]
+        described = {"encoders": parts, "fusion": list(self.fusion.weights)}
+        if self.flipped:  # absent when off, so sets made before flip averaging keep their key
+            described["flipped"] = sorted(self.flipped)
+        blob = json.dumps(described, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict:
+        return {
+            "profile": self.profile,
+            "detector": self.detector,
+            "encoders": [e.__dict__ for e in self.encoders],
+            "flipped": list(self.flipped),
+            **self.fusion.to_json(),
+        }
+
+
+class FacePipeline:
+    def __init__(self, settings: Settings, store: WeightStore | None = None):
+        self.settings = settings
+        self.profile = settings.profile
+        self.store = store or WeightStore(settings.weights_dir, offline=settings.offline)
+        self._placement: Placement | None = None
+        self._detector = None
+        self._detector_sha = None
+        self._encoders: list[Encoder] | None = None
+        self._layout: FusionLayout | None = None
+
+    # -- lazy construction ------------------------------------------------------
+    @property
+    def placement(self) -> Placement:
+        if self._placement is None:
+            self._placement = resolve_placement(self.settings.device, self.settings.precision)
+        return self._placement
+
+    def check_weights(self) -> None:
+        """Raise one WeightsUnavailable naming every weights file the profile lacks."""
+        refs = [self.profile.detector.weights]
+        for spec in self.profile.encoders:
+            refs += [r for r in (spec.weights, spec.adapter) if r]
+        problems = []
+        for ref in dict.fromkeys(refs):
+            try:
+                self.store.resolve(ref)
+            except WeightsUnavailable as err:
+                problems.append(f"  - {err}")
+        if problems:
+            raise WeightsUnavailable(
+                f"profile '{self.profile.name}' cannot run; missing weights:\n" + "\n".join(problems)
+            )
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self.check_weights()
+            resolved = self.store.resolve(self.profile.detector.weights)
+            self._detector = build_detector(self.profile.detector, resolved.path, self.placement.device)
+            self._detector_sha = resolved.sha256
+        return self._detector
+
+    @property
+    def encoders(self) -> list[Encoder]:
+        if self._encoders is None:
+            self.check_weights()
+            encoders = [build_encoder(s, self.store, self.placement, self.settings.batch_size)
+                        for s in self.profile.encoders]
+            for encoder in encoders:
+                encoder.load()
+            self._encoders = encoders
+        return self._encoders
+
+    @property
+    def layout(self) -> FusionLayout:
+        if self._layout is None:
+            dims = []
+            for encoder in self.encoders:
+                probe = np.zeros((1, encoder.crop.size, encoder.crop.size, 3), np.uint8)
+                dims.append(encoder.encode(probe).shape[1])
+            self._layout = FusionLayout(tuple(e.name for e in self.encoders),
+                                        tuple(s.weight for s in self.profile.encoders), tuple(dims))
+        return self._layout
+
+    def info(self) -> ProfileInfo:
+        layout = self.layout
+        det = self.profile.detector
+        return ProfileInfo(self.profile.name,
+                           {"kind": det.kind, "weights": det.weights, "sha256": self._detector_sha or
+                            self.store.resolve(det.weights).sha256},
+                           tuple(e.info() for e in self.encoders), layout,
+                           tuple(e.name for e in self.encoders if e.spec.flip))
+
+    # -- the data path ----------------------------------------------------------
+    def load(self, source, name: str | None = None) -> LoadedImage:
+        return load_image(source, self.settings.max_pixels, name)
+
+    def detect(self, image: LoadedImage) -> list[DetectedFace]:
+        return detect_faces(self.detector, image.rgb, self.profile.detector, self.settings.detect_max_side)
+
+    def crops(self, image: LoadedImage, faces: list[DetectedFace]) -> dict[CropSpec, np.ndarray]:
+        out = {}
+        for spec in {e.crop for e in self.encoders}:
+            out[spec] = np.stack([align_face(image.rgb, f.landmarks, spec) for f in faces]) if faces else \
+                np.zeros((0, spec.size, spec.size, 3), np.uint8)
+        return out
+
+    def embed_crops(self, crops: dict[CropSpec, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        fused, components, _norms = self._embed(crops)
+        return fused, components
+
+    def _embed(self, crops: dict[CropSpec, np.ndarray]):
+        """(fused vectors, each component's vectors, the raw norms of the quality component or None)."""
+        components, norms = {}, None
+        for encoder in self.encoders:
+            components[encoder.name], raw = encoder.embed(crops[encoder.crop], encoder.spec.flip)
+            if norms is None and encoder.kind in NORM_KINDS:
+                norms = (raw, self._norm_range(encoder))
+        return self.layout.fuse(components), components, norms
+
+    @staticmethod
+    def _norm_range(encoder) -> tuple[float, float]:
+        given = (encoder.spec.options or {}).get("norm_range")
+        return (float(given[0]), float(given[1])) if given else NORM_RANGE[encoder.kind]
+
+    def crop_image(self, image: LoadedImage, faces: list[DetectedFace] | None = None,
+                   thumbnail_size: int = 0) -> CroppedImage:
+        """Detect (unless the faces are given) and crop; the full-resolution image can go after."""
+        faces = self.detect(image) if faces is None else faces
+        thumbs = [encode_jpeg(thumbnail_crop(image.rgb, f.box, thumbnail_size)) for f in faces] \
+            if thumbnail_size else None
+        return CroppedImage(image.path, image.size, faces, self.crops(image, faces), thumbs)
+
+    def process(self, image: LoadedImage) -> ImageResult:
+        return next(iter(self.process_many([image])))
+
+    def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
+        """Detect and crop image by image (each image is released once cropped), then
+        embed the crops of several images per encoder call."""
+        pending: list[CroppedImage] = []
+        count = 0
+        for image in images:
+            pending.append(self.crop_image(image))
+            count += len(pending[-1].faces)
+            if count >= self.settings.batch_size:
+                yield from self.embed_cropped(pending)
+                pending, count = [], 0
+        yield from self.embed_cropped(pending)
+
+    def embed_cropped(self, pending: list[CroppedImage]) -> Iterator[ImageResult]:
+        """Embed the faces of several cropped images in one call per encoder."""
+        if not pending:
+            return
+        specs = {e.crop for e in self.encoders}
+        stacked = {s: np.concatenate([item.crops[s] for item in pending]) for s in specs}
+        fused, components, norms = self._embed(stacked)
+        quality_spec = ARCFACE_CROP if ARCFACE_CROP in specs else next(iter(specs))
+        start = 0
+        for item in pending:
+            embedded = [EmbeddedFace(f, i, fused[start + i], {k: v[start + i] for k, v in components.items()},
+                                     item.thumbnails[i] if item.thumbnails else None,
+                                     face_quality(f.score, f.landmarks, item.crops[quality_spec][i],
+                                                  None if norms is None else float(norms[0][start + i]),
+                                                  None if norms is None else norms[1]))
+                        for i, f in enumerate(item.faces)]
+            yield ImageResult(item.path, item.size, embedded)
+            start += len(item.faces)
+
+    def load_many(self, paths: Iterable) -> Iterator[LoadedImage | ImageFailure]:
+        for path in paths:
+            try:
+                yield self.load(path)
+            except ImageLoadError as err:
+                yield ImageFailure(str(path), err.reason)

@@ -1,0 +1,87 @@
+"""The PDF layout every report shares (fpdf2): an A4 page writer with a Unicode font so any sitter's
+name prints, and the row of face thumbnails. The match report, the dossier and the enquiry results
+are laid out with it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from gallery.core.errors import GalleryError
+
+MARGIN = 15
+THUMB = 24  # mm, face thumbnails
+
+
+def _font_file() -> Path | None:
+    try:
+        import matplotlib
+
+        path = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        return path if path.exists() else None
+    except ImportError:
+        return None
+
+
+class Writer:
+    def __init__(self):
+        from fpdf import FPDF
+
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_margins(MARGIN, MARGIN)
+        self.pdf.set_auto_page_break(True, MARGIN)
+        self.pdf.add_page()
+        font = _font_file()
+        if font is not None:
+            self.pdf.add_font("body", "", str(font))
+            self.pdf.add_font("body", "B", str(font.with_name("DejaVuSans-Bold.ttf")))
+            self.family, self.unicode = "body", True
+        else:
+            self.family, self.unicode = "helvetica", False
+
+    def text(self, value: str) -> str:
+        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
+
+    def line(self, value: str, size: float = 9, bold: bool = False, height: float = 5) -> None:
+        self.pdf.set_font(self.family, "B" if bold else "", size)
+        self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
+
+    def image(self, jpeg: bytes, x: float, y: float, w: float, h: float | None = None) -> None:
+        """Fit the image in a w x h box (h = w: a square), keeping its proportions."""
+        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w, h=h or w, keep_aspect_ratio=True)
+
+    def room(self, height: float) -> None:
+        if self.pdf.get_y() + height > self.pdf.h - MARGIN:
+            self.pdf.add_page()
+
+
+def score(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def new_writer() -> Writer:
+    """A writer on a first empty page; a clear error where fpdf2 is missing."""
+    try:
+        return Writer()
+    except ImportError as err:
+        raise GalleryError(f"PDF reports need fpdf2 ({err}); pip install fpdf2") from None
+
+
+def thumbnail_row(out: Writer, thumbnails: dict[int, bytes], artworks: list[dict]) -> None:
+    """Face thumbnails side by side, each with its match score and file name."""
+    top = out.pdf.get_y() + 1
+    for i, artwork in enumerate(artworks):
+        x = MARGIN + i * (THUMB + 10)
+        jpeg = thumbnails.get(artwork["face_id"])
+        if jpeg:
+            out.image(jpeg, x, top, THUMB)
+        out.pdf.set_xy(x, top + THUMB + 0.5)
+        out.pdf.set_font(out.family, "", 6)
+        out.pdf.cell(THUMB + 8, 3, out.text(score(artwork["score"])))
+        out.pdf.set_xy(x, top + THUMB + 3.5)
+        out.pdf.cell(THUMB + 8, 3, out.text(short(Path(artwork["path"]).name, 24)))
+    out.pdf.set_xy(MARGIN, top + THUMB + 8)
