@@ -1,9 +1,6 @@
 """The collection database (SQLAlchemy 2.0, Alembic migrations): sitters, artworks, faces,
 identifications, embedding sets and their vectors, ingest errors.
 
-Importing this package opens nothing; `open_database(url)` does.
+Importing this package opens nothing and loads nothing: `db.engine.open_database(url)` opens the
+collection, `db.migrate` upgrades it.
 """
-
-from db.engine import Database, DatabaseError, open_database
-
-__all__ = ["Database", "DatabaseError", "open_database"]

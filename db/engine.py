@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gallery.core.errors import GalleryError
 
-from db.schema import SCHEMA_HEAD
+from db.version import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

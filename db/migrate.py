@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from db.engine import (BUSY_TIMEOUT_S, Database, DatabaseError, alembic_config, current_revision, newer_schema_message,
                        storage_fault)
-from db.schema import SCHEMA_HEAD
+from db.version import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
 LEFTOVER_PREFIX = "_alembic_tmp_"

@@ -15,10 +15,6 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# The schema this release reads and writes: the newest migration in db/migrations/versions (a test
-# holds the two equal). Opening a collection compares against it without loading the migrations.
-SCHEMA_HEAD = "0006"
-
 STATUSES = ("confirmed", "probable", "disputed", "rejected")
 SOURCES = ("metadata", "curator", "model")
 ARTWORK_STATES = ("present", "missing")

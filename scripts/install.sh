@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install Portrait Gallery into a virtual environment.
 #   scripts/install.sh          -> .venv with the product
-#   scripts/install.sh --dev    -> the same plus the test tools and the [cluster] extra (Ray), which tests use
+#   scripts/install.sh --dev    -> the same plus the test tools, the docs tools and the [cluster] extra (Ray),
+#                                  which tests use
 # VENV=/path overrides the environment folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 extra=""
-[ "${1:-}" = "--dev" ] && extra="[test,cluster]"
+[ "${1:-}" = "--dev" ] && extra="[test,docs,cluster]"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first, pinned: an unpinned install pulls the newest multi-GB build

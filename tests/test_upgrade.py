@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from db.engine import Database, SchemaOutOfDate, current_revision, open_database
 from db.migrate import UpgradeError, leftover_tables, schema_state, upgrade_schema
-from db.schema import SCHEMA_HEAD
+from db.version import SCHEMA_HEAD
 from gallery.cli import main
 
 RELEASES = Path(__file__).parent / "data" / "releases"

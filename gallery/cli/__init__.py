@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from db.schema import SCHEMA_HEAD
+from db.version import SCHEMA_HEAD
 
 from gallery.core.version import __version__
 
