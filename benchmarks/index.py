@@ -116,7 +116,8 @@ def build_faiss(data: Synthetic, factory: str):
     sample, IVF nprobe), filled chunk by chunk."""
     import faiss
 
-    from gallery.index.vector_index import IVF_NPROBE, TRAIN_SAMPLE, with_face_ids
+    from gallery.index.choice import IVF_NPROBE, TRAIN_SAMPLE
+    from gallery.index.placement import with_face_ids
 
     index = with_face_ids(faiss.index_factory(data.dim, factory, faiss.METRIC_INNER_PRODUCT))
     chunks = data.chunks()
@@ -154,7 +155,7 @@ KINDS = ("flat", "ivf", "auto", "pq")  # Flat (the recall's reference: always ru
 
 def search_rows(sizes: list[int], dim: int, kinds: tuple[str, ...] = KINDS, gpu: bool = False) -> list[dict]:
     """With `gpu`, every index is a VectorIndex placed on the GPU (FAISS's plain factories too)."""
-    from gallery.index.vector_index import on_gpu
+    from gallery.index.placement import on_gpu
 
     rows = []
     for n in sizes:
@@ -215,7 +216,9 @@ def _resident(index, queries: np.ndarray) -> dict:
 def resident_child(folder: Path, factory: str, map_bytes: int) -> None:
     import faiss  # noqa: F401 (its libraries loaded before the baseline, so they are not counted)
 
-    from gallery.index.vector_index import MANIFEST, IndexRule, open_index
+    from gallery.index.choice import IndexRule
+    from gallery.index.files import MANIFEST
+    from gallery.index.opening import open_index
 
     dim = json.loads((folder / MANIFEST).read_text())["dim"]
     queries = np.load(folder / "queries.npy")

@@ -42,7 +42,7 @@ from gallery.faces.pipeline import FacePipeline  # noqa: E402
 from gallery.config.profiles import DetectorSpec, EncoderSpec, ProfileSpec  # noqa: E402
 from gallery.search.service import SearchRequest, SearchService  # noqa: E402
 from gallery.config.settings import load_settings  # noqa: E402
-from gallery.index.vector_index import on_gpu  # noqa: E402
+from gallery.index.placement import on_gpu  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 QUERY = SHARED / "data" / "lfw-mini" / "Al_Gore" / "Al_Gore_0002.jpg"

@@ -55,7 +55,8 @@ def _mb(key: str) -> int:
 def child(n: int, factory: str, folder: Path) -> dict:
     import faiss  # noqa: F401 (its libraries loaded before anything is measured)
 
-    from gallery.index.vector_index import VectorIndex, open_index
+    from gallery.index.opening import open_index
+    from gallery.index.vector_index import VectorIndex
 
     data = Synthetic(n, DIM)
     index = VectorIndex(DIM, factory, use_gpu=False)

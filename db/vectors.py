@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gallery.index.vector_index import IndexRule, OpenedIndex, open_index
+from gallery.index.choice import IndexRule
+from gallery.index.opening import OpenedIndex, open_index
 
 from db.collection import set_face_ids, set_vectors, vectors_of
 from db.engine import Database

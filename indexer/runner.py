@@ -18,7 +18,7 @@ from db.engine import Database, open_database
 from db.vectors import index_folder, open_set_index
 from gallery.faces.pipeline import FacePipeline
 from gallery.config.settings import Settings
-from gallery.index.vector_index import IndexRule
+from gallery.index.choice import IndexRule
 
 from indexer.mapper import Mapper
 from indexer.plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection

@@ -10,7 +10,8 @@ from db.schema import EmbeddingSet
 from db.vectors import open_set_index
 from gallery.curation.dossier import implausible_identifications
 from gallery.config.settings import Settings
-from gallery.index.vector_index import IndexRule, VectorIndexError
+from gallery.index.choice import IndexRule
+from gallery.index.store import VectorIndexError
 
 
 @dataclass(frozen=True)

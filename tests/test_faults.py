@@ -86,7 +86,9 @@ def test_disk_full_during_indexing_keeps_whole_batches(small_collection, onnx_pr
 
 
 def test_index_save_on_a_full_disk_keeps_the_previous_index(tmp_path):
-    from gallery.index.vector_index import VectorIndex, VectorIndexError, open_index
+    from gallery.index.opening import open_index
+    from gallery.index.store import VectorIndexError
+    from gallery.index.vector_index import VectorIndex
 
     rng = np.random.default_rng(0)
     with small_disk(tmp_path / "disk", "64k") as folder:
@@ -153,7 +155,7 @@ def test_index_files_deleted_or_damaged_while_serving(indexed, onnx_pipeline, tm
     from db.engine import open_database
     from gallery.search.service import SearchService
     from gallery.config.settings import with_overrides
-    from gallery.index.vector_index import INDEX_FILE, MANIFEST, VECTORS_FILE
+    from gallery.index.files import INDEX_FILE, MANIFEST, VECTORS_FILE
 
     settings, _service, held_out, _db = indexed
     data = tmp_path / "data"

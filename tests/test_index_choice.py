@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gallery.index.vector_index import IndexRule, VectorIndex, open_index
+from gallery.index.choice import IndexRule
+from gallery.index.opening import open_index
+from gallery.index.vector_index import VectorIndex
 
 
 def _clustered(n: int, d: int, seed: int = 0, families: int = 40) -> np.ndarray:
@@ -104,7 +106,7 @@ def test_without_structure_to_exploit_the_choice_stays_exact():
 
 
 def test_rule_bounds_are_checked():
-    from gallery.index.vector_index import VectorIndexError
+    from gallery.index.store import VectorIndexError
 
     for bad in (IndexRule(flat_max=-1), IndexRule(target_recall=1.5), IndexRule(growth=1.0), IndexRule(probes=5)):
         with pytest.raises(VectorIndexError):
@@ -177,7 +179,7 @@ def test_an_exact_auto_index_saved_as_float32_flat_is_built_again_as_float16(tmp
 
 
 def test_the_exact_index_on_a_gpu_is_a_gpu_flat_one():
-    from gallery.index.vector_index import exact_factory
+    from gallery.index.choice import exact_factory
 
     assert exact_factory(True) == "Flat" and exact_factory(False) == "SQfp16"
 
@@ -187,7 +189,7 @@ def _pretend_gpu(monkeypatch, places: bool) -> list:
     (or fails as FAISS does for a kind it has no GPU form of); the calls made, in order."""
     import faiss
 
-    import gallery.index.vector_index as vector_index
+    from gallery.index import placement
 
     calls = []
 
@@ -197,7 +199,7 @@ def _pretend_gpu(monkeypatch, places: bool) -> list:
             raise RuntimeError("Error in index_cpu_to_gpu: This index type is not implemented on GPU.")
         return faiss.clone_index(index)
 
-    monkeypatch.setattr(vector_index, "_gpu_available", lambda: True)
+    monkeypatch.setattr(placement, "gpu_available", lambda: True)
     monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_gpu", to_gpu, raising=False)
     return calls
@@ -209,7 +211,7 @@ def test_an_index_faiss_cannot_place_on_the_gpu_is_searched_on_cpu(tmp_path, mon
     index = VectorIndex(16, "HNSW16", use_gpu=True)
     assert index.use_gpu
     index.add(np.arange(500), vectors)
-    with caplog.at_level("WARNING", logger="gallery.index.vector_index"):
+    with caplog.at_level("WARNING", logger="gallery.index.placement"):
         _, ids = index.search(vectors[:3], 1)
     assert list(ids[:, 0]) == [0, 1, 2] and calls == ["to_gpu"]
     assert "cannot place this IndexIDMap2 on the GPU" in caplog.text and "searched on CPU" in caplog.text
@@ -225,7 +227,7 @@ def test_auto_on_a_gpu_is_flat_and_comes_back_to_cpu_as_float16(tmp_path, monkey
     want = index.search(vectors[:5], 5)
     assert index.choice.factory == "Flat" and calls == ["to_gpu"]
     index.save(tmp_path, "s")
-    monkeypatch.setattr("gallery.index.vector_index._gpu_available", lambda: False)  # the folder moved to a CPU host
+    monkeypatch.setattr("gallery.index.placement.gpu_available", lambda: False)  # the folder moved to a CPU host
     opened = open_index(tmp_path, "s", 16, "auto", None, rule=RULE)
     assert opened.health == "rebuilt" and "(Flat) is built again as SQfp16, this version's exact index on CPU" \
         in opened.detail

@@ -17,7 +17,7 @@ from db.schema import Artwork, Face, FaceVector, IngestError
 from db.sitters import sitter_named
 from db.vectors import index_folder, open_set_index
 from gallery.config.settings import load_settings, with_overrides
-from gallery.index.vector_index import INDEX_FILE, VECTORS_FILE
+from gallery.index.files import INDEX_FILE, VECTORS_FILE
 from indexer.plan import CollectionError
 from indexer.runner import index_collection
 from indexer.status import collection_status

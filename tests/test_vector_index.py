@@ -9,9 +9,12 @@ import mmap
 import numpy as np
 import pytest
 
-from gallery.index import vector_index
-from gallery.index.vector_index import (IDS_FILE, INDEX_FILE, LEGACY_VECTORS, MANIFEST, VECTORS_FILE, IndexRule,
-                                        VectorIndex, VectorIndexError, open_index, vectors_checksum)
+from gallery.index import store
+from gallery.index.choice import IndexRule
+from gallery.index.files import IDS_FILE, INDEX_FILE, LEGACY_VECTORS, MANIFEST, VECTORS_FILE
+from gallery.index.opening import open_index
+from gallery.index.store import VectorIndexError, vectors_checksum
+from gallery.index.vector_index import VectorIndex
 
 
 def _unit(n, d, seed=0):
@@ -152,7 +155,7 @@ def test_building_in_chunks_changes_no_answer_and_no_checksum(monkeypatch):
     whole = VectorIndex(16, "IVF8,Flat", use_gpu=False)
     whole.add(np.arange(300), vectors)
     expected, checksum = whole.search(queries, 10), vectors_checksum(whole.ids, whole.vectors)
-    monkeypatch.setattr(vector_index, "CHUNK", 7)
+    monkeypatch.setattr(store, "CHUNK", 7)
     chunked = VectorIndex(16, "IVF8,Flat", use_gpu=False)
     chunked.add(np.arange(300), vectors)
     for got, want in zip(chunked.search(queries, 10), expected):
@@ -192,7 +195,7 @@ def test_a_mapped_store_stays_mapped_while_faces_are_added_removed_and_saved(tmp
     index.add(np.arange(600), first)
     index.save(tmp_path, "s")
     opened = open_index(tmp_path, "s", 16, use_gpu=False, rule=IndexRule(map_bytes=0)).index
-    monkeypatch.setattr(vector_index, "CHUNK", 7)  # rows written and checksummed a few at a time
+    monkeypatch.setattr(store, "CHUNK", 7)  # rows written and checksummed a few at a time
     for batch in range(3):  # as the indexer adds and retires faces batch by batch, saving now and then
         opened.add(np.arange(1000 + 10 * batch, 1010 + 10 * batch), _unit(10, 16, seed=10 + batch))
         assert opened.remove([3 * batch, 3 * batch + 1, 1000 + 10 * batch]) == 3

@@ -5,7 +5,7 @@ the weights manifest in one folder that can be restored into an empty data folde
 - PostgreSQL: `pg_dump --format=custom` (and `pg_restore` back); the binaries must be installed.
 - Vector indexes: every embedding set's folder, copied as it is. The database is the truth: an
   index copied a moment before or after the database is checked against it on the first open and
-  rebuilt from the stored vectors when they disagree (`vector_index.open_index`).
+  rebuilt from the stored vectors when they disagree (`gallery.index.opening.open_index`).
 - The weights manifest: for every embedding set, the profile and the sha256 of each weights file
   it was made with (the weights themselves are large and come from their registry sources; restore
   says which ones the new machine lacks or holds in another version).

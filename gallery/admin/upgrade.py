@@ -13,7 +13,7 @@ this release's schema, the way a museum's IT department expects.
 
 Vector index folders need no upgrade: an index whose files or manifest an earlier release wrote is
 opened as it is when it matches the database, and rebuilt from the stored vectors (saying so) when
-it does not (`gallery.index.vector_index.open_index`).
+it does not (`gallery.index.opening.open_index`).
 """
 
 from __future__ import annotations

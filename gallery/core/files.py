@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 
 def write_atomically(path: Path, data: bytes) -> Path:
@@ -13,12 +14,28 @@ def write_atomically(path: Path, data: bytes) -> Path:
     whatever was there before."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    write_files_atomically(path.parent, {path.name: lambda handle: handle.write(data)})
     return path
+
+
+def write_files_atomically(folder: Path, writers: dict[str, Callable[[BinaryIO], object]]) -> None:
+    """Several files of a folder written whole or not at all: each written by its writer (given the
+    open file) to a temporary file beside it and synced, all of them, and only then renamed into
+    place (renames take no room), so a failed write replaces nothing."""
+    written: list[tuple[str, Path]] = []
+    mode = folder.stat().st_mode & 0o666  # as a file made there would have (the folder's, under the umask)
+    try:
+        for name, write in writers.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")  # readable by its owner only
+            written.append((tmp, folder / name))
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, path in written:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _path in written:
+            Path(tmp).unlink(missing_ok=True)
+        raise

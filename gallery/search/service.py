@@ -37,7 +37,8 @@ from gallery.core.errors import GalleryError, ImageLoadError
 from gallery.faces.pipeline import FacePipeline, ImageResult
 from gallery.faces.query_view import QueryView, query_view
 from gallery.curation.replicas import ReplicaRule, group_faces, thumbnail_signature
-from gallery.index.vector_index import MANIFEST, IndexRule
+from gallery.index.choice import IndexRule
+from gallery.index.files import MANIFEST
 
 STATUS_RANK = {"confirmed": 3, "probable": 2, "disputed": 1}
 
