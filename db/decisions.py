@@ -67,3 +67,24 @@ def curate(session: Session, face_id: int, action: str, sitter_name: str, who: s
         action = "confirmed"
     records.append(identify(session, face_id, sitter.id, action, "curator", who, note))
     return records
+
+
+def name_cluster(session: Session, face_ids: list[int], sitter_name: str, new_sitter: bool, who: str | None,
+                 note: str | None = None) -> list[Identification]:
+    """A cluster of unidentified faces confirmed as one sitter (`gallery clusters --name` and the
+    page's Clusters tab), with the same note by default."""
+    return name_faces(session, face_ids, sitter_name, new_sitter, who,
+                      note or f"named as a cluster of {len(face_ids)} faces")
+
+
+def cluster_words(records: list[Identification], cluster_id: int, who: str | None) -> str:
+    """A named cluster, in the words the CLI and the page both use."""
+    return (f"{len(records)} face(s) of cluster {cluster_id} confirmed as {records[0].sitter.name} "
+            f"(by {who or 'anonymous'}).")
+
+
+def decision_words(records: list[Identification], face_id: int, who: str | None) -> str:
+    """A decision on one face (`curate`), in the words the CLI and the page both use."""
+    done = ", ".join(f"{r.status} for {r.sitter.name}" for r in records)
+    return f"Recorded on face {face_id}: {done} (by {who or 'anonymous'})."
+

@@ -136,3 +136,9 @@ def sitter_events(session: Session, name: str | None = None, limit: int = 200) -
         ids = {sitter.id} if sitter else set()
         statement = statement.where((SitterEvent.sitter_id.in_(ids)) | (SitterEvent.sitter_name == name))
     return list(session.scalars(statement))
+
+
+def merge_words(moved: dict) -> str:
+    """A merge, in the words the CLI and the page both use."""
+    return (f"Merged {moved['from']!r} into {moved['into']!r}: {len(moved['faces_moved'])} face(s) moved, "
+            f"{len(moved['faces_already_with_target'])} already identified with {moved['into']!r}.")

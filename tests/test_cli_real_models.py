@@ -95,7 +95,8 @@ def test_compare_same_and_different_sitters(gallery_cli, onnx_profile, lfw_dir):
     other = sorted((lfw_dir / "Debbie_Reynolds").glob("*.jpg"))[0]
     same = json.loads(gallery_cli("compare", a, b, "--config", onnx_profile, "--json").stdout)
     diff = json.loads(gallery_cli("compare", a, other, "--config", onnx_profile, "--json").stdout)
-    assert set(same) == {"score", "components", "face_a", "face_b"}
+    assert set(same) == {"score", "components", "face_a", "face_b", "threshold", "same_sitter", "verdict"}
+    assert same["same_sitter"] and not diff["same_sitter"] and diff["verdict"].startswith("Not the same sitter")
     assert same["score"] > diff["score"] + 0.2
     assert same["components"]["mobilefacenet"] == pytest.approx(same["score"], abs=1e-5)  # one component
     bad = gallery_cli("compare", a, b, "--config", onnx_profile, "--face-b", "7", check=False)

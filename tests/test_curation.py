@@ -201,6 +201,46 @@ def test_cli_add_suggest_and_clusters(curated, gallery_cli):
     out = first["faces"][0]["face_id"]
     named = gallery_cli("clusters", "--min-size", "3", "--name", first["id"], "--sitter", "Unknown B",
                         "--new-sitter", "--without", out, "--curator", "anna", *args)
-    assert f"confirmed {len(first['faces']) - 1} face(s) of cluster {first['id']} as Unknown B" in named.stdout
+    assert f"{len(first['faces']) - 1} face(s) of cluster {first['id']} confirmed as Unknown B" in named.stdout
     bad = gallery_cli("clusters", "--name", "999", "--sitter", "Unknown B", *args, check=False)
     assert bad.returncode == 1 and "there is no cluster 999" in bad.stderr
+
+
+def test_gallery_curate_records_each_decision_as_the_page_does(tmp_path):
+    """`gallery curate` on a real collection (the one release 0.5.0 made, tests/data/releases):
+    the page's decisions, through the same function and in the same words."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from db.decisions import ACTIONS
+    from db.engine import open_database
+    from db.identifications import current_identifications, history
+    from gallery.cli import main
+    from gallery.cli.curation_commands import curate
+
+    assert tuple(curate.params[1].type.choices) == ACTIONS
+    data = tmp_path / "data"
+    shutil.copytree(Path(__file__).parent / "data" / "releases" / "0.5.0" / "data", data)
+    database = open_database(f"sqlite:///{data / 'gallery.db'}")
+    with database.session() as session:
+        standing = next(c for c in current_identifications(session)
+                        if c.status == "confirmed" and c.source == "metadata")
+        face, sitter = standing.face_id, standing.sitter
+
+    def run(*args):
+        return CliRunner().invoke(main, ["curate", str(face), *args, "--data-dir", str(data), "--curator", "anna"])
+
+    disputed = run("disputed", "--sitter", sitter, "--note", "the costume is later")
+    assert disputed.exit_code == 0, disputed.output
+    assert disputed.output.strip() == f"Recorded on face {face}: disputed for {sitter} (by anna)."
+    moved = run("reassign", "--sitter", "Unknown Donor", "--from-sitter", sitter)
+    assert f"rejected for {sitter}, confirmed for Unknown Donor" in moved.output
+    unknown = run("probable", "--sitter", "Someone", "--from-sitter", "Nobody We Know")
+    assert unknown.exit_code == 1 and "there is no sitter named 'Nobody We Know'" in unknown.output
+    refused = run("rejected", "--sitter", "Nobody We Know")  # rejecting a name the collection lacks
+    assert refused.exit_code == 1 and "there is no sitter named" in refused.output
+    with database.session() as session:
+        records = [(r.sitter.name, r.status, r.who) for r in history(session, face)]
+    assert records[-3:] == [(sitter, "disputed", "anna"), (sitter, "rejected", "anna"),
+                            ("Unknown Donor", "confirmed", "anna")]

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from db.collection import face_thumbnails
-from db.decisions import name_faces
+from db.decisions import cluster_words, name_cluster
 from gallery.curation.clusters import ClusterParams, cluster_faces
 from gallery.core.errors import GalleryError
 
@@ -92,12 +92,11 @@ def listen(c: dict, services: Services) -> None:
                 raise GalleryError("find the clusters and choose one first")
             members = [f.face_id for f in state["clusters"][state["cluster"]]]
             with services.database.session() as session:
-                records = name_faces(session, members, sitter, bool(new_sitter), who,
-                                     f"named as a cluster of {len(members)} faces")
-                named = records[0].sitter.name
+                words = cluster_words(name_cluster(session, members, sitter, bool(new_sitter), who),
+                                      state["cluster"], who)
         except GalleryError as err:
             raise gr.Error(str(err)) from None
-        return (*find(min_size), f"{len(records)} face(s) confirmed as {named} (by {who or 'anonymous'}).")
+        return (*find(min_size), words)
 
     c["name"].click(name, [c["state"], c["sitter"], c["new_sitter"], c["curator"], c["min_size"]],
                     [*shown, c["outcome"]], api_name="name_cluster")

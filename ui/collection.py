@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from db.collection import find_artworks, sitter_faces
-from db.decisions import ACTIONS, curate
+from db.decisions import ACTIONS, curate, decision_words
 from db.sitters import list_sitters
 from gallery.core.errors import GalleryError
 
@@ -64,13 +64,12 @@ def listen(c: dict, services: Services) -> None:
             if face is None:
                 raise GalleryError("give the face id (see the faces table)")
             with services.database.session() as session:
-                records = curate(session, int(face), action, name, who, note or None,
-                                 None if sitter_id is None else int(sitter_id))
-                done = ", ".join(f"{r.status} for {r.sitter.name}" for r in records)
+                words = decision_words(curate(session, int(face), action, name, who, note or None,
+                                              None if sitter_id is None else int(sitter_id)), int(face), who)
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         gallery, faces = show(sitter_id)
-        return f"Recorded on face {int(face)}: {done} (by {who or 'anonymous'}).", gallery, faces
+        return words, gallery, faces
 
     c["query"].submit(find, [c["query"]], [c["sitters"]], api_name="sitters")
     c["sitters"].select(select, [c["sitters"]], [c["selected"], c["sitter_name"], c["gallery"], c["faces"]],

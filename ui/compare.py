@@ -39,12 +39,10 @@ def listen(c: dict, services: Services) -> None:
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         threshold = services.settings.match_threshold
-        same = result.score >= threshold
-        verdict = (f"### {'Same sitter likely' if same else 'Not the same sitter'}\n"
-                   f"score **{result.score:.3f}** against the threshold {threshold:.2f}  \n"
+        verdict = (f"### {result.verdict(threshold)}\n"
                    f"{Path(path_a).name}: face {result.face_a.index} of {result.faces_a}; "
                    f"{Path(path_b).name}: face {result.face_b.index} of {result.faces_b}")
-        scores = {**result.to_json(), "threshold": threshold, "same_sitter": same}
+        scores = result.to_json(threshold)
         return shown(result.crops[0]), shown(result.crops[1]), verdict, scores
 
     c["button"].click(compare, [c["image_a"], c["image_b"], c["face_a"], c["face_b"]],

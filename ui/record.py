@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from db.identifications import history
-from db.sitter_changes import delete_sitter, edit_sitter, merge_sitters, rename_sitter, sitter_events
+from db.sitter_changes import delete_sitter, edit_sitter, merge_sitters, merge_words, rename_sitter, sitter_events
 from gallery.core.errors import GalleryError
 
 from ui.services import Services
@@ -46,7 +46,7 @@ def _change(kind: str, name, other, aliases, born, died, note, who):
         listed = None if aliases is None or not aliases.strip() else [a for a in aliases.split(";")]
         return lambda s: _edited(edit_sitter(s, name, who, listed, _year(born), _year(died)))
     if kind == "merge":
-        return lambda s: _merged(merge_sitters(s, name, other, who, note or None))
+        return lambda s: merge_words(merge_sitters(s, name, other, who, note or None))
 
     def delete(session):
         delete_sitter(session, name, who)
@@ -62,11 +62,6 @@ def _year(value) -> int | None:
 def _edited(sitter) -> str:
     return (f"**{sitter.name}**: {', '.join(sitter.alternative_names) or 'no alternative names'}; "
             f"born {sitter.birth_year or '?'}, died {sitter.death_year or '?'}.")
-
-
-def _merged(moved: dict) -> str:
-    return (f"Merged **{moved['from']}** into **{moved['into']}**: {len(moved['faces_moved'])} face(s) moved, "
-            f"{len(moved['faces_already_with_target'])} already identified with {moved['into']}.")
 
 
 def listen(c: dict, services: Services) -> None:

@@ -37,6 +37,7 @@ def _register() -> None:
     main.add_command(search_commands.report)
     main.add_command(explain_commands.explain)
     main.add_command(curation_commands.add)
+    main.add_command(curation_commands.curate)
     main.add_command(curation_commands.suggest)
     main.add_command(curation_commands.clusters)
     main.add_command(context_commands.dossier)

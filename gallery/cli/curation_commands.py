@@ -1,4 +1,4 @@
-"""gallery add | suggest | clusters: the curator's daily work on the collection."""
+"""gallery add | curate | suggest | clusters: the curator's daily work on the collection."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
 @click.option("--neighbours", type=int, default=10, show_default=True, help="k of the nearest-neighbour graph.")
 @click.option("--floor", type=float, default=0.2, show_default=True,
               help="Faces scoring below this are never joined.")
-@click.option("--name", "name_cluster", type=int, default=None, metavar="ID",
+@click.option("--name", "cluster_id", type=int, default=None, metavar="ID",
               help="Confirm every face of cluster ID as --sitter.")
 @click.option("--sitter", default=None, help="With --name: the sitter (an existing one, or new with --new-sitter).")
 @click.option("--new-sitter", is_flag=True, help="--sitter names a new sitter, to be created.")
@@ -147,7 +147,7 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
 @_WHO
 @_NOTE
 @settings_options
-def clusters(min_size, neighbours, floor, name_cluster, sitter, new_sitter, without, as_json, who, note, settings):
+def clusters(min_size, neighbours, floor, cluster_id, sitter, new_sitter, without, as_json, who, note, settings):
     """Groups of unidentified faces that look like one person: recurring unknown sitters.
 
     Faces still to review are clustered (a FAISS nearest-neighbour graph, HDBSCAN per connected
@@ -158,28 +158,27 @@ def clusters(min_size, neighbours, floor, name_cluster, sitter, new_sitter, with
       gallery clusters --min-size 3 --json
       gallery clusters --name 4 --sitter "Unknown man in black (Hals circle)" --new-sitter --without 903
     """
-    from db.decisions import name_faces
+    from db.decisions import cluster_words, name_cluster
     from gallery.curation.clusters import ClusterParams, cluster_faces
     from gallery.search.service import search_service
 
-    if name_cluster is None and (sitter or without):
+    if cluster_id is None and (sitter or without):
         raise click.UsageError("--sitter and --without go with --name ID")
     with domain_errors():
         service = search_service(settings)
         found = cluster_faces(service, ClusterParams(min_size, neighbours, floor))
-        if name_cluster is not None:
+        if cluster_id is not None:
             if not sitter:
                 raise click.UsageError("--name needs --sitter")
             left_out = set(_face_ids(without or ""))
-            members = [f.face_id for f in found.cluster(name_cluster).faces]
+            members = [f.face_id for f in found.cluster(cluster_id).faces]
             stray = left_out - set(members)
             if stray:
-                raise click.BadParameter(f"face {min(stray)} is not in cluster {name_cluster}", param_hint="--without")
+                raise click.BadParameter(f"face {min(stray)} is not in cluster {cluster_id}", param_hint="--without")
             with service.database.session() as session:
-                records = name_faces(session, [f for f in members if f not in left_out], sitter, new_sitter, who,
-                                     note or f"named as a cluster of {len(members)} faces")
-                named = records[0].sitter.name
-            click.echo(f"confirmed {len(records)} face(s) of cluster {name_cluster} as {named}")
+                records = name_cluster(session, [f for f in members if f not in left_out], sitter, new_sitter, who,
+                                       note)
+                click.echo(cluster_words(records, cluster_id, who))
             return
     if as_json:
         echo_json(found.to_json())
@@ -189,3 +188,47 @@ def clusters(min_size, neighbours, floor, name_cluster, sitter, new_sitter, with
         click.echo(f"  cluster {cluster.id}: {len(cluster.faces)} faces, cohesion {cluster.cohesion:.3f}: "
                    + ", ".join(f"face {f.face_id}" for f in cluster.faces[:12])
                    + (" ..." if len(cluster.faces) > 12 else ""))
+
+
+@click.command()
+@click.argument("face_id", type=int)
+@click.argument("action", type=click.Choice(["confirmed", "probable", "disputed", "rejected", "reassign"]))
+@click.option("--sitter", required=True, help="The sitter the decision is about (reassign: the one the face goes to; "
+                                              "confirmed, probable and reassign create a new name).")
+@click.option("--from-sitter", default=None, help="reassign: the sitter the face is taken from (rejected for it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the records written as JSON.")
+@_WHO
+@_NOTE
+@settings_options
+def curate(face_id, action, sitter, from_sitter, as_json, who, note, settings):
+    """Record a curator's decision on one face: confirm, call probable, dispute or reject a sitter for
+    it, or reassign it from one sitter to another. Appended to the face's identification history
+    (`gallery sitters history`), the same decision as the page's Collection tab.
+
+    \b
+    Examples:
+      gallery curate 412 confirmed --sitter "Saskia van Uylenburgh" --curator anna
+      gallery curate 412 reassign --sitter "Titia van Uylenburgh" --from-sitter "Saskia van Uylenburgh"
+    """
+    from db.decisions import curate as decide, decision_words
+    from db.engine import open_database
+    from db.identifications import IdentificationError
+    from db.sitters import sitter_named
+
+    with domain_errors():
+        database = open_database(settings.database_url)
+        with database.session() as session:
+            taken_from = None
+            if from_sitter is not None:
+                found = sitter_named(session, from_sitter)
+                if found is None:
+                    raise IdentificationError(f"there is no sitter named {from_sitter!r}")
+                taken_from = found.id
+            records = decide(session, face_id, action, sitter, who, note, taken_from)
+            written = [{"face_id": r.face_id, "sitter": r.sitter.name, "status": r.status, "source": r.source,
+                        "who": r.who, "note": r.note} for r in records]
+            words = decision_words(records, face_id, who)
+    if as_json:
+        echo_json(written)
+    else:
+        click.echo(words)

@@ -98,8 +98,9 @@ def compare(image_a, image_b, face_a, face_b, as_json, settings):
     with domain_errors():
         result = compare_images(_pipeline(settings), image_a, image_b, face_a, face_b)
     if as_json:
-        echo_json(result.to_json())
+        echo_json(result.to_json(settings.match_threshold))
         return
+    click.echo(result.verdict(settings.match_threshold))
     click.echo(f"score {result.score:.4f}")
     for name, value in result.components.items():
         click.echo(f"  {name:<16} {value:.4f}")

@@ -79,11 +79,10 @@ def sitters_merge(source, target, note, who, settings):
     Example:
       gallery sitters merge "Unknown woman (Delft)" "Maria de Knuijt" --curator anna --note "same sitter, see file 12"
     """
-    from db.sitter_changes import merge_sitters
+    from db.sitter_changes import merge_sitters, merge_words
 
     moved = _change(settings, lambda session: merge_sitters(session, source, target, who, note))
-    click.echo(f"merged {moved['from']!r} into {moved['into']!r}: {len(moved['faces_moved'])} face(s) moved, "
-               f"{len(moved['faces_already_with_target'])} already identified with {moved['into']!r}")
+    click.echo(merge_words(moved))
 
 
 @sitters.command("delete")

@@ -115,13 +115,24 @@ class Comparison:
     faces_b: int
     crops: tuple[np.ndarray, np.ndarray] = field(repr=False)  # the two faces' ArcFace crops, to show
 
-    def to_json(self) -> dict:
-        return {
+    def same_sitter(self, threshold: float) -> bool:
+        return self.score >= threshold
+
+    def verdict(self, threshold: float) -> str:
+        """The comparison's verdict, in the words the CLI and the page both use."""
+        return (f"{'Same sitter likely' if self.same_sitter(threshold) else 'Not the same sitter'}: "
+                f"score {self.score:.3f} against the threshold {threshold:.2f}")
+
+    def to_json(self, threshold: float | None = None) -> dict:
+        out = {
             "score": round(self.score, 6),
             "components": {k: round(v, 6) for k, v in self.components.items()},
             "face_a": {"index": self.face_a.index, "of": self.faces_a, **self.face_a.face.to_json()},
             "face_b": {"index": self.face_b.index, "of": self.faces_b, **self.face_b.face.to_json()},
         }
+        if threshold is not None:
+            out.update(threshold=threshold, same_sitter=self.same_sitter(threshold), verdict=self.verdict(threshold))
+        return out
 
 
 def pick_face(result: ImageResult, index: int | None) -> EmbeddedFace:
