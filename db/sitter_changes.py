@@ -25,7 +25,9 @@ class SitterError(GalleryError):
     """A change to a sitter that cannot be made; nothing was changed."""
 
 
-def _existing(session: Session, name: str) -> Sitter:
+def existing_sitter(session: Session, name: str) -> Sitter:
+    """The sitter of that name (or the one it was merged into); a SitterError that says how to find
+    names when there is none."""
     sitter = sitter_named(session, name or "")
     if sitter is None:
         raise SitterError(f"there is no sitter named {name!r} (`gallery sitters list --search …` finds names)")
@@ -40,7 +42,7 @@ def _event(session: Session, kind: str, sitter: Sitter, who: str | None, **detai
 
 
 def rename_sitter(session: Session, name: str, new_name: str, who: str | None = None) -> Sitter:
-    sitter = _existing(session, name)
+    sitter = existing_sitter(session, name)
     new_name = clean_name(new_name or "")
     if not new_name:
         raise SitterError("give the new name")
@@ -61,7 +63,7 @@ def edit_sitter(session: Session, name: str, who: str | None = None, aliases: li
                 birth_year: int | None = None, death_year: int | None = None, notes: str | None = None,
                 clear_dates: bool = False) -> Sitter:
     """Set the alternative names (replacing them), dates and notes; None leaves a field as it is."""
-    sitter = _existing(session, name)
+    sitter = existing_sitter(session, name)
     before = {"alternative_names": list(sitter.alternative_names or []), "birth_year": sitter.birth_year,
               "death_year": sitter.death_year, "notes": sitter.notes}
     if aliases is not None:
@@ -85,7 +87,7 @@ def edit_sitter(session: Session, name: str, who: str | None = None, aliases: li
 def merge_sitters(session: Session, source_name: str, target_name: str, who: str | None = None,
                   note: str | None = None) -> dict:
     """Merge `source_name` into `target_name`; returns what moved."""
-    source, target = _existing(session, source_name), _existing(session, target_name)
+    source, target = existing_sitter(session, source_name), existing_sitter(session, target_name)
     if source.id == target.id:
         raise SitterError(f"{source.name!r} and {target_name!r} are the same sitter; nothing to merge")
     own = {c.face_id for c in current_identifications(session) if c.sitter_id == target.id}
@@ -116,7 +118,7 @@ def merge_sitters(session: Session, source_name: str, target_name: str, who: str
 
 def delete_sitter(session: Session, name: str, who: str | None = None) -> None:
     """Delete a sitter that no identification record names (history included)."""
-    sitter = _existing(session, name)
+    sitter = existing_sitter(session, name)
     records = session.scalar(select(func.count(Identification.id)).where(Identification.sitter_id == sitter.id))
     if records:
         raise SitterError(f"{sitter.name!r} is named in {records} identification record(s); a sitter with a "

@@ -212,18 +212,12 @@ def curate(face_id, action, sitter, from_sitter, as_json, who, note, settings):
     """
     from db.decisions import curate as decide, decision_words
     from db.engine import open_database
-    from db.identifications import IdentificationError
-    from db.sitters import sitter_named
+    from db.sitter_changes import existing_sitter
 
     with domain_errors():
         database = open_database(settings.database_url)
         with database.session() as session:
-            taken_from = None
-            if from_sitter is not None:
-                found = sitter_named(session, from_sitter)
-                if found is None:
-                    raise IdentificationError(f"there is no sitter named {from_sitter!r}")
-                taken_from = found.id
+            taken_from = None if from_sitter is None else existing_sitter(session, from_sitter).id
             records = decide(session, face_id, action, sitter, who, note, taken_from)
             written = [{"face_id": r.face_id, "sitter": r.sitter.name, "status": r.status, "source": r.source,
                         "who": r.who, "note": r.note} for r in records]
