@@ -98,6 +98,8 @@ def schema_state(database: Database) -> SchemaState:
     current = current_revision(database.engine)
     if current is not None and current not in known_revisions():
         raise UpgradeError(newer_schema_message(database.label, current))
+    if current is None:  # empty: created at the latest schema on first use, no steps
+        return SchemaState(database.label, None, SCHEMA_HEAD)
     leftovers = leftover_tables(database.engine) if current != SCHEMA_HEAD else []
     return SchemaState(database.label, current, SCHEMA_HEAD, pending_steps(current), leftovers)
 

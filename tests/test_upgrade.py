@@ -269,6 +269,9 @@ def test_a_collection_of_a_newer_release_is_refused_by_name(tmp_path):
 
 
 def test_an_empty_or_current_collection_needs_no_upgrade(tmp_path):
+    version = _cli("db", "version", "--data-dir", tmp_path / "new")
+    assert "up to date" in version.output and "to do" not in version.output
+    assert not (tmp_path / "new" / "gallery.db").exists()  # asking created nothing
     result = _cli("db", "upgrade", "--data-dir", tmp_path / "new")
     assert "nothing to do" in result.output
     open_database(f"sqlite:///{tmp_path / 'new' / 'gallery.db'}").dispose()

@@ -27,6 +27,7 @@ from typing import Callable
 
 from db.engine import Database
 from db.migrate import SchemaState, schema_state, upgrade_schema
+from db.version import SCHEMA_HEAD
 
 from gallery.admin.backup import SQLITE_FILE, BackupError, BackupSummary, backup, read_manifest
 from gallery.config.settings import Settings
@@ -46,8 +47,14 @@ class UpgradeReport:
 
 
 def database_state(settings: Settings) -> SchemaState:
-    """`gallery db version`: where the collection's database stands. Changes nothing."""
+    """`gallery db version`: where the collection's database stands. Changes nothing (a SQLite file
+    that does not exist is not created)."""
     database = Database(settings.database_url)
+    path = database.url.database
+    if database.url.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") \
+            and not Path(path).expanduser().exists():
+        database.dispose()
+        return SchemaState(database.label, None, SCHEMA_HEAD)
     try:
         return schema_state(database)
     finally:
