@@ -142,5 +142,5 @@ def sitter_events(session: Session, name: str | None = None, limit: int = 200) -
 
 def merge_words(moved: dict) -> str:
     """A merge, in the words the CLI and the page both use."""
-    return (f"Merged {moved['from']!r} into {moved['into']!r}: {len(moved['faces_moved'])} face(s) moved, "
-            f"{len(moved['faces_already_with_target'])} already identified with {moved['into']!r}.")
+    return (f"Merged {moved['from']} into {moved['into']}: {len(moved['faces_moved'])} face(s) moved, "
+            f"{len(moved['faces_already_with_target'])} already identified with {moved['into']}.")

@@ -114,3 +114,11 @@ def test_export_identifications(record, tmp_path):
     assert [r["face_id"] for r in table] == [str(r["face_id"]) for r in rows]
     bad = run("export", "identifications", "-o", tmp_path / "out.xlsx", check=False)
     assert bad.returncode == 1 and "must end in .csv or .json" in bad.stderr and not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_merge_is_told_in_the_same_words_by_the_cli_and_the_page():
+    from db.sitter_changes import merge_words
+
+    moved = {"from": "Saskia", "into": "Saskia van Uylenburgh", "faces_moved": [1, 2], "faces_already_with_target": [3]}
+    assert merge_words(moved) == ("Merged Saskia into Saskia van Uylenburgh: 2 face(s) moved, "
+                                  "1 already identified with Saskia van Uylenburgh.")
