@@ -40,6 +40,11 @@ ANALYSIS_ROWS = 1000  # rows ANALYZE samples per index (SQLite's analysis_limit)
 BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for another; `?timeout=S` in the URL sets it
 
 
+def busy_timeout_ms(url) -> int:
+    """How long a SQLite writer waits for another: the URL's `?timeout=S`, else BUSY_TIMEOUT_S."""
+    return int(float(url.query.get("timeout", BUSY_TIMEOUT_S)) * 1000)
+
+
 def _sqlite_pragmas(busy_ms: int):
     def apply(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
@@ -144,8 +149,7 @@ class Database:
         except (ImportError, ArgumentError) as err:
             raise DatabaseError(f"cannot use {parsed.render_as_string(hide_password=True)}: {err}") from None
         if parsed.get_backend_name() == "sqlite":
-            busy_s = float(parsed.query.get("timeout", BUSY_TIMEOUT_S))
-            event.listen(self.engine, "connect", _sqlite_pragmas(int(busy_s * 1000)))
+            event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout_ms(parsed)))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

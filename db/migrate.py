@@ -30,8 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from db.engine import (BUSY_TIMEOUT_S, Database, DatabaseError, alembic_config, current_revision, newer_schema_message,
-                       storage_fault)
+from db.engine import (Database, DatabaseError, alembic_config, busy_timeout_ms, current_revision,
+                       newer_schema_message, storage_fault)
 from db.version import SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,11 @@ class SchemaState:
     @property
     def up_to_date(self) -> bool:
         return self.current == self.head and not self.leftovers
+
+    @property
+    def needs_upgrade(self) -> bool:
+        """An existing collection behind this release (an empty one is created at the latest schema)."""
+        return self.current is not None and not self.up_to_date
 
     def to_json(self) -> dict:
         return {"database": self.database, "schema": self.current, "head": self.head, "up_to_date": self.up_to_date,
@@ -109,7 +114,7 @@ def migration_engine(database: Database) -> Engine:
     engine = create_engine(database.url, poolclass=NullPool, future=True)
     if database.url.get_backend_name() != "sqlite":
         return engine
-    busy_ms = int(float(database.url.query.get("timeout", BUSY_TIMEOUT_S)) * 1000)
+    busy_ms = busy_timeout_ms(database.url)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from contextlib import closing
+from contextlib import closing, nullcontext
 from datetime import timezone
 from pathlib import Path
 
@@ -134,7 +134,7 @@ def test_postgresql_collections_of_every_release_upgrade(postgres_url, tmp_path,
         data = _copy(version, tmp_path / name)
         before = _sqlite_rows(data / "gallery.db")
         _load_into_postgres(data / "gallery.db", url, expected["schema"])
-        with pytest.raises(SchemaOutOfDate) if expected["schema"] != SCHEMA_HEAD else _nothing():
+        with pytest.raises(SchemaOutOfDate) if expected["schema"] != SCHEMA_HEAD else nullcontext():
             open_database(url).dispose()
         _cli("db", "upgrade", "--data-dir", data, "--db", url)
         database = open_database(url)
@@ -142,14 +142,6 @@ def test_postgresql_collections_of_every_release_upgrade(postgres_url, tmp_path,
         database.dispose()
         _same_answers(expected, data, onnx_profile, db=url)
     server.dispose()
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _load_into_postgres(sqlite_file: Path, url: str, revision: str) -> None:

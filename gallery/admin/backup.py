@@ -68,7 +68,7 @@ def _sqlite_copy(source: str, target: Path) -> None:
         src.backup(out)
 
 
-def _sqlite_path(database: Database) -> Path | None:
+def sqlite_path(database: Database) -> Path | None:
     if database.url.get_backend_name() != "sqlite" or database.url.database in (None, "", ":memory:"):
         return None
     return Path(database.url.database).expanduser()
@@ -104,7 +104,7 @@ def backup(settings: Settings, dest: Path, database: Database | None = None) -> 
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} exists and is not empty; back up into a new folder")
     database = database or Database(settings.database_url)
-    source = _sqlite_path(database)
+    source = sqlite_path(database)
     if source is not None and not source.is_file():
         raise BackupError(f"there is no collection database at {source}; nothing to back up")
     partial = dest.with_name(dest.name + ".partial")
@@ -135,7 +135,7 @@ def backup(settings: Settings, dest: Path, database: Database | None = None) -> 
 
 
 def _dump_database(database: Database, folder: Path) -> str:
-    source = _sqlite_path(database)
+    source = sqlite_path(database)
     if source is not None:
         _sqlite_copy(f"file:{source}?mode=ro", folder / SQLITE_FILE)
         return "sqlite"
@@ -219,7 +219,7 @@ def restore(settings: Settings, source: Path) -> BackupSummary:
 def _refuse_existing(target: Database, index_dir: Path) -> None:
     from sqlalchemy import inspect
 
-    path = _sqlite_path(target)
+    path = sqlite_path(target)
     if path is not None and not (path.exists() and path.stat().st_size):
         tables = []  # no file yet: do not create one by connecting
     else:
@@ -239,7 +239,7 @@ def _tables(target: Database, inspect) -> list[str]:
 
 
 def _restore_sqlite(dump: Path, target: Database) -> None:
-    path = _sqlite_path(target)
+    path = sqlite_path(target)
     if path is None:
         raise BackupError(f"this backup is of a SQLite database; restore it to a SQLite URL, not {target.label} "
                           "(or restore to SQLite, then move the data with your own tools)")

@@ -29,7 +29,7 @@ from db.engine import Database
 from db.migrate import SchemaState, schema_state, upgrade_schema
 from db.version import SCHEMA_HEAD
 
-from gallery.admin.backup import SQLITE_FILE, BackupError, BackupSummary, backup, read_manifest
+from gallery.admin.backup import SQLITE_FILE, BackupError, BackupSummary, backup, read_manifest, sqlite_path
 from gallery.config.settings import Settings
 
 
@@ -50,9 +50,8 @@ def database_state(settings: Settings) -> SchemaState:
     """`gallery db version`: where the collection's database stands. Changes nothing (a SQLite file
     that does not exist is not created)."""
     database = Database(settings.database_url)
-    path = database.url.database
-    if database.url.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") \
-            and not Path(path).expanduser().exists():
+    path = sqlite_path(database)
+    if path is not None and not path.exists():
         database.dispose()
         return SchemaState(database.label, None, SCHEMA_HEAD)
     try:
@@ -72,7 +71,7 @@ def upgrade_collection(settings: Settings, *, dry_run: bool = False, take_backup
     database = Database(settings.database_url)
     try:
         before = schema_state(database)
-        if before.up_to_date or before.current is None:
+        if not before.needs_upgrade:
             return UpgradeReport(before, None, None, None)
         target = Path(backup_to) if backup_to else default_backup_folder(settings, before)
         if dry_run:

@@ -49,9 +49,8 @@ def db_version(as_json, settings):
         echo_json(state.to_json())
     else:
         _describe(state)
-        click.echo("  up to date" if state.up_to_date or state.current is None else
-                   "  needs an upgrade: gallery db upgrade")
-    if not (state.up_to_date or state.current is None):
+        click.echo("  needs an upgrade: gallery db upgrade" if state.needs_upgrade else "  up to date")
+    if state.needs_upgrade:
         raise SystemExit(3)
 
 
