@@ -6,7 +6,7 @@ from db.sitters import life_dates
 
 from gallery.core.version import release
 from gallery.reports.dossier_pdf import dossier_section
-from gallery.reports.pdf import MARGIN, THUMB, Writer, new_writer, score, short, thumbnail_row
+from gallery.reports.pdf import MARGIN, THUMB, Writer, new_writer, score, thumbnail_row
 
 MAX_WORKS = 5  # thumbnails per candidate
 
