@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gallery.core.errors import GalleryError
 
-from db.schema import SOURCES, STATUSES, Face, Identification, Sitter
+from db.schema import SOURCES, STATUSES, Face, FaceVector, Identification, Sitter
 
 
 class IdentificationError(GalleryError):
@@ -77,6 +77,19 @@ def current_identifications(session: Session, face_ids=None) -> list[CurrentIden
         .order_by(Identification.face_id, Identification.id)
     )
     return [CurrentIdentification(*row) for row in rows]
+
+
+def identified_face_count(session: Session, set_id: int) -> int:
+    """How many active faces with a vector in the embedding set carry a current, not rejected
+    identification: the faces a search compares a query with when it names candidates."""
+    latest = select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
+    return int(session.scalar(
+        select(func.count(func.distinct(Identification.face_id)))
+        .join(Sitter, Sitter.id == Identification.sitter_id)
+        .join(Face, Face.id == Identification.face_id)
+        .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
+        .where(Identification.id.in_(latest), Identification.status != "rejected", Sitter.merged_into_id.is_(None),
+               Face.active.is_(True))) or 0)
 
 
 def confirmed_sitters(session: Session) -> dict[int, str]:

@@ -20,9 +20,10 @@ def copy_sitters(lfw: Path, target: Path, sitters: int, skip_first: bool = False
     return held_out
 
 
-def build_curated(lfw: Path, target: Path, known: int, unknown: int) -> None:
+def build_curated(lfw: Path, target: Path, known: int, unknown: int, unknown_images: int = 4) -> None:
     """`known` identities with two portraits in their folder (labelled) and two more at the root
-    (unlabelled), then `unknown` identities with all four portraits at the root, never labelled."""
+    (unlabelled), then `unknown` identities with `unknown_images` portraits each at the root,
+    never labelled (1: people the collection meets once)."""
     target.mkdir(parents=True)
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())
     for folder in folders[:known]:
@@ -33,7 +34,7 @@ def build_curated(lfw: Path, target: Path, known: int, unknown: int) -> None:
         for image in images[2:]:
             shutil.copy(image, target / image.name)
     for folder in folders[known:known + unknown]:
-        for image in folder.glob("*.jpg"):
+        for image in sorted(folder.glob("*.jpg"))[:unknown_images]:
             shutil.copy(image, target / image.name)
 
 

@@ -11,7 +11,7 @@ import pytest
 from gallery.evaluation.calibration import CalibrationError, calibrate
 from gallery.evaluation.evaluate import Labelled, sitter_disjoint
 from gallery.faces.fusion import FusionLayout
-from gallery.evaluation.metrics import eer, identification, roc, tar_at_far
+from gallery.evaluation.metrics import eer, identification, open_set, open_set_searches, roc, tar_at_far
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -74,6 +74,77 @@ def test_calibration_refuses_too_few_sitters_and_is_monotone():
     assert calibration.describe(calibration.scores[-1]) == "≈ 1 in 1,740 false matches at this score"
 
 
+def test_open_set_searches_on_a_worked_example():
+    # faces 0,1: sitter a; 2: sitter b; 3: sitter c
+    similarity = np.array([[1.0, 0.8, 0.3, 0.9],
+                           [0.8, 1.0, 0.5, 0.1],
+                           [0.3, 0.5, 1.0, 0.2],
+                           [0.9, 0.1, 0.2, 1.0]])
+    labels = np.array(["a", "a", "b", "c"])
+    impostor, hit = open_set_searches(similarity, labels)
+    assert impostor == pytest.approx([0.9, 0.5, 0.5, 0.9])  # the best other sitter, own sitter left out
+    assert hit[0] == -np.inf and hit[1] == pytest.approx(0.8)  # face 0: sitter c (0.9) outranks its mate (0.8)
+    assert np.isnan(hit[2]) and np.isnan(hit[3])  # single-face sitters: no mated search
+    figures = open_set(similarity, labels, targets=(0.25, 0.1))
+    # FPIR 25 % of 4 searches: one may pass, so accept above the second best impostor (0.9): face 1's 0.8 misses
+    assert figures["threshold@fpir=0.25"] == pytest.approx(0.9) and figures["fnir@fpir=0.25"] == 1.0
+    assert figures["fnir@fpir=0.1"] is None  # 4 searches cannot show 10 %
+    assert (figures["non_mated_searches"], figures["mated_searches"]) == (4, 2)
+
+
+def _random_faces(n: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, dim))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _closed_form(score: float, dim: int, faces: float) -> float:
+    """FPIR for `faces` independent random unit vectors in `dim` dimensions: (1 + cos) / 2 is
+    Beta((dim - 1) / 2, (dim - 1) / 2)."""
+    from scipy.stats import beta
+
+    pair = beta.sf((1 + score) / 2, (dim - 1) / 2, (dim - 1) / 2)
+    return 1 - (1 - pair) ** faces
+
+
+def test_search_rates_follow_the_closed_form_for_independent_faces():
+    dim, n = 64, 1500
+    layout = FusionLayout(("a",), (1.0,), (dim,))
+    vectors = _random_faces(n, dim, 7)
+    calibration = calibrate(Labelled(vectors, np.array([f"s{i}" for i in range(n)]), layout))
+    assert calibration.searches["non_mated"] == n and calibration.searches["gallery_faces"] == n - 1
+    # sampling (4 sd), the 95 % upper bound the rate is stated as (2.3 sd: the searches count as
+    # half as many independent events) and the score grid (one step down)
+    margin = 7 * np.sqrt(0.25 / n) + 0.015
+    for score in (0.35, 0.4, 0.45):  # FPIR from 96 % to 12 % (at 0.5 only about a dozen pairs reach)
+        for faces in (n - 1, 4 * (n - 1)):
+            stated, bound = calibration.search_false_match_rate(score, faces)
+            truth = _closed_form(score, dim, faces)
+            assert truth - 0.01 <= stated <= truth + margin and not bound, (score, faces, stated, truth)
+    # the pair rate at the same score is far lower than the search rate
+    assert calibration.false_match_rate(0.45)[0] < calibration.search_false_match_rate(0.45, n - 1)[0] / 100
+    # beyond every search: a bound, the finest Q searches can show (the rule of three on Q / 2: about 6 / Q)
+    rate, bound = calibration.search_false_match_rate(0.99, n - 1)
+    assert bound and rate == pytest.approx(calibration.finest_search_rate(n - 1)) and 5.9 / n < rate < 6.1 / n
+    assert calibration.describe_search(0.99, n - 1).startswith("a person not in the collection scores this high "
+                                                                "in fewer than 1 in")
+    # a smaller collection never gets a lower rate than the calibration measured; a larger one a higher
+    assert calibration.search_false_match_rate(0.45, 10)[0] == calibration.search_false_match_rate(0.45, n - 1)[0]
+
+
+def test_calibrations_made_before_search_rates_still_read():
+    layout = FusionLayout(("a",), (1.0,), (16,))
+    labels = np.array([f"s{i // 2}" for i in range(48)])  # 24 sitters, 1,104 impostor pairs, 48 searches
+    made = calibrate(Labelled(_random_faces(48, 16, 2), labels, layout))
+    assert made.search_rates and made.faces == 48 and made.searches["mated"] <= 48
+    older = {k: v for k, v in made.to_json().items() if k not in ("faces", "searches")}
+    from gallery.evaluation.calibration import Calibration
+
+    read = Calibration.from_json(older)
+    assert not read.search_rates and read.search_false_match_rate(0.5, 100) is None
+    assert "run `gallery calibrate` again" in read.why_no_search_rates()
+    assert read.rates_at(0.5, 100).search_false_match is None and read.rates_at(0.5, 100).false_match
+
+
 @pytest.mark.slow
 def test_evaluate_lfw_mini(gallery_cli, lfw_dir, onnx_profile, tmp_path):
     roc_png = tmp_path / "roc.png"
@@ -84,6 +155,9 @@ def test_evaluate_lfw_mini(gallery_cli, lfw_dir, onnx_profile, tmp_path):
     # measured: EER 1.5 %, TAR@1 % FAR 98.5 %, rank-1 99.5 % (the reference pipeline: EER 1.7 %)
     assert 0.005 <= out["fusion"]["eer"] <= 0.03 and out["fusion"]["rank1"] >= 0.95
     assert out["fusion"]["genuine_pairs"] == 600 and out["sitters"] == 100
+    # open set: 400 searches show FPIR 1 % (measured FNIR 1.8 %) but not 0.1 %, which needs 1,000
+    assert out["fusion"]["non_mated_searches"] == 400 and 0 <= out["fusion"]["fnir@fpir=0.01"] <= 0.1
+    assert out["fusion"]["fnir@fpir=0.001"] is None
     assert roc_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = gallery_cli("evaluate", lfw_dir, "--config", onnx_profile, "--split", "sitter-disjoint").stdout
-    assert "EER %" in table and "50 sitters" in table
+    assert "EER %" in table and "50 sitters" in table and "FNIR@FPIR1%" in table

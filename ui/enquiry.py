@@ -14,7 +14,7 @@ from gallery.core.errors import GalleryError
 
 from ui.services import Services
 
-SHOWN = ("query", "face", "rank", "sitter", "score", "false_match", "works", "note")
+SHOWN = ("query", "face", "rank", "sitter", "score", "false_match", "search_false_match", "works", "note")
 
 
 def render() -> dict:

@@ -17,7 +17,7 @@ from gallery.search.service import SearchRequest
 from ui import acting, context, explaining
 from ui.services import Services, annotate, jpeg, read_upload, selected_candidate, shown, upload_image
 
-HEADERS = ["rank", "sitter", "dates", "score", "false matches", "status", "works"]
+HEADERS = ["rank", "sitter", "dates", "score", "false matches (pairs)", "in a search", "status", "works"]
 DATE_HEADERS = ["plausibility", "age then"]
 WORKS_SHOWN = 30  # a candidate's best matching works shown at once; the table counts all, the report lists all
 
@@ -100,10 +100,18 @@ def listen(c: dict, services: Services) -> None:
                      [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
 
 
+def _search_rate(candidate) -> str:
+    """The search rate as a share of searches ("1 in 40"), or why there is none."""
+    if candidate.search_false_match_rate is None:
+        return "not calibrated" if candidate.false_match is None else "withheld"
+    rate = candidate.search_false_match_rate
+    return f"{rate:.0%}" if rate >= 0.1 else f"1 in {round(1 / rate):,}"
+
+
 def _show(services: Services, result):
     view = result.view  # made with the search: the upload is not decoded again
     rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3),
-             cand.false_match or "not calibrated", cand.status, _works_count(cand)]
+             cand.false_match or "not calibrated", _search_rate(cand), cand.status, _works_count(cand)]
             + ([cand.plausibility.verdict, cand.plausibility.age_at_date or ""] if result.date else [])
             for rank, cand in enumerate(result.candidates, start=1)]
     table = {"headers": HEADERS + (DATE_HEADERS if result.date else []), "data": rows}
@@ -123,6 +131,9 @@ def _show(services: Services, result):
     verdict += ". Scores are cosines, not probabilities"
     verdict += ("; the false-match estimates come from the collection's calibration." if result.calibration else
                 "; run `gallery calibrate` to estimate false-match rates.")
+    if result.candidates and result.candidates[0].search_false_match:
+        verdict += (f"  \nA search is the best of {result.compared_faces:,} comparisons: for the best candidate, "
+                    f"{result.candidates[0].search_false_match}.")
     if result.date:
         verdict += (f"  \nJudged against the work's date **{result.date.text}** ({result.date}): implausible "
                     "candidates stay listed, after plausible ones of equal evidence.")

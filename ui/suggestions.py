@@ -1,6 +1,7 @@
 """Suggestions: every face not yet identified with the sitter the collection points to, most
 confident first; the face and the sitter's best matching face side by side; accept, reject or skip
-each, or accept all at or below a chosen false-match rate (the count is shown before it runs)."""
+each, or accept all at or below a chosen search rate: the count, and how many of them are expected
+to be wrong, are shown before it runs (gallery.curation.suggestions)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gallery.core.errors import GalleryError
 
 from ui.services import Services, jpeg
 
-HEADERS = ["face", "suggested sitter", "score", "false matches", "work"]
+HEADERS = ["face", "suggested sitter", "score", "search rate", "false matches (pairs)", "work"]
 
 
 def render() -> dict:
@@ -35,7 +36,8 @@ def render() -> dict:
                 skip = gr.Button("Skip")
     with gr.Row():
         curator = gr.Textbox(label="Curator", max_lines=1)
-        rate = gr.Number(value=0.001, label="Accept all at or below this false-match rate")
+        rate = gr.Number(value=0.01, label="Accept all at or below this search rate (a person not in the "
+                                           "collection would get a suggestion this strong)")
         bulk = gr.Button("Accept all at this rate")
     count = gr.Markdown(elem_id="suggestions-count")
     outcome = gr.Markdown(elem_id="suggestions-outcome")
@@ -52,12 +54,15 @@ def listen(c: dict, services: Services) -> None:
             found = library.suggest(services.search, min_score=float(min_score))
         except GalleryError as err:
             raise gr.Error(str(err)) from None
-        state = {"items": found.suggestions, "row": min(row, max(len(found.suggestions) - 1, 0))}
+        state = {"items": found.suggestions, "row": min(row, max(len(found.suggestions) - 1, 0)), "found": found}
         summary = (f"{found.to_review} face(s) to review: {len(found.suggestions)} suggestion(s) at this score, "
                    f"{found.without_suggestion} without any." + ("" if found.calibrated else
-                   " Run `gallery calibrate` to see false-match rates."))
-        rows = [[s.face_id, s.sitter, round(s.score, 3), s.false_match or "not calibrated",
-                 s.title or Path(s.path).name] for s in found.suggestions]
+                   " Run `gallery calibrate` to see false-match rates.")
+                   + (f" Each face was compared with {found.compared_faces:,} identified faces." if found.search_rates
+                      else ""))
+        rows = [[s.face_id, s.sitter, round(s.score, 3),
+                 "not calibrated" if s.search_false_match_rate is None else f"{s.search_false_match_rate:.2g}",
+                 s.false_match or "not calibrated", s.title or Path(s.path).name] for s in found.suggestions]
         return (summary, rows, *_current(services, state), _count(state, rate), state)
 
     c["refresh"].click(load, [c["min_score"], c["rate"]], shown, api_name="suggestions")
@@ -104,8 +109,8 @@ def listen(c: dict, services: Services) -> None:
             who = services.curator(request, typed)
             chosen = _at_rate(state, rate)
             if not chosen:
-                raise GalleryError("no suggestion is at or below that false-match rate (or none is calibrated)")
-            done = library.accept(services.search, chosen, who, f"accepted in bulk at false-match rate <= {rate:g}")
+                raise GalleryError("no suggestion is at or below that search rate (or none is calibrated)")
+            done = library.accept(services.search, chosen, who, f"accepted in bulk at search rate <= {rate:g}")
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         return (*load(min_score, rate), f"{done} suggestion(s) accepted.")
@@ -116,13 +121,19 @@ def listen(c: dict, services: Services) -> None:
 def _at_rate(state, rate) -> list:
     if not state or rate is None:
         return []
-    return [s for s in state["items"] if s.false_match_rate is not None and s.false_match_rate <= float(rate)]
+    return library.at_rate(state["items"], float(rate))
 
 
 def _count(state, rate) -> str:
     if rate is None:
-        return "Give a false-match rate to accept in bulk."
-    return f"{len(_at_rate(state, rate))} suggestion(s) would be accepted at a false-match rate of at most {rate:g}."
+        return "Give a search rate to accept in bulk."
+    chosen = _at_rate(state, rate)
+    text = f"{len(chosen)} suggestion(s) would be accepted at a search rate of at most {rate:g}"
+    if chosen:
+        found = state["found"]
+        text += (f"; at most about {found.expected_wrong(chosen):.1f} of them are expected to name the wrong sitter "
+                 f"({found.to_review:,} faces searched)")
+    return text + "."
 
 
 def _current(services: Services, state) -> tuple[list, str]:

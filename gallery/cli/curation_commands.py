@@ -71,7 +71,8 @@ def _face_ids(text: str) -> list[int]:
 @click.command()
 @click.option("--min-score", type=float, default=None, help="Only suggestions scoring at least this.")
 @click.option("--max-false-match", type=float, default=None,
-              help="Only suggestions whose calibrated false-match rate is at most this (e.g. 0.001).")
+              help="Only suggestions whose search rate is at most this (e.g. 0.01): the chance that a face of "
+                   "someone the collection does not hold gets a suggestion scoring as high (needs `gallery calibrate`).")
 @click.option("--limit", type=int, default=None, help="List at most this many (the most confident).")
 @click.option("--accept", "accept_faces", default=None, metavar="FACES|all",
               help="Confirm the suggestions of these faces (ids, comma-separated), or of all listed.")
@@ -121,15 +122,21 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
                 raise click.ClickException("no suggestion meets the bar; nothing was recorded")
             count = s.accept(service, found.suggestions, who, note) if accept_faces else \
                 s.store(service, found.suggestions)
-            click.echo(f"{'confirmed' if accept_faces else 'stored as probable'} {count} suggestion(s)")
+            click.echo(f"{'confirmed' if accept_faces else 'stored as probable'} {count} suggestion(s)"
+                       + (f"; at most about {found.expected_wrong(found.suggestions):.1f} of them are expected to name "
+                          f"the wrong sitter ({found.to_review:,} faces searched)" if found.search_rates else ""))
             return
     if as_json:
         echo_json(found.to_json())
         return
     click.echo(f"{found.to_review} face(s) to review; {len(found.suggestions)} suggestion(s) listed, "
                f"{found.without_suggestion} face(s) without any")
+    if found.search_rates and found.suggestions:
+        click.echo(f"  accepting all listed: at most about {found.expected_wrong(found.suggestions):.1f} expected to "
+                   "name the wrong sitter")
     for x in found.suggestions:
-        rate = f"  {x.false_match}" if x.false_match else ""
+        rate = f"  search rate {x.search_false_match_rate:.2g}" if x.search_false_match_rate is not None else ""
+        rate += f"  {x.false_match}" if x.false_match else ""
         click.echo(f"  face {x.face_id:>6} -> {x.sitter:<32} {x.score:.3f}{rate}  ({x.title or Path(x.path).name})")
 
 

@@ -96,5 +96,15 @@ def calibrate(settings):
             save_calibration(session, key, calibration.to_json())
     click.echo(f"calibrated embedding set {key} on {calibration.sitters} sitters, "
                f"{calibration.impostor_pairs:,} impostor and {calibration.genuine_pairs:,} genuine pairs")
+    if calibration.search_rates:
+        searches = calibration.searches
+        click.echo(f"search rates from {searches['non_mated']:,} searches of a sitter left out "
+                   f"({searches['gallery_faces']:.0f} faces each) and {searches['mated']:,} searches of a sitter held")
+    else:
+        click.echo(f"no search rates: {calibration.why_no_search_rates()}")
+    faces = calibration.faces or 0
     for score in (0.2, 0.3, 0.4, 0.5):
         click.echo(f"  score {score:.2f}: {calibration.describe(score)}")
+        if calibration.search_rates:
+            click.echo(f"              {calibration.describe_search(score, faces)}; "
+                       f"{calibration.observed_fnir(score):.0%} of a held sitter's searches miss it")

@@ -60,6 +60,8 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
         click.echo(f"{rank:>3}. {candidate.sitter:<36} {candidate.score:.3f}  {candidate.status:<9} "
                    f"{len(candidate.artworks)} matching work(s)" + (f" and {replicas} replica(s)" if replicas else "")
                    + (f"  {candidate.false_match}" if candidate.false_match else ""))
+        if candidate.search_false_match:
+            click.echo(f"       {candidate.search_false_match}")
         if result.date:
             judged = candidate.plausibility
             click.echo(f"       {judged.verdict}: {judged.reason}")

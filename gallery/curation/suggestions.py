@@ -4,7 +4,12 @@ For each face to review (db.review), its nearest faces in the set's vector index
 similar first; faces of the same artwork are skipped (one painting's faces are different people),
 and so are sitters a curator has rejected for this face. The first neighbour that carries
 evidence (a curator's or the catalogue's identification) gives the suggested sitter, its score
-and the matching face. With a calibration the score's false-match rate is given too. Most
+and the matching face. With a calibration each score's rates are given too: the pair rate, and
+the search rate (gallery.evaluation.calibration): the chance that a face of someone the collection
+does not hold would get a suggestion scoring this high, with this many identified faces to compare
+it with. A suggestion is the best of that many comparisons, so the search rate is the one that
+`--max-false-match` and accepting in bulk use, and the expected number of wrong identifications
+among the accepted is at most (faces searched) x (the search rate of the weakest accepted). Most
 confident first.
 
 A curator then accepts (confirmed, source `curator`), rejects (rejected, source `curator`: the
@@ -15,7 +20,7 @@ and they are never used as evidence for further suggestions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sqlalchemy import select
 
@@ -46,8 +51,10 @@ class Suggestion:
     score: float
     evidence_face_id: int  # the sitter's face that matched best
     evidence_status: str
-    false_match_rate: float | None = None
+    false_match_rate: float | None = None  # pair rate
     false_match: str | None = None
+    search_false_match_rate: float | None = None  # search rate (FPIR), the one bulk decisions use
+    search_false_match: str | None = None
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -59,10 +66,22 @@ class Suggestions:
     to_review: int  # faces to review, with or without a suggestion
     without_suggestion: int  # faces to review whose neighbours carry no usable evidence
     calibrated: bool
+    compared_faces: int = 0  # identified faces (evidence) each face was compared with
+    search_rates: bool = False  # the calibration gives search rates
+
+    def expected_wrong(self, chosen: list[Suggestion]) -> float:
+        """At most this many of `chosen` are expected to name the wrong sitter: every face
+        searched had at most the weakest chosen one's search rate of reaching its score with a
+        wrong sitter."""
+        rates = [s.search_false_match_rate for s in chosen]
+        if not chosen or None in rates:
+            return float(len(chosen))
+        return min(float(len(chosen)), self.to_review * max(rates))
 
     def to_json(self) -> dict:
         return {"to_review": self.to_review, "without_suggestion": self.without_suggestion,
-                "calibrated": self.calibrated, "suggestions": [s.to_json() for s in self.suggestions]}
+                "calibrated": self.calibrated, "compared_faces": self.compared_faces,
+                "search_rates": self.search_rates, "suggestions": [s.to_json() for s in self.suggestions]}
 
 
 def suggest(service, min_score: float | None = None, max_false_match: float | None = None,
@@ -72,6 +91,8 @@ def suggest(service, min_score: float | None = None, max_false_match: float | No
     if max_false_match is not None and calibration is None:
         raise SuggestionError("false-match rates need a calibration; run `gallery calibrate` first, "
                               "or filter by score (--min-score)")
+    if max_false_match is not None and not calibration.search_rates:
+        raise SuggestionError(f"no search rates: {calibration.why_no_search_rates()}; filter by score (--min-score)")
     index = service.index()
     with service.database.session() as session:
         evidence = read_evidence(session)
@@ -80,6 +101,9 @@ def suggest(service, min_score: float | None = None, max_false_match: float | No
         names = dict(session.execute(select(Sitter.id, Sitter.name)).all())
     in_index = set(index.ids.tolist())
     faces = [f for f in faces if f.face_id in in_index]
+    compared = len(in_index & set(evidence.labels))
+    if max_false_match is not None:
+        _check_rate(calibration, max_false_match, compared)
     found: list[Suggestion] = []
     for start in range(0, len(faces), CHUNK):
         chunk = faces[start:start + CHUNK]
@@ -91,11 +115,29 @@ def suggest(service, min_score: float | None = None, max_false_match: float | No
                 found.append(Suggestion(face.face_id, face.artwork_id, face.face_index, face.path, face.title,
                                         sitter_id, names[sitter_id], score, evidence_face, status))
     if calibration is not None:
-        found = [_with_rate(s, calibration) for s in found]
-    kept = [s for s in found if (min_score is None or s.score >= min_score)
-            and (max_false_match is None or s.false_match_rate <= max_false_match)]
+        found = [replace(s, **asdict(calibration.rates_at(s.score, compared))) for s in found]
+    kept = [s for s in found if (min_score is None or s.score >= min_score)]
+    if max_false_match is not None:
+        kept = at_rate(kept, max_false_match)
     kept.sort(key=lambda s: (-s.score, s.face_id))
-    return Suggestions(kept[:limit] if limit else kept, len(faces), len(faces) - len(found), calibration is not None)
+    return Suggestions(kept[:limit] if limit else kept, len(faces), len(faces) - len(found), calibration is not None,
+                       compared, calibration is not None and calibration.search_rates)
+
+
+def _check_rate(calibration, rate: float, compared: int) -> None:
+    if not 0 < rate < 1:
+        raise SuggestionError(f"a false-match rate is a fraction between 0 and 1, not {rate:g}")
+    finest = calibration.finest_search_rate(compared)
+    if rate < finest:
+        raise SuggestionError(
+            f"the calibration rests on {calibration.searches['non_mated']:,} searches; against {compared:,} identified "
+            f"faces it can show search rates down to {finest:.3g}, not {rate:g}. Ask for at least {finest:.3g}, or "
+            "confirm more faces and run `gallery calibrate` again")
+
+
+def at_rate(suggestions: list[Suggestion], rate: float) -> list[Suggestion]:
+    """The suggestions whose search rate is at most `rate` (none without search rates)."""
+    return [s for s in suggestions if s.search_false_match_rate is not None and s.search_false_match_rate <= rate]
 
 
 def _best(face: ReviewFace, scores, ids, evidence: Evidence, artwork_of: dict[int, int]):
@@ -107,13 +149,6 @@ def _best(face: ReviewFace, scores, ids, evidence: Evidence, artwork_of: dict[in
             if (face.face_id, sitter_id) not in evidence.rejected:
                 return sitter_id, float(score), other, status
     return None
-
-
-def _with_rate(suggestion: Suggestion, calibration) -> Suggestion:
-    from dataclasses import replace
-
-    return replace(suggestion, false_match_rate=calibration.false_match_rate(suggestion.score)[0],
-                   false_match=calibration.describe(suggestion.score))
 
 
 def accept(service, suggestions: list[Suggestion], who: str | None, note: str | None = None) -> int:

@@ -177,13 +177,22 @@ def plot_roc(evaluation: Evaluation, path: Path, title: str = "ROC") -> Path:
 
 
 def table(evaluation: Evaluation) -> str:
-    """The ArtFace layout: EER %, TAR@0.1 % FAR, TAR@1 % FAR, then rank-1, rank-5 and mAP (%)."""
-    lines = [f"{'model':<24} {'EER %':>7} {'TAR@0.1%':>9} {'TAR@1%':>8} {'rank-1':>7} {'rank-5':>7} {'mAP':>6}"]
+    """The ArtFace layout: EER %, TAR@0.1 % FAR, TAR@1 % FAR, then rank-1, rank-5 and mAP (%), and
+    the open-set FNIR at FPIR 1 % and 0.1 % ("n/a" where too few searches can show that rate)."""
+    lines = [f"{'model':<24} {'EER %':>7} {'TAR@0.1%':>9} {'TAR@1%':>8} {'rank-1':>7} {'rank-5':>7} {'mAP':>6} "
+             f"{'FNIR@FPIR1%':>12} {'FNIR@FPIR0.1%':>14}"]
     rows = list(evaluation.components.items()) + [("fusion", evaluation.fusion)]
     for name, r in rows:
         lines.append(f"{name:<24} {100 * r['eer']:>7.1f} {100 * r['tar@far=0.001']:>9.1f} "
                      f"{100 * r['tar@far=0.01']:>8.1f} {100 * r['rank1']:>7.1f} {100 * r['rank5']:>7.1f} "
-                     f"{100 * r['map']:>6.1f}")
-    lines.append(f"{evaluation.sitters} sitters, {evaluation.faces} faces, {evaluation.fusion['genuine_pairs']} genuine "
-                 f"and {evaluation.fusion['impostor_pairs']} impostor pairs")
+                     f"{100 * r['map']:>6.1f} {_percent(r.get('fnir@fpir=0.01')):>12} "
+                     f"{_percent(r.get('fnir@fpir=0.001')):>14}")
+    fusion = evaluation.fusion
+    lines.append(f"{evaluation.sitters} sitters, {evaluation.faces} faces, {fusion['genuine_pairs']} genuine "
+                 f"and {fusion['impostor_pairs']} impostor pairs; {fusion.get('non_mated_searches', 0)} searches "
+                 f"of a sitter left out and {fusion.get('mated_searches', 0)} of a sitter held")
     return "\n".join(lines)
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"

@@ -3,6 +3,7 @@
 Verification on all genuine and impostor pairs: EER, TAR at FAR 0.1 % and 1 %, the ROC.
 Identification, leave-one-out: each face is a probe against all others; sitters are ranked by
 their best matching face (as search ranks them); rank-1, rank-5 and mAP over faces.
+Open-set identification (1:N), as searches rather than pairs: FNIR at FPIR 1 % and 0.1 %.
 Rates are fractions. Scores are similarities: higher means more alike.
 """
 
@@ -102,6 +103,46 @@ def evaluate_vectors(vectors: np.ndarray, labels: np.ndarray) -> tuple[dict, Roc
         raise ValueError("evaluation needs at least two sitters and one sitter with two faces")
     curve = roc(genuine, impostor)
     out = {"eer": eer(curve), **{f"tar@far={f:g}": tar_at_far(curve, f) for f in FAR_POINTS},
-           **identification(similarity, labels), "genuine_pairs": int(len(genuine)),
+           **identification(similarity, labels), **open_set(similarity, labels), "genuine_pairs": int(len(genuine)),
            "impostor_pairs": int(len(impostor))}
     return out, curve
+
+
+FPIR_POINTS = (0.01, 0.001)
+
+
+def open_set_searches(similarity: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every face searched against all the others, as a collection search ranks sitters by
+    their best face. Per face: the best score of another sitter's face (its non-mated search:
+    the face's own sitter left out, as if the collection did not hold it), and its mated hit:
+    the best score of its own sitter's other faces when that sitter comes first, -inf when
+    another sitter outranks it, NaN when the sitter has no other face."""
+    labels = np.unique(np.asarray(labels), return_inverse=True)[1]
+    same = labels[:, None] == labels[None, :]
+    scores = np.asarray(similarity, np.float32)
+    impostor = np.where(same, -np.inf, scores).max(axis=1)
+    mates = same & ~np.eye(len(labels), dtype=bool)
+    genuine = np.where(mates, scores, -np.inf).max(axis=1)
+    hit = np.where(genuine > impostor, genuine, -np.inf)
+    return impostor, np.where(mates.any(axis=1), hit, np.nan)
+
+
+def open_set(similarity: np.ndarray, labels: np.ndarray, targets=FPIR_POINTS) -> dict:
+    """Open-set (1:N) identification as NIST's face-search evaluations count it: FNIR at the
+    threshold where FPIR (the share of non-mated searches whose best candidate reaches it) is
+    at most each target. A target finer than 1 / (non-mated searches) cannot be measured and
+    is given as None."""
+    impostor, hit = open_set_searches(similarity, labels)
+    mated = hit[~np.isnan(hit)]
+    out: dict = {"non_mated_searches": int(len(impostor)), "mated_searches": int(len(mated)),
+                 "gallery_faces": int(len(labels)) - 1}
+    descending = np.sort(impostor)[::-1]
+    for target in targets:
+        allowed = int(np.floor(target * len(descending) + 1e-9))
+        if len(descending) * target < 1 or not len(mated):
+            out[f"fnir@fpir={target:g}"] = out[f"threshold@fpir={target:g}"] = None
+            continue
+        threshold = float(descending[allowed]) if allowed < len(descending) else -np.inf  # accept above it
+        out[f"fnir@fpir={target:g}"] = float(np.mean(~(mated > threshold)))
+        out[f"threshold@fpir={target:g}"] = threshold
+    return out

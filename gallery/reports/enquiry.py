@@ -30,8 +30,8 @@ ZIP_MAX_MEMBERS = 20_000
 ZIP_MAX_BYTES = 4_000_000_000  # uncompressed, all members together
 FORMATS = ("csv", "json", "pdf")
 NO_FACE = "no face found"  # the problem of a query image without a face
-CSV_COLUMNS = ("query", "face", "faces_in_image", "rank", "sitter", "score", "false_match", "status", "works",
-               "best_work", "note")
+CSV_COLUMNS = ("query", "face", "faces_in_image", "rank", "sitter", "score", "false_match", "search_false_match",
+               "status", "works", "best_work", "note")
 
 
 class EnquiryError(GalleryError):
@@ -81,7 +81,8 @@ class Enquiry:
                 for rank, cand in enumerate(result.candidates, start=1):
                     below = cand.score < result.threshold
                     rows.append(_row(**base, rank=rank, sitter=cand.sitter, score=round(cand.score, 4),
-                                     false_match=cand.false_match or "", status=cand.status,
+                                     false_match=cand.false_match or "",
+                                     search_false_match=cand.search_false_match or "", status=cand.status,
                                      works=len(cand.artworks), best_work=cand.artworks[0].path,
                                      note="below the match threshold" if below else ""))
         return rows
@@ -96,9 +97,9 @@ class Enquiry:
 
 
 def _row(query: str, face=None, faces_in_image=None, rank=None, sitter="", score=None, false_match="",
-         status="", works=None, best_work="", note="") -> dict:
+         search_false_match="", status="", works=None, best_work="", note="") -> dict:
     return {"query": query, "face": face, "faces_in_image": faces_in_image, "rank": rank, "sitter": sitter,
-            "score": score, "false_match": false_match, "status": status, "works": works, "best_work": best_work,
+            "score": score, "false_match": false_match, "search_false_match": search_false_match, "status": status, "works": works, "best_work": best_work,
             "note": note}
 
 

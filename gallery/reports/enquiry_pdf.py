@@ -76,6 +76,8 @@ def _section(out: Writer, outcome, thumbs: dict[int, bytes]) -> None:
         for rank, cand in enumerate(shown, start=1):
             out.line(f"{rank}. {cand.sitter}   {cand.score:.3f}   {cand.status}   {len(cand.artworks)} work(s)"
                      + (f"   {cand.false_match}" if cand.false_match else ""), 8, height=4)
+            if cand.search_false_match:
+                out.line(f"    in a search: {cand.search_false_match}", 7, height=4)
         if shown:
             out.room(THUMB + 10)
             thumbnail_row(out, thumbs, [cand.artworks[0].to_json() for cand in shown])

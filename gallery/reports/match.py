@@ -107,9 +107,14 @@ def _explanation(service: SearchService, result: SearchResult, grid: int | None)
 def _calibration_note(calibration) -> str:
     if calibration is None:
         return UNCALIBRATED
-    return (f"Scores are cosine similarities of the fused vectors. Calibrated on {calibration.sitters} labelled "
+    note = (f"Scores are cosine similarities of the fused vectors. Calibrated on {calibration.sitters} labelled "
             f"sitters ({calibration.impostor_pairs:,} impostor pairs, {calibration.created_at}): each candidate "
-            "shows the estimated rate of false matches at its score.")
+            "shows the estimated rate of false matches at its score for one pair of faces")
+    if not calibration.search_rates:
+        return note + f". No search rate: {calibration.why_no_search_rates()}."
+    return (note + f", and for a whole search: the chance that a person the collection does not hold would get a "
+            f"candidate scoring as high when every identified face is compared (measured by "
+            f"{calibration.searches['non_mated']:,} searches with the sitter left out, as an upper 95 % bound).")
 
 
 def write_report(report: MatchReport, path: Path) -> Path:
@@ -122,7 +127,7 @@ def _json_bytes(report: MatchReport) -> bytes:
     return (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "status", "face_id", "artwork", "title", "artist", "date",
+CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", "status", "face_id", "artwork", "title", "artist", "date",
                "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
                "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at", "release")
 
@@ -140,11 +145,12 @@ def _csv_bytes(report: MatchReport) -> bytes:
     for rank, candidate in enumerate(r["candidates"], start=1):
         for artwork in candidate["artworks"]:
             writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"], "sitter_score": candidate["score"],
-                             "false_match": candidate["false_match"] or "", "status": artwork["status"],
+                             "false_match": candidate["false_match"] or "",
+                             "search_false_match": candidate.get("search_false_match") or "", "status": artwork["status"],
                              **_artwork_columns(artwork)})
     for artwork in r["unidentified"]:
         writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "false_match": "",
-                         "status": "",
+                         "search_false_match": "", "status": "",
                          **_artwork_columns(artwork)})
     return out.getvalue().encode()
 

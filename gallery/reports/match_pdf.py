@@ -72,6 +72,8 @@ def _candidates(out: Writer, report, r: dict) -> None:
             out.line("  ".join(f"{k}: {v}" for k, v in sorted(candidate["links"].items())), 7, height=4)
         out.line(f"components: {_components(candidate['components'])}"
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
+        if candidate.get("search_false_match"):
+            out.line(f"in a search: {candidate['search_false_match']}", 8)
         thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])
 
 

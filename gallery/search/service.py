@@ -17,17 +17,17 @@ the collection -> candidate sitters, ranked, with the artworks behind each match
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db.collection import CollectionFace, face_in_file, face_thumbnails, find_embedding_set
 from db.engine import Database
-from db.identifications import current_identifications
+from db.identifications import current_identifications, identified_face_count
 from db.replicas import replica_decisions
-from db.schema import Artwork, EmbeddingSet, Face, Sitter
+from db.schema import Artwork, EmbeddingSet, Face, Identification, Sitter
 from db.vectors import index_folder, open_set_index
 
 from gallery.faces.batch import pick_face
@@ -81,6 +81,8 @@ class Candidate:
     artworks: list[FaceMatch]
     false_match_rate: float | None = None  # from the set's calibration, when there is one
     false_match: str | None = None  # the same in words: "≈ 1 in N false matches at this score"
+    search_false_match_rate: float | None = None  # FPIR: a person not in the collection scoring this high
+    search_false_match: str | None = None  # the same in words, with the number of faces searched
     plausibility: Plausibility | None = None  # of the query's date for this sitter (gallery.core.dates)
     external_ids: dict = field(default_factory=dict)  # the sitter's, e.g. {"wikidata": "Q5598"}
 
@@ -97,7 +99,8 @@ class Candidate:
                 "death_year": self.death_year, "score": round(self.score, 6), "status": self.status,
                 "components": {k: round(v, 6) for k, v in self.components.items()},
                 "false_match_rate": self.false_match_rate, "false_match": self.false_match,
-                **judged.to_json(), "external_ids": dict(self.external_ids), "links": self.links,
+                "search_false_match_rate": self.search_false_match_rate,
+                "search_false_match": self.search_false_match, **judged.to_json(), "external_ids": dict(self.external_ids), "links": self.links,
                 "works": len(self.artworks),
                 "replicas": sum(len(a.replicas) for a in self.artworks),
                 "artworks": [a.to_json() for a in self.artworks]}
@@ -120,6 +123,7 @@ class SearchResult:
     collection_face: CollectionFace | None = None  # the searched face, when the upload is a collection file
     date: DateRange | None = None  # the work's date the candidates were judged against
     quality_floor: float = 0.0  # below it the query face's scores are flagged as unreliable
+    compared_faces: int | None = None  # identified faces searched, for the search rates
 
     @property
     def query_quality(self) -> float | None:
@@ -136,7 +140,9 @@ class SearchResult:
     def to_json(self) -> dict:
         return {"query": self.query, "faces": [f.to_json() for f in self.faces], "face": self.face,
                 "threshold": self.threshold, "no_confident_match": self.no_confident_match,
-                "calibrated": self.calibration is not None,
+                "calibrated": self.calibration is not None, "compared_faces": self.compared_faces,
+                "search_rates": self.calibration.search_rates if self.calibration else False,
+                "search_rates_withheld": (self.calibration.why_no_search_rates() or None) if self.calibration else None,
                 "embedding_set": self.embedding_set, "profile": self.profile,
                 "collection_face": self.collection_face.to_json() if self.collection_face else None,
                 "date": self.date.to_json() if self.date else None,
@@ -181,6 +187,7 @@ class SearchService:
         self._set = None
         self._index = None
         self._stamp = None
+        self._identified = None  # (stamp, count) of identified_faces
 
     @property
     def embedding_set(self):
@@ -285,13 +292,14 @@ class SearchService:
         ranked, loose = self._group(matches, vectors)
         ranked = _judged(ranked, date, self.posthumous_years)
         calibration = self.calibration()
+        compared = None
         if calibration is not None:
-            ranked = [replace(c, false_match_rate=calibration.false_match_rate(c.score)[0],
-                              false_match=calibration.describe(c.score)) for c in ranked[:request.candidates]]
+            compared = self.identified_faces()
+            ranked = [replace(c, **asdict(calibration.rates_at(c.score, compared))) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
                             self.pipeline.profile.name, result, view, data, calibration, collection_face, date,
-                            self.quality_floor)
+                            self.quality_floor, compared)
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:
         with self.database.session() as session:
@@ -308,6 +316,15 @@ class SearchService:
         with self.database.session() as session:
             row = session.get(EmbeddingSet, self.embedding_set.id)
             return Calibration.from_json(row.calibration if row else None)
+
+    def identified_faces(self) -> int:
+        """The identified faces a search compares with (db.identifications.identified_face_count),
+        counted again when an identification is recorded or the index is saved anew."""
+        with self.database.session() as session:
+            key = (session.scalar(select(func.max(Identification.id))), self._stamp)
+            if self._identified is None or self._identified[0] != key:
+                self._identified = key, identified_face_count(session, self.embedding_set.id)
+        return self._identified[1]
 
     def _matches(self, ids, scores, query, index, query_sha: str) -> tuple[list[FaceMatch], dict[int, np.ndarray]]:
         """The matched faces still in the database, and the stored vector of each (by face id)."""

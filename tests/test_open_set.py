@@ -1,0 +1,83 @@
+"""Search rates hold for whole searches: a collection from lfw-mini where half the faces to review
+are of people the collection meets once, accepted in bulk at a stated rate. Real models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+KNOWN, ONE_OFF = 50, 50  # lfw-mini identities: labelled twice (two more unlabelled); seen once, never labelled
+RATE = 0.1
+
+
+def _wrong(suggestion) -> bool:
+    """A suggestion names the wrong sitter: another identity, or any sitter for a background face."""
+    return suggestion.face_index != 0 or suggestion.sitter.replace(" ", "_") != Path(suggestion.path).stem.rsplit("_", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def calibrated(lfw_dir, onnx_profile, onnx_pipeline, tmp_path_factory):
+    from db.collection import save_calibration
+    from db.engine import open_database
+    from gallery.config.settings import load_settings
+    from gallery.evaluation.calibration import calibrate
+    from gallery.evaluation.evaluate import labelled_from_database
+    from gallery.search.service import SearchService
+    from indexer.runner import index_collection
+    from tests.collections import build_curated
+
+    root = tmp_path_factory.mktemp("open-set")
+    build_curated(lfw_dir, root / "collection", KNOWN, ONE_OFF, unknown_images=1)
+    settings = load_settings(onnx_profile, {"HOME": str(root)}, data_dir=str(root / "data"), workers=0)
+    index_collection(settings, root / "collection", pipeline=onnx_pipeline)
+    database = open_database(settings.database_url)
+    key = onnx_pipeline.info().key
+    calibration = calibrate(labelled_from_database(database, key, onnx_pipeline.layout, settings.quality_floor))
+    with database.session() as session:
+        save_calibration(session, key, calibration.to_json())
+    return SearchService(onnx_pipeline, database, settings.index_dir), calibration
+
+
+def test_bulk_accept_at_a_search_rate_keeps_to_it_where_the_pair_rate_does_not(calibrated):
+    from gallery.curation.suggestions import at_rate, suggest
+
+    service, calibration = calibrated
+    found = suggest(service)
+    assert found.search_rates and found.compared_faces == 2 * KNOWN
+    assert found.to_review >= 2 * KNOWN + ONE_OFF  # and the background faces some photographs hold
+    expected = found.to_review * RATE  # at most this many wrong, on average
+    allowed = expected + 3 * math.sqrt(expected)  # with the margin of a count of rare events
+    by_search = at_rate(found.suggestions, RATE)
+    assert by_search == suggest(service, max_false_match=RATE).suggestions
+    assert len(by_search) >= KNOWN  # most of the known sitters' unlabelled portraits
+    assert sum(map(_wrong, by_search)) <= allowed
+    assert found.expected_wrong(by_search) <= expected
+    # the pair rate at the same figure accepts the one-off people's faces as well
+    by_pair = [s for s in found.suggestions if s.false_match_rate <= RATE]
+    assert sum(map(_wrong, by_pair)) > 2 * allowed
+    assert all(s.search_false_match_rate >= s.false_match_rate for s in found.suggestions)
+
+
+def test_a_rate_finer_than_the_searches_can_show_is_refused(calibrated):
+    from gallery.curation.suggestions import SuggestionError, suggest
+
+    service, calibration = calibrated
+    finest = calibration.finest_search_rate(2 * KNOWN)
+    assert 0.03 < finest < 0.1  # 100 searches with a sitter left out
+    with pytest.raises(SuggestionError, match=r"rests on 100 searches; .* down to 0\.0"):
+        suggest(service, max_false_match=0.001)
+
+
+def test_search_answers_carry_both_rates(calibrated, lfw_dir):
+    service, _calibration = calibrated
+    folder = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[0]
+    result = service.search(sorted(folder.glob("*.jpg"))[3])
+    best = result.candidates[0]
+    assert result.compared_faces == 2 * KNOWN
+    assert best.search_false_match.startswith("a person not in the collection scores this high in")
+    assert "of 100 identified faces" in best.search_false_match
+    data = result.to_json()
+    assert data["search_rates"] and data["candidates"][0]["search_false_match_rate"] == best.search_false_match_rate
