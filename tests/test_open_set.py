@@ -81,3 +81,15 @@ def test_search_answers_carry_both_rates(calibrated, lfw_dir):
     assert "of 100 identified faces" in best.search_false_match
     data = result.to_json()
     assert data["search_rates"] and data["candidates"][0]["search_false_match_rate"] == best.search_false_match_rate
+
+
+def test_the_page_counts_the_expected_wrong_before_a_bulk_accept(calibrated):
+    from gallery.curation.suggestions import at_rate, suggest
+    from ui.suggestions import _count
+
+    service, _calibration = calibrated
+    found = suggest(service)
+    chosen = at_rate(found.suggestions, RATE)
+    text = _count({"items": found.suggestions, "row": 0, "found": found}, RATE)
+    assert text.startswith(f"{len(chosen)} suggestion(s) would be accepted at a search rate of at most 0.1")
+    assert f"at most about {found.expected_wrong(chosen):.1f} of them are expected to name the wrong sitter" in text
