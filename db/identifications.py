@@ -92,6 +92,24 @@ def identified_face_count(session: Session, set_id: int) -> int:
                Face.active.is_(True))) or 0)
 
 
+def sitter_likenesses(session: Session, sitter_ids, set_id: int) -> dict[int, list[tuple[int, int, str | None]]]:
+    """Every identified likeness of these sitters: sitter -> [(face id, artwork id, artist)] of
+    the active faces with a vector in the set whose current record for that sitter is not rejected."""
+    from db.schema import Artwork
+
+    latest = (select(func.max(Identification.id)).where(Identification.sitter_id.in_(list(sitter_ids)))
+              .group_by(Identification.face_id, Identification.sitter_id))
+    rows = session.execute(
+        select(Identification.sitter_id, Face.id, Face.artwork_id, Artwork.artist)
+        .join(Face, Face.id == Identification.face_id).join(Artwork, Artwork.id == Face.artwork_id)
+        .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
+        .where(Identification.id.in_(latest), Identification.status != "rejected", Face.active.is_(True)))
+    out: dict[int, list[tuple[int, int, str | None]]] = {}
+    for sitter_id, face_id, artwork_id, artist in rows:
+        out.setdefault(sitter_id, []).append((face_id, artwork_id, artist))
+    return out
+
+
 def confirmed_sitters(session: Session) -> dict[int, str]:
     """Face id -> sitter name, for faces whose current identifications confirm exactly one sitter
     (the labelled faces that evaluation, calibration and training use)."""

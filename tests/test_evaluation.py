@@ -147,8 +147,9 @@ def test_calibrations_made_before_search_rates_still_read():
 
 @pytest.mark.slow
 def test_evaluate_lfw_mini(gallery_cli, lfw_dir, onnx_profile, tmp_path):
-    roc_png = tmp_path / "roc.png"
-    out = json.loads(gallery_cli("evaluate", lfw_dir, "--config", onnx_profile, "--roc", roc_png, "--json").stdout)
+    roc_png, tippett_png = tmp_path / "roc.png", tmp_path / "tippett.png"
+    out = json.loads(gallery_cli("evaluate", lfw_dir, "--config", onnx_profile, "--roc", roc_png, "--tippett",
+                                 tippett_png, "--json").stdout)
     keys = {"eer", "tar@far=0.001", "tar@far=0.01", "rank1", "rank5", "map", "genuine_pairs", "impostor_pairs"}
     assert keys <= set(out["fusion"]) and all(keys <= set(c) for c in out["components"].values())
     assert set(out["fusion"]) == set(out["components"]["mobilefacenet"])
@@ -158,6 +159,11 @@ def test_evaluate_lfw_mini(gallery_cli, lfw_dir, onnx_profile, tmp_path):
     # open set: 400 searches show FPIR 1 % (measured FNIR 1.8 %) but not 0.1 %, which needs 1,000
     assert out["fusion"]["non_mated_searches"] == 400 and 0 <= out["fusion"]["fnir@fpir=0.01"] <= 0.1
     assert out["fusion"]["fnir@fpir=0.001"] is None
-    assert roc_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert roc_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and tippett_png.read_bytes()[:4] == b"\x89PNG"
+    # likelihood ratios calibrated on 50 sitters, measured on the other 50: weighing every likeness
+    # lowers Cllr against the best single face (measured: 0.047 against 0.052)
+    lr = out["likelihood_ratios"]["fusion"]
+    assert (lr["calibrated_on"], lr["measured_on"]) == (50, 50)
+    assert lr["several"]["cllr"] < lr["single"]["cllr"] < 0.2 and lr["several"]["cllr_min"] <= lr["several"]["cllr"]
     table = gallery_cli("evaluate", lfw_dir, "--config", onnx_profile, "--split", "sitter-disjoint").stdout
     assert "EER %" in table and "50 sitters" in table and "FNIR@FPIR1%" in table

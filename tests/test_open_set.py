@@ -83,6 +83,33 @@ def test_search_answers_carry_both_rates(calibrated, lfw_dir):
     assert data["search_rates"] and data["candidates"][0]["search_false_match_rate"] == best.search_false_match_rate
 
 
+def test_candidates_carry_likelihood_ratios_that_agree_with_the_search_rates(calibrated, lfw_dir, tmp_path):
+    import math
+
+    from gallery.reports.match import build_report, write_report
+
+    service, calibration = calibrated
+    folder = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[0]
+    result = service.search(sorted(folder.glob("*.jpg"))[3], artist="Unknown hand")
+    best = result.candidates[0]
+    assert best.sitter == folder.name.replace("_", " ") and best.likelihood.likenesses == 2  # both labelled works
+    assert best.likelihood.likelihood_ratio > 2 and best.likelihood.verbal.endswith("support for the candidate")
+    for candidate in result.candidates:  # never more support than the search rate at its score allows
+        assert candidate.likelihood.log10_lr <= -math.log10(candidate.search_false_match_rate) + 1e-9
+    data = result.to_json()
+    assert {"likelihood_ratio", "log10_lr", "verbal", "likenesses"} <= set(data["candidates"][0])
+    assert data["likelihood"]["available"] and "100 confirmed faces" in data["likelihood"]["population"]
+    assert data["artist"] == "Unknown hand" and best.same_hand is None
+    from pypdf import PdfReader
+
+    pdf = write_report(build_report(service, result, explain_grid=0), tmp_path / "report.pdf")
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+    assert "Hp: the sitter of the query face is the candidate" in text and "Hd: the sitter is someone else" in text
+    assert best.likelihood.verbal in text and "not the probability that the sitter is the candidate" in text
+    csv_text = write_report(build_report(service, result, explain_grid=0), tmp_path / "report.csv").read_text()
+    assert "likelihood_ratio" in csv_text.splitlines()[0] and best.likelihood.verbal in csv_text
+
+
 def test_the_page_counts_the_expected_wrong_before_a_bulk_accept(calibrated):
     from gallery.curation.suggestions import at_rate, suggest
     from ui.suggestions import _count

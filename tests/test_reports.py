@@ -30,6 +30,7 @@ def test_pdf_names_the_sitters_scores_and_weights(report, tmp_path):
         assert candidate.sitter in flat and f"{candidate.score:.3f}" in flat
     assert "Zoë Ångström" in flat and "Lot 42" in flat
     assert "threshold 0.30" in flat and "not probabilities" in flat  # the calibration note
+    assert "No likelihood ratio: scores are not calibrated" in flat  # and never a bare figure without a reason
     assert built.profile["detector"]["sha256"][:16] in flat.replace(" ", "")
     assert len(PdfReader(path).pages[0].images) >= 3  # query, aligned crop, face thumbnails
     # why the top candidate matched: its two overlays (one component) and the regions in words

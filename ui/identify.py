@@ -17,7 +17,8 @@ from gallery.search.service import SearchRequest
 from ui import acting, context, explaining
 from ui.services import Services, annotate, jpeg, read_upload, selected_candidate, shown, upload_image
 
-HEADERS = ["rank", "sitter", "dates", "score", "false matches (pairs)", "in a search", "status", "works"]
+HEADERS = ["rank", "sitter", "dates", "score", "false matches (pairs)", "in a search", "support (LR)", "status",
+           "works"]
 DATE_HEADERS = ["plausibility", "age then"]
 WORKS_SHOWN = 30  # a candidate's best matching works shown at once; the table counts all, the report lists all
 
@@ -30,8 +31,11 @@ def render() -> dict:
                 face = gr.Dropdown(choices=[], label="Face (0 = the largest)", allow_custom_value=False)
                 top_k = gr.Slider(1, 50, value=10, step=1, label="Candidates")
                 min_score = gr.Slider(-1.0, 1.0, value=-1.0, step=0.01, label="Minimum score")
-            date = gr.Textbox(label="Date of the work (optional: 1650, c. 1650, 1640-1660, 17th century)",
-                              max_lines=1, elem_id="identify-date")
+            with gr.Row():
+                date = gr.Textbox(label="Date of the work (optional: 1650, c. 1650, 1640-1660, 17th century)",
+                                  max_lines=1, elem_id="identify-date")
+                artist = gr.Textbox(label="Artist of the work (optional: cautions when the likenesses share the hand)",
+                                    max_lines=1, elem_id="identify-artist")
             faces_view = gr.Image(label="Faces found", interactive=False)
             crop = gr.Image(label="Aligned query face", interactive=False, height=160)
         with gr.Column(scale=2):
@@ -53,33 +57,35 @@ def render() -> dict:
     return {"upload": upload, "face": face, "top_k": top_k, "min_score": min_score, "faces_view": faces_view,
             "crop": crop, "verdict": verdict, "table": table, "works": works, "loose": loose, "curator": curator,
             "note": note, "buttons": buttons, "report_file": report_file, "selected": selected, "act": act,
-            "date": date, "more": more, "why": why, "state": gr.State(None)}
+            "date": date, "artist": artist, "more": more, "why": why, "state": gr.State(None)}
 
 
 def listen(c: dict, services: Services) -> None:
     outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"],
                c["selected"], *acting.outputs(c["act"]), *context.outputs(c["more"]), *explaining.outputs(c["why"])]
 
-    def identify(path, face, top_k, min_score, date=None):
+    def identify(path, face, top_k, min_score, date=None, artist=None):
         try:
             data = read_upload(path, services.settings.max_upload_bytes)
             result = services.identify(SearchRequest(data, Path(path).name, None if face in (None, "") else int(face),
                                                      int(top_k), threshold=services.settings.match_threshold,
                                                      min_score=None if min_score <= -1 else float(min_score),
-                                                     date=(date or "").strip() or None))
+                                                     date=(date or "").strip() or None,
+                                                     artist=(artist or "").strip() or None))
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         return _show(services, result)
 
-    inputs = [c["upload"], c["face"], c["top_k"], c["min_score"], c["date"]]
+    inputs = [c["upload"], c["face"], c["top_k"], c["min_score"], c["date"], c["artist"]]
     # several sessions identify at once; their model work is batched in services.identify
     concurrent = {"concurrency_limit": services.settings.serve_batch, "concurrency_id": "identify"}
-    def uploaded(path, top_k, min_score, date=None):
-        return identify(path, None, top_k, min_score, date)
+    def uploaded(path, top_k, min_score, date=None, artist=None):
+        return identify(path, None, top_k, min_score, date, artist)
 
-    c["upload"].upload(uploaded, [c["upload"], c["top_k"], c["min_score"], c["date"]], outputs,
+    c["upload"].upload(uploaded, [c["upload"], c["top_k"], c["min_score"], c["date"], c["artist"]], outputs,
                        api_name="identify", **concurrent)
     c["date"].submit(identify, inputs, outputs, api_name=False, **concurrent)
+    c["artist"].submit(identify, inputs, outputs, api_name=False, **concurrent)
     c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent)
     c["top_k"].release(identify, inputs, outputs, api_name=False)
     c["min_score"].release(identify, inputs, outputs, api_name=False)
@@ -100,6 +106,29 @@ def listen(c: dict, services: Services) -> None:
                      [c["state"], c["curator"], c["note"]], [c["report_file"]], api_name=f"report_{kind}")
 
 
+def _support(candidate) -> str:
+    ratio = candidate.likelihood
+    if ratio is None:
+        return "—"
+    return f"{ratio.verbal} (LR {ratio.lr_text}, {ratio.likenesses} likeness{'es' if ratio.likenesses != 1 else ''})"
+
+
+def _likelihood(result) -> str:
+    """The propositions, the best candidate's LR in words, the population and what an LR is not."""
+    context = result.likelihood_context()
+    if not context["available"]:
+        return f"  \nNo likelihood ratio: {context['reason']}."
+    text = ""
+    best = result.candidates[0] if result.candidates else None
+    if best is not None and best.likelihood is not None:
+        text += (f"  \n**Evidence for {best.sitter}**: {best.likelihood.describe()}. Propositions: "
+                 f"*the sitter is {best.sitter}* versus *{context['propositions']['Hd']}*; calibrated on "
+                 f"{context['population']}.")
+    if best is not None and best.same_hand:
+        text += f"  \n**Caution:** {best.same_hand}"
+    return text + f"  \n<small>{context['explanation']}</small>"
+
+
 def _search_rate(candidate) -> str:
     """The search rate as a share of searches ("1 in 40"), or why there is none."""
     if candidate.search_false_match_rate is None:
@@ -111,7 +140,7 @@ def _search_rate(candidate) -> str:
 def _show(services: Services, result):
     view = result.view  # made with the search: the upload is not decoded again
     rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3),
-             cand.false_match or "not calibrated", _search_rate(cand), cand.status, _works_count(cand)]
+             cand.false_match or "not calibrated", _search_rate(cand), _support(cand), cand.status, _works_count(cand)]
             + ([cand.plausibility.verdict, cand.plausibility.age_at_date or ""] if result.date else [])
             for rank, cand in enumerate(result.candidates, start=1)]
     table = {"headers": HEADERS + (DATE_HEADERS if result.date else []), "data": rows}
@@ -134,6 +163,7 @@ def _show(services: Services, result):
     if result.candidates and result.candidates[0].search_false_match:
         verdict += (f"  \nA search is the best of {result.compared_faces:,} comparisons: for the best candidate, "
                     f"{result.candidates[0].search_false_match}.")
+    verdict += _likelihood(result)
     if result.date:
         verdict += (f"  \nJudged against the work's date **{result.date.text}** ({result.date}): implausible "
                     "candidates stay listed, after plausible ones of equal evidence.")

@@ -34,20 +34,24 @@ def _labelled(settings, folder):
               help="sitter-disjoint: only the held-out half of the sitters (as after training on the other).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sitter-disjoint split.")
 @click.option("--roc", "roc_png", type=click.Path(dir_okay=False), default=None, help="Write the ROC plot (PNG).")
+@click.option("--tippett", "tippett_png", type=click.Path(dir_okay=False), default=None,
+              help="Write the Tippett plot of the likelihood ratios (PNG).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the figures as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @settings_options
-def evaluate(folder, split, seed, roc_png, out, as_json, settings):
+def evaluate(folder, split, seed, roc_png, tippett_png, out, as_json, settings):
     """Verification (EER, TAR at 0.1 % and 1 % FAR) and identification (rank-1, rank-5, mAP) of
     every component and the fusion, on FOLDER (one subfolder per sitter) or, without FOLDER, on
-    the database's confirmed faces.
+    the database's confirmed faces; open-set FNIR at FPIR 1 % and 0.1 %; and the likelihood
+    ratios' Cllr and Cllr-min for the best single face and several likenesses (calibrated on
+    half of the sitters, measured on the other half).
 
     \b
     Example:
-      gallery evaluate labelled/ --config profile.toml --roc roc.png --json
+      gallery evaluate labelled/ --config profile.toml --roc roc.png --tippett tippett.png --json
     """
     from gallery.evaluation.evaluate import evaluate as run_evaluation
-    from gallery.evaluation.evaluate import plot_roc, sitter_disjoint, table
+    from gallery.evaluation.evaluate import forensic_table, plot_roc, plot_tippett, sitter_disjoint, table
 
     with domain_errors():
         labelled = _labelled(settings, folder)
@@ -56,6 +60,8 @@ def evaluate(folder, split, seed, roc_png, out, as_json, settings):
         result = run_evaluation(labelled)
         if roc_png:
             plot_roc(result, Path(roc_png), f"{settings.profile.name}: {result.sitters} sitters")
+        if tippett_png:
+            plot_tippett(result, Path(tippett_png), settings.profile.name)
     data = result.to_json()
     if out:
         Path(out).write_text(json.dumps(data, indent=2) + "\n")
@@ -63,6 +69,7 @@ def evaluate(folder, split, seed, roc_png, out, as_json, settings):
         echo_json(data)
     else:
         click.echo(table(result))
+        click.echo(forensic_table(result))
         if result.error_versus_reject:
             click.echo("error versus reject (the fusion, lowest-quality faces dropped first):")
             for row in result.error_versus_reject:
@@ -102,6 +109,12 @@ def calibrate(settings):
                    f"({searches['gallery_faces']:.0f} faces each) and {searches['mated']:,} searches of a sitter held")
     else:
         click.echo(f"no search rates: {calibration.why_no_search_rates()}")
+    if calibration.likelihood is not None:
+        from gallery.evaluation.likelihood import LikelihoodCalibration
+
+        click.echo(f"likelihood ratios calibrated on {LikelihoodCalibration.from_json(calibration.likelihood).population()}")
+    else:
+        click.echo(f"no likelihood ratios: {calibration.why_no_likelihood()}")
     faces = calibration.faces or 0
     for score in (0.2, 0.3, 0.4, 0.5):
         click.echo(f"  score {score:.2f}: {calibration.describe(score)}")

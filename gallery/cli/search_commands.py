@@ -16,12 +16,14 @@ from gallery.cli.common import domain_errors, echo_json, settings_options
 @click.option("--min-score", type=float, default=None, help="Ignore matches below this score.")
 @click.option("--date", default=None, help="The work's date as catalogued ('1650', 'c. 1650', '1640-1660', "
               "'17th century'): each candidate is judged against it (a collection work's own date by default).")
+@click.option("--artist", default=None, help="The work's artist (a collection work's own by default): a caution is "
+              "given when a candidate's strongest likenesses are by the same hand.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Enquiry results file (.csv, .json or .pdf); needed when IMAGE is a folder or a zip.")
 @click.option("--all-faces", is_flag=True, help="Enquiry: search every face of every image, not only the largest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @settings_options
-def search(image, face, top_k, min_score, date, out, all_faces, as_json, settings):
+def search(image, face, top_k, min_score, date, artist, out, all_faces, as_json, settings):
     """Who is in IMAGE: candidate sitters ranked by their best matching face, with the artworks
     behind each match and per-component scores.
 
@@ -42,7 +44,7 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
     with domain_errors():
         service = search_service(settings)
         result = service.search(image, face=face, candidates=top_k, threshold=settings.match_threshold,
-                                min_score=min_score, date=date)
+                                min_score=min_score, date=date, artist=artist)
     if as_json:
         echo_json(result.to_json())
         return
@@ -62,6 +64,10 @@ def search(image, face, top_k, min_score, date, out, all_faces, as_json, setting
                    + (f"  {candidate.false_match}" if candidate.false_match else ""))
         if candidate.search_false_match:
             click.echo(f"       {candidate.search_false_match}")
+        if candidate.likelihood is not None:
+            click.echo(f"       {candidate.likelihood.describe()}")
+        if candidate.same_hand:
+            click.echo(f"       caution: {candidate.same_hand}")
         if result.date:
             judged = candidate.plausibility
             click.echo(f"       {judged.verdict}: {judged.reason}")

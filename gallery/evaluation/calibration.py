@@ -71,6 +71,8 @@ class Calibration:
     created_at: str
     faces: int | None = None  # confirmed faces calibrated on (None: calibrated before search rates)
     searches: dict | None = None  # the open-set part (`search_part`); None in calibrations made before it
+    likelihood: dict | None = None  # gallery.evaluation.likelihood.LikelihoodCalibration, when there are enough faces
+    likelihood_withheld: str | None = None  # why there is none
 
     def false_match_rate(self, score: float) -> tuple[float, bool]:
         """(rate, is_upper_bound): past the highest impostor score only a bound is known."""
@@ -122,6 +124,25 @@ class Calibration:
         found = self.search_false_match_rate(score, faces)
         return Rates(self.false_match_rate(score)[0], self.describe(score), found[0] if found else None,
                      self.describe_search(score, faces))
+
+    def likelihood_ratio(self, evidence: float, likenesses: int, best: float, faces: int):
+        """A candidate's LR (gallery.evaluation.likelihood.Ratio) from its evidence score over
+        `likenesses` works, at most the search-aware bound at its best score; None without one."""
+        from gallery.evaluation.likelihood import LikelihoodCalibration
+
+        fitted = LikelihoodCalibration.from_json(self.likelihood)
+        if fitted is None:
+            return None
+        cap = None
+        found = self.search_false_match_rate(best, faces)
+        if found is not None:
+            cap = -math.log10(max(found[0], 1e-12))
+        return fitted.ratio(evidence, likenesses, cap)
+
+    def why_no_likelihood(self) -> str:
+        if self.likelihood is not None:
+            return ""
+        return self.likelihood_withheld or "this calibration predates likelihood ratios; run `gallery calibrate` again"
 
     def observed_fnir(self, score: float) -> float | None:
         """The share of mated calibration searches that would miss at this threshold."""
@@ -206,6 +227,17 @@ def calibrate(labelled: Labelled) -> Calibration:
     counts = np.unique(np.maximum(1, np.round(np.geomspace(1.0 / n, 1.0, POINTS) * n).astype(int)))
     scores = np.unique(ascending[::-1][counts - 1])  # the scores that many impostor pairs reach, ascending
     rates = (n - np.searchsorted(ascending, scores, side="left")) / n  # fraction of impostors >= score
+    likelihood, withheld = _likelihood(similarity, labelled.labels, sitters)
     return Calibration([float(s) for s in scores], [float(r) for r in rates], n, int(len(genuine)), sitters,
                        datetime.now(timezone.utc).isoformat(timespec="seconds"), len(labelled.labels),
-                       search_part(similarity, labelled.labels))
+                       search_part(similarity, labelled.labels), likelihood, withheld)
+
+
+def _likelihood(similarity: np.ndarray, labels: np.ndarray, sitters: int) -> tuple[dict | None, str | None]:
+    from gallery.evaluation.likelihood import LikelihoodError, fit, sitter_comparisons
+
+    same, different = sitter_comparisons(similarity, labels)
+    try:
+        return fit(same, different, len(labels), sitters).to_json(), None
+    except LikelihoodError as err:
+        return None, str(err)

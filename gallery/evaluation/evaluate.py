@@ -16,6 +16,7 @@ import numpy as np
 
 from gallery.core.errors import GalleryError
 from gallery.faces.fusion import FusionLayout
+from gallery.evaluation import likelihood
 from gallery.evaluation.metrics import Roc, evaluate_vectors
 
 
@@ -50,10 +51,17 @@ class Evaluation:
     sitters: int = 0
     faces: int = 0
     error_versus_reject: list[dict] = field(default_factory=list)  # the fusion as low-quality faces are dropped
+    forensic: dict[str, dict] = field(default_factory=dict, repr=False)  # per model: gallery.evaluation.likelihood.forensic
 
     def to_json(self) -> dict:
         return {"fusion": self.fusion, "components": self.components, "sitters": self.sitters, "faces": self.faces,
-                "error_versus_reject": self.error_versus_reject}
+                "error_versus_reject": self.error_versus_reject,
+                "likelihood_ratios": {name: _without_lrs(figures) for name, figures in self.forensic.items()}}
+
+
+def _without_lrs(figures: dict) -> dict:
+    return {k: ({m: v for m, v in part.items() if not m.startswith("log10_")} if isinstance(part, dict) else part)
+            for k, part in figures.items()}
 
 
 def folder_label(path, root: Path) -> str:
@@ -121,8 +129,11 @@ def evaluate(labelled: Labelled) -> Evaluation:
             components[name], curves[name] = evaluate_vectors(vectors, labelled.labels)
     except ValueError as err:
         raise EvaluationError(str(err)) from None
+    held = sitter_disjoint(labelled.labels)
+    forensic = {name: likelihood.forensic(vectors @ vectors.T, labelled.labels, held)
+                for name, vectors in [*labelled.components().items(), ("fusion", labelled.fused)]}
     return Evaluation(fusion, components, curves, len(set(labelled.labels.tolist())), len(labelled.labels),
-                      error_versus_reject(labelled))
+                      error_versus_reject(labelled), forensic)
 
 
 REJECT_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -174,6 +185,55 @@ def plot_roc(evaluation: Evaluation, path: Path, title: str = "ROC") -> Path:
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def plot_tippett(evaluation: Evaluation, path: Path, title: str = "Tippett plot") -> Path:
+    """For each component and the fusion: the share of same-sitter comparisons whose LR is at
+    least x, and of different-sitter comparisons, for the best single face and for several likenesses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = list(evaluation.forensic)
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), dpi=110, squeeze=False)
+    for axis, name in zip(axes[0], names):
+        for kind, style in (("single", "--"), ("several", "-")):
+            part = evaluation.forensic[name].get(kind, {})
+            if "log10_same" not in part:
+                continue
+            for key, colour, who in (("log10_same", "tab:blue", "same sitter"), ("log10_different", "tab:red",
+                                                                                "different sitters")):
+                values = np.sort(part[key])
+                axis.step(values, 1 - np.arange(len(values)) / len(values), style, color=colour, where="post",
+                          label=f"{who}, {kind} (Cllr {part['cllr']:.3f})")
+        axis.axvline(0, color="grey", linewidth=0.8)
+        axis.set_xlabel("log10 LR at least")
+        axis.set_ylabel("share of comparisons")
+        axis.set_title(f"{title}: {name}")
+        axis.legend(fontsize=7, loc="lower left")
+        axis.grid(True, alpha=0.3)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def forensic_table(evaluation: Evaluation) -> str:
+    """Cllr and Cllr-min (after PAV), best single face against several likenesses."""
+    lines = [f"{'model':<24} {'Cllr single':>12} {'min':>7} {'Cllr several':>13} {'min':>7}"]
+    for name, figures in evaluation.forensic.items():
+        cells = []
+        for kind in ("single", "several"):
+            part = figures.get(kind, {})
+            cells += [f"{part['cllr']:.4f}", f"{part['cllr_min']:.4f}"] if "cllr" in part else ["n/a", "n/a"]
+        lines.append(f"{name:<24} {cells[0]:>12} {cells[1]:>7} {cells[2]:>13} {cells[3]:>7}")
+    first = next(iter(evaluation.forensic.values()), {})
+    lines.append(f"likelihood ratios calibrated on {first.get('calibrated_on', 0)} sitters, measured on "
+                 f"{first.get('measured_on', 0)} others")
+    return "\n".join(lines)
 
 
 def table(evaluation: Evaluation) -> str:

@@ -31,7 +31,7 @@ ZIP_MAX_BYTES = 4_000_000_000  # uncompressed, all members together
 FORMATS = ("csv", "json", "pdf")
 NO_FACE = "no face found"  # the problem of a query image without a face
 CSV_COLUMNS = ("query", "face", "faces_in_image", "rank", "sitter", "score", "false_match", "search_false_match",
-               "status", "works", "best_work", "note")
+               "likelihood_ratio", "verbal", "likenesses", "status", "works", "best_work", "note")
 
 
 class EnquiryError(GalleryError):
@@ -82,7 +82,11 @@ class Enquiry:
                     below = cand.score < result.threshold
                     rows.append(_row(**base, rank=rank, sitter=cand.sitter, score=round(cand.score, 4),
                                      false_match=cand.false_match or "",
-                                     search_false_match=cand.search_false_match or "", status=cand.status,
+                                     search_false_match=cand.search_false_match or "",
+                                     likelihood_ratio=round(cand.likelihood.likelihood_ratio, 4) if cand.likelihood
+                                     else None, verbal=cand.likelihood.verbal if cand.likelihood else "",
+                                     likenesses=cand.likelihood.likenesses if cand.likelihood else None,
+                                     status=cand.status,
                                      works=len(cand.artworks), best_work=cand.artworks[0].path,
                                      note="below the match threshold" if below else ""))
         return rows
@@ -97,9 +101,11 @@ class Enquiry:
 
 
 def _row(query: str, face=None, faces_in_image=None, rank=None, sitter="", score=None, false_match="",
-         search_false_match="", status="", works=None, best_work="", note="") -> dict:
+         search_false_match="", likelihood_ratio=None, verbal="", likenesses=None, status="", works=None,
+         best_work="", note="") -> dict:
     return {"query": query, "face": face, "faces_in_image": faces_in_image, "rank": rank, "sitter": sitter,
-            "score": score, "false_match": false_match, "search_false_match": search_false_match, "status": status, "works": works, "best_work": best_work,
+            "score": score, "false_match": false_match, "search_false_match": search_false_match,
+            "likelihood_ratio": likelihood_ratio, "verbal": verbal, "likenesses": likenesses, "status": status, "works": works, "best_work": best_work,
             "note": note}
 
 

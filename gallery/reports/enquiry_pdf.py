@@ -78,6 +78,10 @@ def _section(out: Writer, outcome, thumbs: dict[int, bytes]) -> None:
                      + (f"   {cand.false_match}" if cand.false_match else ""), 8, height=4)
             if cand.search_false_match:
                 out.line(f"    in a search: {cand.search_false_match}", 7, height=4)
+            if cand.likelihood is not None:
+                out.line(f"    {cand.likelihood.describe()}", 7, height=4)
+            if cand.same_hand:
+                out.line(f"    Caution: {cand.same_hand}", 7, height=4)
         if shown:
             out.room(THUMB + 10)
             thumbnail_row(out, thumbs, [cand.artworks[0].to_json() for cand in shown])

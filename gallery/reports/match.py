@@ -127,9 +127,13 @@ def _json_bytes(report: MatchReport) -> bytes:
     return (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", "status", "face_id", "artwork", "title", "artist", "date",
+CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", "likelihood_ratio", "log10_lr",
+               "verbal", "likenesses", "status", "face_id", "artwork", "title", "artist", "date",
                "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
                "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at", "release")
+
+
+LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
 
 
 def _csv_bytes(report: MatchReport) -> bytes:
@@ -146,11 +150,13 @@ def _csv_bytes(report: MatchReport) -> bytes:
         for artwork in candidate["artworks"]:
             writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"], "sitter_score": candidate["score"],
                              "false_match": candidate["false_match"] or "",
-                             "search_false_match": candidate.get("search_false_match") or "", "status": artwork["status"],
+                             "search_false_match": candidate.get("search_false_match") or "",
+                             **{k: "" if candidate.get(k) is None else candidate[k] for k in LR_COLUMNS},
+                             "status": artwork["status"],
                              **_artwork_columns(artwork)})
     for artwork in r["unidentified"]:
         writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "false_match": "",
-                         "search_false_match": "", "status": "",
+                         "search_false_match": "", **dict.fromkeys(LR_COLUMNS, ""), "status": "",
                          **_artwork_columns(artwork)})
     return out.getvalue().encode()
 

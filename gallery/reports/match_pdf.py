@@ -53,6 +53,19 @@ def _query(out: Writer, report, r: dict) -> None:
         out.line(f"Best candidate: {best['sitter']} ({score(best['score'])}; threshold {r['threshold']:.2f})",
                  11, bold=True)
     out.line(report.calibration_note, 8)
+    _likelihood(out, r)
+
+
+def _likelihood(out: Writer, r: dict) -> None:
+    """The propositions, the reference population and what an LR is and is not; or why none."""
+    context = r.get("likelihood") or {"available": False, "reason": "not calibrated"}
+    if not context["available"]:
+        out.line(f"No likelihood ratio: {context['reason']}.", 8)
+        return
+    out.line("Likelihood ratios", 10, bold=True, height=6)
+    out.line(f"Hp: {context['propositions']['Hp']}.  Hd: {context['propositions']['Hd']}.", 8)
+    out.line(f"Calibrated on {context['population']}.", 8)
+    out.line(context["explanation"], 8)
 
 
 def _candidates(out: Writer, report, r: dict) -> None:
@@ -74,6 +87,12 @@ def _candidates(out: Writer, report, r: dict) -> None:
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
         if candidate.get("search_false_match"):
             out.line(f"in a search: {candidate['search_false_match']}", 8)
+        if candidate.get("likelihood_ratio") is not None:
+            out.line(f"LR {candidate['likelihood_ratio']:,.4g} (range {10 ** candidate['log10_low']:,.3g} to "
+                     f"{10 ** candidate['log10_high']:,.3g}): {candidate['verbal']}, "
+                     f"weighing {candidate['likenesses']} likeness(es)", 8, bold=True)
+        if candidate.get("same_hand"):
+            out.line(f"Caution: {candidate['same_hand']}", 8)
         thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])
 
 

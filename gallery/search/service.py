@@ -25,13 +25,14 @@ from sqlalchemy import func, select
 
 from db.collection import CollectionFace, face_in_file, face_thumbnails, find_embedding_set
 from db.engine import Database
-from db.identifications import current_identifications, identified_face_count
+from db.identifications import current_identifications, identified_face_count, sitter_likenesses
 from db.replicas import replica_decisions
 from db.schema import Artwork, EmbeddingSet, Face, Identification, Sitter
 from db.vectors import index_folder, open_set_index
 
 from gallery.faces.batch import pick_face
 from gallery.evaluation.calibration import Calibration
+from gallery.evaluation.likelihood import Ratio, evidence_score
 from gallery.core.dates import DateRange, Plausibility, judge, parse_date
 from gallery.core.errors import GalleryError, ImageLoadError
 from gallery.faces.pipeline import FacePipeline, ImageResult
@@ -83,6 +84,8 @@ class Candidate:
     false_match: str | None = None  # the same in words: "≈ 1 in N false matches at this score"
     search_false_match_rate: float | None = None  # FPIR: a person not in the collection scoring this high
     search_false_match: str | None = None  # the same in words, with the number of faces searched
+    likelihood: Ratio | None = None  # the LR of all the sitter's likenesses (gallery.evaluation.likelihood)
+    same_hand: str | None = None  # a caution when the strongest likenesses are by the query's artist
     plausibility: Plausibility | None = None  # of the query's date for this sitter (gallery.core.dates)
     external_ids: dict = field(default_factory=dict)  # the sitter's, e.g. {"wikidata": "Q5598"}
 
@@ -100,7 +103,10 @@ class Candidate:
                 "components": {k: round(v, 6) for k, v in self.components.items()},
                 "false_match_rate": self.false_match_rate, "false_match": self.false_match,
                 "search_false_match_rate": self.search_false_match_rate,
-                "search_false_match": self.search_false_match, **judged.to_json(), "external_ids": dict(self.external_ids), "links": self.links,
+                "search_false_match": self.search_false_match,
+                **(self.likelihood.to_json() if self.likelihood else
+                   dict.fromkeys(("likelihood_ratio", "log10_lr", "verbal", "likenesses"))),
+                "same_hand": self.same_hand, **judged.to_json(), "external_ids": dict(self.external_ids), "links": self.links,
                 "works": len(self.artworks),
                 "replicas": sum(len(a.replicas) for a in self.artworks),
                 "artworks": [a.to_json() for a in self.artworks]}
@@ -124,6 +130,7 @@ class SearchResult:
     date: DateRange | None = None  # the work's date the candidates were judged against
     quality_floor: float = 0.0  # below it the query face's scores are flagged as unreliable
     compared_faces: int | None = None  # identified faces searched, for the search rates
+    artist: str | None = None  # the query work's artist (given, or a collection work's own)
 
     @property
     def query_quality(self) -> float | None:
@@ -137,12 +144,26 @@ class SearchResult:
     def no_confident_match(self) -> bool:
         return not self.candidates or self.candidates[0].score < self.threshold
 
+    def likelihood_context(self) -> dict:
+        """The two propositions, the reference population and what an LR is; or why there is no LR."""
+        from gallery.evaluation.likelihood import EXPLANATION, PROPOSITIONS, LikelihoodCalibration
+
+        if self.calibration is None:
+            return {"available": False, "reason": "scores are not calibrated; run `gallery calibrate`"}
+        fitted = LikelihoodCalibration.from_json(self.calibration.likelihood)
+        if fitted is None:
+            return {"available": False, "reason": self.calibration.why_no_likelihood()}
+        return {"available": True, "propositions": {"Hp": PROPOSITIONS[0].format(sitter="the candidate"),
+                                                    "Hd": PROPOSITIONS[1]},
+                "population": fitted.population(), "explanation": EXPLANATION}
+
     def to_json(self) -> dict:
         return {"query": self.query, "faces": [f.to_json() for f in self.faces], "face": self.face,
                 "threshold": self.threshold, "no_confident_match": self.no_confident_match,
                 "calibrated": self.calibration is not None, "compared_faces": self.compared_faces,
                 "search_rates": self.calibration.search_rates if self.calibration else False,
                 "search_rates_withheld": (self.calibration.why_no_search_rates() or None) if self.calibration else None,
+                "likelihood": self.likelihood_context(), "artist": self.artist,
                 "embedding_set": self.embedding_set, "profile": self.profile,
                 "collection_face": self.collection_face.to_json() if self.collection_face else None,
                 "date": self.date.to_json() if self.date else None,
@@ -163,6 +184,7 @@ class SearchRequest:
     min_score: float | None = None
     unidentified: int = 10
     date: str | None = None  # the work's date as catalogued ("c. 1650"); a collection work's own by default
+    artist: str | None = None  # the work's artist; a collection work's own by default (for the same-hand caution)
     view: bool = True  # keep a QueryView to show the answer (a batch job that shows none asks for none)
 
     @property
@@ -211,9 +233,9 @@ class SearchService:
 
     def search(self, source, name: str | None = None, face: int | None = None, candidates: int = 10,
                top_k: int = 200, threshold: float = 0.3, min_score: float | None = None,
-               unidentified: int = 10, date: str | None = None) -> SearchResult:
+               unidentified: int = 10, date: str | None = None, artist: str | None = None) -> SearchResult:
         [answer] = self.search_many([SearchRequest(source, name, face, candidates, top_k, threshold, min_score,
-                                                   unidentified, date)])
+                                                   unidentified, date, artist)])
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -288,7 +310,9 @@ class SearchService:
         query_sha = hashlib.sha256(data).hexdigest()
         matches, vectors = self._matches(ids, scores, chosen.vector, index, query_sha)
         collection_face = self._collection_face(query_sha, chosen.face.box)
-        date = parse_date(request.date if request.date is not None else self._catalogued_date(collection_face))
+        catalogued = self._catalogued(collection_face)
+        date = parse_date(request.date if request.date is not None else catalogued[0])
+        artist = (request.artist if request.artist is not None else catalogued[1]) or None
         ranked, loose = self._group(matches, vectors)
         ranked = _judged(ranked, date, self.posthumous_years)
         calibration = self.calibration()
@@ -296,20 +320,49 @@ class SearchService:
         if calibration is not None:
             compared = self.identified_faces()
             ranked = [replace(c, **asdict(calibration.rates_at(c.score, compared))) for c in ranked[:request.candidates]]
+            if calibration.likelihood is not None:
+                ranked = self._weighed(ranked, chosen.vector, index, calibration, compared)
+        ranked = [replace(c, same_hand=same_hand(c, artist)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
-                            ranked[:request.candidates], loose[:request.unidentified], self.embedding_set.key,
+                            ranked, loose[:request.unidentified], self.embedding_set.key,
                             self.pipeline.profile.name, result, view, data, calibration, collection_face, date,
-                            self.quality_floor, compared)
+                            self.quality_floor, compared, artist)
+
+    def _weighed(self, ranked: list[Candidate], query: np.ndarray, index, calibration: Calibration,
+                 compared: int) -> list[Candidate]:
+        """Each candidate's LR from all its identified likenesses: one score per work (its best
+        face), the replicas the search grouped counted once."""
+        with self.database.session() as session:
+            likenesses = sitter_likenesses(session, [c.sitter_id for c in ranked], self.embedding_set.id)
+        live = set(index.ids.tolist())
+        out = []
+        for candidate in ranked:
+            replicas = {r.artwork_id for work in candidate.artworks for r in work.replicas}
+            faces = [(f, a) for f, a, _artist in likenesses.get(candidate.sitter_id, ())
+                     if f in live and a not in replicas]
+            if not faces:
+                out.append(candidate)
+                continue
+            scores = index.vectors_for([f for f, _ in faces]) @ np.asarray(query, np.float32).reshape(-1)
+            per_work: dict[int, float] = {}
+            for (_face, artwork), score in zip(faces, scores):
+                per_work[artwork] = max(per_work.get(artwork, -1.0), float(score))
+            evidence, weighed = evidence_score(list(per_work.values()))
+            out.append(replace(candidate, likelihood=calibration.likelihood_ratio(evidence, weighed, candidate.score,
+                                                                                  compared)))
+        return out
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:
         with self.database.session() as session:
             return face_in_file(session, sha256, box)
 
-    def _catalogued_date(self, face: CollectionFace | None) -> str | None:
+    def _catalogued(self, face: CollectionFace | None) -> tuple[str | None, str | None]:
+        """(date, artist) of the collection work searched, as catalogued."""
         if face is None:
-            return None
+            return None, None
         with self.database.session() as session:
-            return session.scalar(select(Artwork.date).where(Artwork.id == face.artwork_id))
+            row = session.execute(select(Artwork.date, Artwork.artist).where(Artwork.id == face.artwork_id)).first()
+        return (row.date, row.artist) if row else (None, None)
 
     def calibration(self) -> Calibration | None:
         """Read at each search, so `gallery calibrate` applies without a restart."""
@@ -391,6 +444,22 @@ class SearchService:
 
         groups = group_faces([m.artwork_id for m in found], stack, signatures, decisions, self.replica_rule)
         return [replace(found[g[0]], replicas=tuple(found[p] for p in g[1:])) for g in groups]
+
+
+SAME_HAND = ("The strongest likenesses of this candidate are by {artist}, who also painted the query work: one "
+             "painter's manner can make different sitters look alike. Weigh the likenesses by other hands.")
+
+
+def same_hand(candidate: Candidate, artist: str | None) -> str | None:
+    """The caution when the query's artist painted the candidate's best likeness or most of its
+    three best."""
+    if not artist:
+        return None
+    key = " ".join(artist.casefold().split())
+    hands = [" ".join((w.artist or "").casefold().split()) for w in candidate.artworks[:3]]
+    if hands and (hands[0] == key or sum(h == key for h in hands) * 2 > len(hands)):
+        return SAME_HAND.format(artist=artist)
+    return None
 
 
 def _evidence(candidate: Candidate) -> tuple:
