@@ -179,12 +179,7 @@ def plot_roc(evaluation: Evaluation, path: Path, title: str = "ROC") -> Path:
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="lower right")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_tippett(evaluation: Evaluation, path: Path, title: str = "Tippett plot") -> Path:
@@ -213,6 +208,12 @@ def plot_tippett(evaluation: Evaluation, path: Path, title: str = "Tippett plot"
         axis.set_title(f"{title}: {name}")
         axis.legend(fontsize=7, loc="lower left")
         axis.grid(True, alpha=0.3)
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    from matplotlib import pyplot as plt
+
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
