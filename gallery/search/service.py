@@ -12,6 +12,10 @@ the collection -> candidate sitters, ranked, with the artworks behind each match
   Identifications are read at every search, so a curator's change applies at once.
 - Matches to faces with no (unrejected) sitter are listed apart as `unidentified`.
 - Below `match_threshold` the answer is "no confident match" instead of a ranking that looks sure.
+- With a calibration (gallery.evaluation.calibration) each candidate gets its pair rate and its
+  search rate for the identified faces a search compares with, and, weighing every identified
+  likeness of the candidate, a likelihood ratio with its verbal scale
+  (gallery.evaluation.likelihood); with the work's artist, a same-hand caution.
 """
 
 from __future__ import annotations
