@@ -63,10 +63,15 @@ def add_metadata_identification(session: Session, face_id: int, sitter_id: int, 
     return True
 
 
+def _latest():
+    """The id of the latest record of every (face, sitter) pair: the current ones."""
+    return select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
+
+
 def current_identifications(session: Session, face_ids=None) -> list[CurrentIdentification]:
     """The latest record of every (face, sitter) pair, optionally for some faces only. Sitters
     merged into another are left out: their current records were carried to the survivor."""
-    latest = select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
+    latest = _latest()
     if face_ids is not None:
         latest = latest.where(Identification.face_id.in_(list(face_ids)))
     rows = session.execute(  # columns, not entities: a search reads a few hundred of these per query
@@ -82,7 +87,7 @@ def current_identifications(session: Session, face_ids=None) -> list[CurrentIden
 def identified_face_count(session: Session, set_id: int) -> int:
     """How many active faces with a vector in the embedding set carry a current, not rejected
     identification: the faces a search compares a query with when it names candidates."""
-    latest = select(func.max(Identification.id)).group_by(Identification.face_id, Identification.sitter_id)
+    latest = _latest()
     return int(session.scalar(
         select(func.count(func.distinct(Identification.face_id)))
         .join(Sitter, Sitter.id == Identification.sitter_id)
@@ -92,21 +97,18 @@ def identified_face_count(session: Session, set_id: int) -> int:
                Face.active.is_(True))) or 0)
 
 
-def sitter_likenesses(session: Session, sitter_ids, set_id: int) -> dict[int, list[tuple[int, int, str | None]]]:
-    """Every identified likeness of these sitters: sitter -> [(face id, artwork id, artist)] of
-    the active faces with a vector in the set whose current record for that sitter is not rejected."""
-    from db.schema import Artwork
-
-    latest = (select(func.max(Identification.id)).where(Identification.sitter_id.in_(list(sitter_ids)))
-              .group_by(Identification.face_id, Identification.sitter_id))
+def sitter_likenesses(session: Session, sitter_ids, set_id: int) -> dict[int, list[tuple[int, int]]]:
+    """Every identified likeness of these sitters: sitter -> [(face id, artwork id)] of the
+    active faces with a vector in the set whose current record for that sitter is not rejected."""
+    latest = _latest().where(Identification.sitter_id.in_(list(sitter_ids)))
     rows = session.execute(
-        select(Identification.sitter_id, Face.id, Face.artwork_id, Artwork.artist)
-        .join(Face, Face.id == Identification.face_id).join(Artwork, Artwork.id == Face.artwork_id)
+        select(Identification.sitter_id, Face.id, Face.artwork_id)
+        .join(Face, Face.id == Identification.face_id)
         .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
         .where(Identification.id.in_(latest), Identification.status != "rejected", Face.active.is_(True)))
-    out: dict[int, list[tuple[int, int, str | None]]] = {}
-    for sitter_id, face_id, artwork_id, artist in rows:
-        out.setdefault(sitter_id, []).append((face_id, artwork_id, artist))
+    out: dict[int, list[tuple[int, int]]] = {}
+    for sitter_id, face_id, artwork_id in rows:
+        out.setdefault(sitter_id, []).append((face_id, artwork_id))
     return out
 
 

@@ -130,9 +130,7 @@ def _count(state, rate) -> str:
     chosen = _at_rate(state, rate)
     text = f"{len(chosen)} suggestion(s) would be accepted at a search rate of at most {rate:g}"
     if chosen:
-        found = state["found"]
-        text += (f"; at most about {found.expected_wrong(chosen):.1f} of them are expected to name the wrong sitter "
-                 f"({found.to_review:,} faces searched)")
+        text += f"; {state['found'].describe_expected_wrong(chosen)}"
     return text + "."
 
 

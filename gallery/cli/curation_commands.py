@@ -123,8 +123,7 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
             count = s.accept(service, found.suggestions, who, note) if accept_faces else \
                 s.store(service, found.suggestions)
             click.echo(f"{'confirmed' if accept_faces else 'stored as probable'} {count} suggestion(s)"
-                       + (f"; at most about {found.expected_wrong(found.suggestions):.1f} of them are expected to name "
-                          f"the wrong sitter ({found.to_review:,} faces searched)" if found.search_rates else ""))
+                       + (f"; {found.describe_expected_wrong(found.suggestions)}" if found.search_rates else ""))
             return
     if as_json:
         echo_json(found.to_json())
@@ -132,8 +131,7 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
     click.echo(f"{found.to_review} face(s) to review; {len(found.suggestions)} suggestion(s) listed, "
                f"{found.without_suggestion} face(s) without any")
     if found.search_rates and found.suggestions:
-        click.echo(f"  accepting all listed: at most about {found.expected_wrong(found.suggestions):.1f} expected to "
-                   "name the wrong sitter")
+        click.echo(f"  accepting all listed: {found.describe_expected_wrong(found.suggestions)}")
     for x in found.suggestions:
         rate = f"  search rate {x.search_false_match_rate:.2g}" if x.search_false_match_rate is not None else ""
         rate += f"  {x.false_match}" if x.false_match else ""

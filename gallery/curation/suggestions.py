@@ -78,6 +78,10 @@ class Suggestions:
             return float(len(chosen))
         return min(float(len(chosen)), self.to_review * max(rates))
 
+    def describe_expected_wrong(self, chosen: list[Suggestion]) -> str:
+        return (f"at most about {self.expected_wrong(chosen):.1f} of them are expected to name the wrong sitter "
+                f"({self.to_review:,} faces searched)")
+
     def to_json(self) -> dict:
         return {"to_review": self.to_review, "without_suggestion": self.without_suggestion,
                 "calibrated": self.calibrated, "compared_faces": self.compared_faces,

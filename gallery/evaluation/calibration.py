@@ -31,6 +31,7 @@ show is refused by name (`finest_search_rate`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -113,30 +114,23 @@ class Calibration:
 
     def describe_search(self, score: float, faces: int) -> str | None:
         found = self.search_false_match_rate(score, faces)
-        if found is None:
-            return None
-        rate, bound = found
-        against = f"of {faces:,} identified face{'s' if faces != 1 else ''}"
-        return (f"a person not in the collection scores this high in {'fewer than' if bound else 'at most'} "
-                f"{_share(rate)} searches {against}")
+        return None if found is None else _search_words(*found, faces)
 
     def rates_at(self, score: float, faces: int) -> Rates:
         found = self.search_false_match_rate(score, faces)
         return Rates(self.false_match_rate(score)[0], self.describe(score), found[0] if found else None,
-                     self.describe_search(score, faces))
+                     _search_words(*found, faces) if found else None)
 
-    def likelihood_ratio(self, evidence: float, likenesses: int, best: float, faces: int):
+    def likelihood_ratio(self, evidence: float, likenesses: int, search_rate: float | None):
         """A candidate's LR (gallery.evaluation.likelihood.Ratio) from its evidence score over
-        `likenesses` works, at most the search-aware bound at its best score; None without one."""
+        `likenesses` works, at most the search-aware bound 1 / `search_rate` (its search rate at
+        its best score); None without one."""
         from gallery.evaluation.likelihood import LikelihoodCalibration
 
         fitted = LikelihoodCalibration.from_json(self.likelihood)
         if fitted is None:
             return None
-        cap = None
-        found = self.search_false_match_rate(best, faces)
-        if found is not None:
-            cap = -math.log10(max(found[0], 1e-12))
+        cap = None if search_rate is None else -math.log10(max(search_rate, 1e-12))
         return fitted.ratio(evidence, likenesses, cap)
 
     def why_no_likelihood(self) -> str:
@@ -159,10 +153,12 @@ class Calibration:
 
 
 def upper_bound(hits: int, n: int, confidence: float = 0.95) -> float:
-    """The one-sided Clopper-Pearson upper bound of a proportion hits / n."""
-    from scipy.stats import beta
+    """The one-sided Clopper-Pearson upper bound of a proportion hits / n: the `confidence`
+    quantile of Beta(hits + 1, n - hits), by scipy.special (scipy.stats takes a second to import
+    on the first search)."""
+    from scipy.special import betaincinv
 
-    return 1.0 if hits >= n else float(beta.ppf(confidence, hits + 1, n - hits))
+    return 1.0 if hits >= n else float(betaincinv(hits + 1, n - hits, confidence))
 
 
 def _search_bound(reached: int, searches: int) -> float:
@@ -178,6 +174,12 @@ def _grown(rate: float, faces: int, calibration_faces: float) -> float:
     return float(-math.expm1(max(faces, calibration_faces) / calibration_faces * math.log1p(-rate)))
 
 
+def _search_words(rate: float, bound: bool, faces: int) -> str:
+    against = f"of {faces:,} identified face{'s' if faces != 1 else ''}"
+    return (f"a person not in the collection scores this high in {'fewer than' if bound else 'at most'} "
+            f"{_share(rate)} searches {against}")
+
+
 def _share(rate: float) -> str:
     if rate >= 0.995:
         return "almost all"
@@ -186,9 +188,13 @@ def _share(rate: float) -> str:
     return f"1 in {max(1, round(1 / rate)):,}"
 
 
+@functools.cache
 def _grid() -> np.ndarray:
+    """GRID's scores, made once (every rate a search shows is read on it)."""
     start, stop, count = GRID
-    return np.linspace(start, stop, count)
+    grid = np.linspace(start, stop, count)
+    grid.flags.writeable = False
+    return grid
 
 
 def _on_grid(values: list[float], score: float) -> float:

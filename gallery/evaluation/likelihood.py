@@ -118,9 +118,8 @@ def pav_log10_lr(scores: np.ndarray, same: np.ndarray) -> np.ndarray:
     position = 0
     for _low, _high, s, d in pav_blocks(scores, same):
         count = int(s + d)
-        with np.errstate(divide="ignore"):
-            out[order[position:position + count]] = np.log10(s / n_same) - np.log10(d / n_diff) if d and s else (
-                np.inf if s else -np.inf)
+        out[order[position:position + count]] = math.log10(s / n_same) - math.log10(d / n_diff) if d and s else (
+            np.inf if s else -np.inf)
         position += count
     return out
 
@@ -153,6 +152,13 @@ class Ratio:
 
     def to_json(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Ratio | None":
+        """Read back from a candidate's JSON (None when it has no LR)."""
+        if data.get("likelihood_ratio") is None:
+            return None
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
     @property
     def lr_text(self) -> str:
@@ -195,7 +201,7 @@ class LikelihoodCalibration:
         value = float(np.clip(value, self.bound_low, ceiling))
         low, high = float(np.clip(low, self.bound_low, ceiling)), float(np.clip(high, self.bound_low, ceiling))
         lr = 10 ** value
-        return Ratio(lr, value, min(low, value), max(high, value), verbal(lr), likenesses, bounded)
+        return Ratio(lr, value, low, high, verbal(lr), likenesses, bounded)  # clipping keeps low <= value <= high
 
     def log10_at(self, scores) -> np.ndarray:
         """log10 LR of evidence scores, within the bounds (no search-aware bound: for measuring)."""

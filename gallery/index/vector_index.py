@@ -184,19 +184,26 @@ class VectorIndex:
             self._index = None  # chosen again at the next search or save
         return removed
 
-    def vectors_for(self, ids) -> np.ndarray:
-        """The stored float32 vectors of these face ids (for per-component scores)."""
+    def _find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in stored order, present mask) of these face ids, by the sorted lookup."""
         if self._recent:
             self._lookup = None  # faces added since the lookup: sort them in
         order, stored = self._sorted()
-        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
         if not len(stored):
-            found, missing = np.zeros(0, np.int64), wanted
-        else:
-            at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
-            found, missing = order[at], wanted[stored[at] != wanted]
-        if len(missing):
-            raise VectorIndexError(f"face id {int(missing[0])} is not in the index")
+            return np.zeros(len(wanted), np.int64), np.zeros(len(wanted), bool)
+        at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+        return order[at], stored[at] == wanted
+
+    def holds(self, ids) -> np.ndarray:
+        """A mask: which of these face ids are live in the index."""
+        return self._find(np.asarray(ids, dtype=np.int64).reshape(-1))[1]
+
+    def vectors_for(self, ids) -> np.ndarray:
+        """The stored float32 vectors of these face ids (for per-component scores)."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        found, present = self._find(wanted)
+        if not present.all():
+            raise VectorIndexError(f"face id {int(wanted[~present][0])} is not in the index")
         return self._rows(found).astype(np.float32)
 
     def _rows(self, positions: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from db.sitters import life_dates
 
 from gallery.core.version import release
+from gallery.evaluation.likelihood import Ratio
 from gallery.reports.dossier_pdf import dossier_section
 from gallery.reports.pdf import MARGIN, THUMB, Writer, new_writer, score, thumbnail_row
 
@@ -87,10 +88,9 @@ def _candidates(out: Writer, report, r: dict) -> None:
                  + (f"   {candidate['false_match']}" if candidate.get("false_match") else ""), 8)
         if candidate.get("search_false_match"):
             out.line(f"in a search: {candidate['search_false_match']}", 8)
-        if candidate.get("likelihood_ratio") is not None:
-            out.line(f"LR {candidate['likelihood_ratio']:,.4g} (range {10 ** candidate['log10_low']:,.3g} to "
-                     f"{10 ** candidate['log10_high']:,.3g}): {candidate['verbal']}, "
-                     f"weighing {candidate['likenesses']} likeness(es)", 8, bold=True)
+        ratio = Ratio.from_json(candidate)
+        if ratio is not None:
+            out.line(ratio.describe(), 8, bold=True)
         if candidate.get("same_hand"):
             out.line(f"Caution: {candidate['same_hand']}", 8)
         thumbnail_row(out, report.thumbnails, candidate["artworks"][:MAX_WORKS])

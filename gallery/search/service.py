@@ -325,25 +325,25 @@ class SearchService:
             compared = self.identified_faces()
             ranked = [replace(c, **asdict(calibration.rates_at(c.score, compared))) for c in ranked[:request.candidates]]
             if calibration.likelihood is not None:
-                ranked = self._weighed(ranked, chosen.vector, index, calibration, compared)
+                ranked = self._weighed(ranked, chosen.vector, index, calibration)
         ranked = [replace(c, same_hand=same_hand(c, artist)) for c in ranked[:request.candidates]]
         return SearchResult(request.label, [f.face for f in result.faces], chosen.index, request.threshold,
                             ranked, loose[:request.unidentified], self.embedding_set.key,
                             self.pipeline.profile.name, result, view, data, calibration, collection_face, date,
                             self.quality_floor, compared, artist)
 
-    def _weighed(self, ranked: list[Candidate], query: np.ndarray, index, calibration: Calibration,
-                 compared: int) -> list[Candidate]:
+    def _weighed(self, ranked: list[Candidate], query: np.ndarray, index, calibration: Calibration
+                 ) -> list[Candidate]:
         """Each candidate's LR from all its identified likenesses: one score per work (its best
         face), the replicas the search grouped counted once."""
         with self.database.session() as session:
             likenesses = sitter_likenesses(session, [c.sitter_id for c in ranked], self.embedding_set.id)
-        live = set(index.ids.tolist())
         out = []
         for candidate in ranked:
             replicas = {r.artwork_id for work in candidate.artworks for r in work.replicas}
-            faces = [(f, a) for f, a, _artist in likenesses.get(candidate.sitter_id, ())
-                     if f in live and a not in replicas]
+            listed = likenesses.get(candidate.sitter_id, [])
+            live = index.holds([f for f, _a in listed])
+            faces = [(f, a) for (f, a), held in zip(listed, live) if held and a not in replicas]
             if not faces:
                 out.append(candidate)
                 continue
@@ -352,8 +352,8 @@ class SearchService:
             for (_face, artwork), score in zip(faces, scores):
                 per_work[artwork] = max(per_work.get(artwork, -1.0), float(score))
             evidence, weighed = evidence_score(list(per_work.values()))
-            out.append(replace(candidate, likelihood=calibration.likelihood_ratio(evidence, weighed, candidate.score,
-                                                                                  compared)))
+            out.append(replace(candidate, likelihood=calibration.likelihood_ratio(
+                evidence, weighed, candidate.search_false_match_rate)))
         return out
 
     def _collection_face(self, sha256: str, box) -> CollectionFace | None:
