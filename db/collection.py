@@ -123,11 +123,12 @@ def record_error(session: Session, path: str, stage: str, message: str, run_id: 
 
 def clear_errors(session: Session, paths: list[str]) -> None:
     if paths:
-        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage != "metadata"))
+        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage.notin_(("metadata", "unsupported"))))
 
 
 def clear_metadata_errors(session: Session, collection: str) -> None:
-    session.execute(delete(IngestError).where(IngestError.stage == "metadata",
+    """Forget the errors a whole-folder run finds again from scratch: metadata and unsupported files."""
+    session.execute(delete(IngestError).where(IngestError.stage.in_(("metadata", "unsupported")),
                                               IngestError.path.startswith(collection)))
 
 

@@ -24,8 +24,8 @@ from db.sitters import chosen_sitter
 
 from gallery.core.errors import GalleryError
 from gallery.core.files import write_atomically
+from gallery.faces.formats import suffix_for
 
-SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 DETAILS = ("title", "artist", "date", "accession_number")
 
 
@@ -85,7 +85,7 @@ def add_image(settings, pipeline, database, data: bytes, name: str, details: dic
             raise AddError(f"{name}: {found} face(s) were found, so there is no face {face or 0} to confirm as "
                            f"{sitter}; nothing was added")
     folder = added_folder(settings)
-    relative = PurePosixPath(sha[:2]) / f"{sha}{SUFFIXES.get(image.format, '.img')}"
+    relative = PurePosixPath(sha[:2]) / f"{sha}{suffix_for(image.format)}"
     target = folder / relative
     if not target.exists():
         write_atomically(target, data)

@@ -9,17 +9,21 @@
   -> the stored faces are aligned again from their landmarks and embedded; no new detection.
 - unchanged: nothing to do unless metadata for it was given or it had been marked missing.
 - failed: unreadable or undecodable -> an ingest error, the rest of the batch goes on.
+Files the walk does not read are counted by kind (hidden, sidecar, other); pictures in a format
+the product does not read (camera raw, GIF, PSD, ...) are each recorded as an error that names the
+readable formats, so a folder of them never indexes as "nothing" in silence.
 Known artworks under the collection that were not seen are marked missing, never erased.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from db.collection import KnownArtwork
 from gallery.core.errors import GalleryError
-from gallery.faces.images import is_image_path
+from gallery.faces.formats import SUPPORTED_LIST, is_image_path, kind_of_other_file
 from gallery.faces.pipeline import ImageResult
 
 from indexer.metadata import ArtworkMeta, MetadataProblem, read_artwork_csv, sitter_from_folder
@@ -49,6 +53,8 @@ class Collection:
     root: Path | str  # a folder, or the URI of a IIIF manifest or collection
     files: list[CollectionFile]
     problems: list[MetadataProblem]
+    skipped: dict[str, int] = field(default_factory=dict)  # files not read, by kind (formats.kind_of_other_file)
+    unsupported: list[PurePosixPath] = field(default_factory=list)  # pictures in a format not read: errors
 
 
 @dataclass
@@ -72,10 +78,16 @@ def walk_collection(root: Path, metadata_csv: Path | None = None) -> Collection:
         raise CollectionError(f"collection folder {root} does not exist or is not a folder")
     root = root.resolve()
     csv_meta, problems = read_artwork_csv(metadata_csv, root) if metadata_csv else ({}, [])
-    files = []
+    files, skipped, unsupported = [], Counter(), []
     for path in sorted(root.rglob("*")):
         relative = PurePosixPath(path.relative_to(root).as_posix())
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file() or not is_image_path(path):
+        if not path.is_file():
+            continue
+        if any(part.startswith(".") for part in relative.parts) or not is_image_path(path):
+            kind = "hidden" if any(part.startswith(".") for part in relative.parts) else kind_of_other_file(path)
+            skipped[kind] += 1
+            if kind == "unsupported image":
+                unsupported.append(relative)
             continue
         meta = csv_meta.get(str(relative))
         folder_sitter = sitter_from_folder(relative)
@@ -84,7 +96,11 @@ def walk_collection(root: Path, metadata_csv: Path | None = None) -> Collection:
         elif meta.sitter is None and folder_sitter:
             meta = ArtworkMeta(folder_sitter, meta.face, meta.fields, meta.extras)
         files.append(CollectionFile(str(root / relative), relative, meta, str(relative) in csv_meta))
-    return Collection(root, files, problems)
+    return Collection(root, files, problems, dict(skipped), unsupported)
+
+
+def unsupported_message(relative: PurePosixPath) -> str:
+    return f"{relative.suffix or 'this'} files are not read; readable formats: {SUPPORTED_LIST}"
 
 
 class Planner:

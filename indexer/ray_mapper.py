@@ -125,12 +125,12 @@ def plan_for(settings: Settings, resources: dict) -> RayPlan:
     return RayPlan(settings.ray_actors or max(1, left // per_actor), {"num_cpus": per_actor}, readers)
 
 
-def read_files(batch: dict, max_pixels: int) -> dict:
+def read_files(batch: dict, max_pixels: int, reduce_to: int | None = None) -> dict:
     """The read stage: each job's file hashed and decoded (indexer.reader.read_file)."""
     reads = []
     for blob in batch["job"]:
         job = pickle.loads(blob)
-        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels),
+        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels, reduce_to),
                                   protocol=pickle.HIGHEST_PROTOCOL))
     return {"job": batch["job"], "read": np.array(reads, dtype=object)}
 
@@ -148,7 +148,8 @@ class MapperActor:
     def __call__(self, batch: dict) -> dict:
         jobs = [pickle.loads(blob) for blob in batch["job"]]
         reads = [pickle.loads(blob) for blob in batch["read"]] if "read" in batch else \
-            [read_file(job.file.read_path, job.file.known_sha256, self.settings.max_pixels) for job in jobs]
+            [read_file(job.file.read_path, job.file.known_sha256, self.settings.max_pixels,
+                       self.settings.detect_max_side) for job in jobs]
         tasks = [self._task(job, read) for job, read in zip(jobs, reads)]
         for _ in self.mapper.map(tasks):  # fills each task's result (and fails those it must)
             pass
@@ -184,7 +185,8 @@ def ray_tasks(settings: Settings, address: str, jobs: list[Job], planner: Planne
         dataset = ray.data.from_items([{"job": pickle.dumps(job)} for job in jobs],
                                       override_num_blocks=-(-len(jobs) // files_per_block))
         if plan.readers:
-            dataset = dataset.map_batches(read_files, fn_kwargs={"max_pixels": settings.max_pixels},
+            reading = {"max_pixels": settings.max_pixels, "reduce_to": settings.detect_max_side}
+            dataset = dataset.map_batches(read_files, fn_kwargs=reading,
                                           batch_size=settings.batch_size, batch_format="numpy", num_cpus=1,
                                           concurrency=plan.readers)
         mapped = dataset.map_batches(MapperActor, fn_constructor_kwargs={"settings": settings},
@@ -225,7 +227,7 @@ def jobs_for(files: Iterable[CollectionFile], planner: Planner, stored: dict[str
 
 def read_again(settings: Settings, task: Task) -> Task:
     """A task the cluster's result did not fit, read here (decoded) for the driver's own mapper."""
-    task.read = read_file(task.file.read_path, None, settings.max_pixels)
+    task.read = read_file(task.file.read_path, None, settings.max_pixels, settings.detect_max_side)
     if task.read.error is not None:
         task.kind = "failed"
     return task

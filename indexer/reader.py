@@ -44,8 +44,9 @@ class ReadResult:
     unchanged: bool = False  # its hash was the known one, so it was not decoded
 
 
-def read_file(path: str, known_sha256: str | None, max_pixels: int) -> ReadResult:
-    """Read a file once: hash it, and decode it unless its hash is `known_sha256`."""
+def read_file(path: str, known_sha256: str | None, max_pixels: int, reduce_to: int | None = None) -> ReadResult:
+    """Read a file once: hash it, and decode it unless its hash is `known_sha256` (a master with
+    resolution levels at the coarsest one of at least `reduce_to` pixels a side)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -55,7 +56,7 @@ def read_file(path: str, known_sha256: str | None, max_pixels: int) -> ReadResul
     if sha == known_sha256:
         return ReadResult(path, sha, None, unchanged=True)
     try:
-        return ReadResult(path, sha, load_image(data, max_pixels, name=path))
+        return ReadResult(path, sha, load_image(data, max_pixels, name=path, reduce_to=reduce_to))
     except ImageLoadError as err:
         return ReadResult(path, sha, None, err.reason)
 
@@ -76,8 +77,9 @@ class Reader:
     """A pool of reader processes (`processes` = 0: in this process, with no time limit)."""
 
     def __init__(self, processes: int, max_pixels: int, window: int | None = None, timeout_s: float = 120.0,
-                 read=read_file):
+                 read=read_file, reduce_to: int | None = None):
         self.processes = processes
+        self.reduce_to = reduce_to
         self.read_one = read  # a picklable function with read_file's signature
         self.max_pixels = max_pixels
         self.window = window or max(4, 4 * processes)
@@ -111,7 +113,7 @@ class Reader:
 
     def _submit(self, item) -> Future:
         return self._executor.submit(self.read_one, str(getattr(item, "read_path", item.path)), item.known_sha256,
-                                     self.max_pixels)
+                                     self.max_pixels, self.reduce_to)
 
     def read(self, items: Iterable[T]) -> Iterator[tuple[T, ReadResult]]:
         """(item, ReadResult) in input order, with at most `window` files ahead. Items carry

@@ -21,7 +21,8 @@ from gallery.config.settings import Settings
 from gallery.index.choice import IndexRule
 
 from indexer.mapper import Mapper
-from indexer.plan import Collection, CollectionError, CollectionFile, Planner, Task, walk_collection
+from indexer.plan import (Collection, CollectionError, CollectionFile, Planner, Task, unsupported_message,
+                          walk_collection)
 from indexer.reader import Reader
 from indexer.writer import WriteBehind, Writer
 
@@ -45,6 +46,7 @@ class IndexSummary:
     index_health: str  # of the vector index when the run opened it
     index_detail: str
     seconds: float
+    skipped: dict = field(default_factory=dict)  # files in the folder not read, by kind
 
     @property
     def images_per_s(self) -> float:
@@ -58,7 +60,7 @@ class IndexSummary:
 
     def to_json(self) -> dict:
         return {"collection": self.collection, "embedding_set": self.embedding_set, "profile": self.profile,
-                "files": self.files, "counts": dict(self.counts),
+                "files": self.files, "counts": dict(self.counts), "skipped": dict(self.skipped),
                 "errors": [{"where": w, "message": m} for w, m in self.errors],
                 "index_health": self.index_health, "index_detail": self.index_detail,
                 "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 2),
@@ -112,7 +114,8 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
     pipeline = pipeline or FacePipeline(settings)
     pipeline.check_weights()  # a missing weights file is said before anything starts
     # the reader's processes start next, so they boot while the models and the database open
-    with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s) as reader:
+    with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s,
+                reduce_to=settings.detect_max_side) as reader:
         return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started, ray)
 
 
@@ -131,11 +134,15 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
             clear_metadata_errors(session, str(walked.root))
         for problem in walked.problems:
             record_error(session, f"{walked.root}/{problem.where}", "metadata", problem.message, run.run_id)
+        for relative in walked.unsupported:
+            record_error(session, f"{walked.root}/{relative}", "unsupported", unsupported_message(relative),
+                         run.run_id)
     opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory,
                             rule=IndexRule.of(settings))
     writer = Writer(run.database, walked.root, run.set_id, opened.index, index_folder(settings.index_dir, eset),
                     run.set_key, run.run_id)
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
+    writer.stats.errors += [(str(r), unsupported_message(r)) for r in walked.unsupported]
     planner = Planner(known, walked.root)
     run.progress.total = len(walked.files)
     mapper = Mapper(pipeline, settings.thumbnail_size)
@@ -155,11 +162,14 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
         writer.mark_missing([a.id for a in planner.vanished()])
     writer.save()
     counts = dict(writer.stats.counts)
+    if walked.unsupported:
+        counts["unsupported"] = len(walked.unsupported)
     with run.database.session() as session:
         finish_run(session, run.run_id, counts)
     run.database.refresh_statistics()  # the query planner's view of the collection as it now is
     return IndexSummary(str(walked.root), run.set_key, info.profile, len(walked.files), counts,
-                        writer.stats.errors, opened.health, opened.detail, time.monotonic() - started)
+                        writer.stats.errors, opened.health, opened.detail, time.monotonic() - started,
+                        dict(walked.skipped))
 
 
 def _classified(run: _Run, planner: Planner, reads) -> Iterator[Task]:

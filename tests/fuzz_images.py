@@ -1,6 +1,6 @@
 """A corpus of hostile and damaged image files made from real faces, seeded so every run builds the
 same files: bit flips, truncation, swapped headers, zeroed and repeated blocks, huge declared
-dimensions, in JPEG (baseline and progressive), PNG, TIFF, WebP, BMP and GIF. Also the misbehaving
+dimensions, in JPEG (baseline and progressive), PNG, TIFF, WebP, BMP, GIF, JPEG 2000, HEIC and AVIF. Also the misbehaving
 decoders the reader must survive (module-level, so spawned workers can import them)."""
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from PIL import Image
 
 FORMATS = {"jpg": dict(format="JPEG", quality=90), "prog.jpg": dict(format="JPEG", quality=80, progressive=True),
            "png": dict(format="PNG"), "tif": dict(format="TIFF", compression="tiff_lzw"),
-           "webp": dict(format="WEBP", quality=80), "bmp": dict(format="BMP"), "gif": dict(format="GIF")}
+           "webp": dict(format="WEBP", quality=80), "bmp": dict(format="BMP"), "gif": dict(format="GIF"),
+           "jp2": dict(format="JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[20]),
+           "heic": dict(format="HEIF", quality=80), "avif": dict(format="AVIF", quality=70)}
 HEADERS = {"jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "png": b"\x89PNG\r\n\x1a\n", "tif": b"II*\x00",
-           "webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ", "bmp": b"BM"}
+           "webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ", "bmp": b"BM",
+           "jp2": b"\x00\x00\x00\x0cjP  \r\n\x87\n", "heic": b"\x00\x00\x00\x18ftypheic"}
 
 
 def _huge(data: bytes, suffix: str, width: int, height: int) -> bytes | None:
@@ -39,11 +42,20 @@ def _huge(data: bytes, suffix: str, width: int, height: int) -> bytes | None:
     if suffix == "bmp":
         raw[18:26] = struct.pack("<ii", width, height)
         return bytes(raw)
+    if suffix == "jp2":
+        at = raw.find(b"\xff\x4f\xff\x51")  # SOC, SIZ: Lsiz, Rsiz, Xsiz, Ysiz
+        raw[at + 8:at + 16] = struct.pack(">II", width, height)
+        header = raw.find(b"ihdr")  # the JP2 header box says the size too
+        raw[header + 4:header + 12] = struct.pack(">II", height, width)
+        return bytes(raw)
     return None
 
 
 def build_corpus(faces: list[Path], target: Path, seed: int = 0) -> list[Path]:
     """Writes the corpus into `target`; returns the files (a few hundred for four faces)."""
+    from gallery.faces.formats import register_plugins
+
+    register_plugins()  # HEIC is written through pillow-heif
     rng = random.Random(seed)
     target.mkdir(parents=True, exist_ok=True)
     out = []
@@ -84,7 +96,7 @@ def build_corpus(faces: list[Path], target: Path, seed: int = 0) -> list[Path]:
 
 
 # -- decoders that misbehave, for the reader's limits ---------------------------------------------
-def misbehaving_read(path: str, known_sha256, max_pixels: int):
+def misbehaving_read(path: str, known_sha256, max_pixels: int, reduce_to=None):
     """read_file, except that a file named *spin* never finishes and one named *crash* kills its
     worker as a decoder crash would."""
     from indexer.reader import read_file
@@ -95,4 +107,4 @@ def misbehaving_read(path: str, known_sha256, max_pixels: int):
             time.sleep(0.05)
     if "crash" in name:
         os.kill(os.getpid(), signal.SIGKILL)
-    return read_file(path, known_sha256, max_pixels)
+    return read_file(path, known_sha256, max_pixels, reduce_to)

@@ -9,7 +9,10 @@ from ui.services import Services, pictures_folder
 
 
 def build_app(services: Services) -> gr.Blocks:
+    from gallery.faces.formats import register_plugins
+
     _serve_pictures_as_static()
+    register_plugins()  # gradio opens each upload with Pillow before the page's loader: HEIC too
     with gr.Blocks(title="Portrait Gallery", analytics_enabled=False) as demo:
         gr.Markdown("# Portrait Gallery\nWho is in this painting? Upload a portrait or a photograph.")
         with gr.Tab("Identify"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from gallery.cli.common import LateBar, domain_errors, echo_json, settings_options
+from gallery.faces.formats import SUPPORTED_LIST
 
 
 @click.command()
@@ -97,6 +98,10 @@ def _print_summary(summary) -> None:
     c = summary.counts
     click.echo(f"{summary.files} file(s) in {summary.collection} -> embedding set {summary.embedding_set} "
                f"({summary.profile})", err=True)
+    skipped = getattr(summary, "skipped", None)
+    if skipped:
+        click.echo("  not read: " + ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+                   + (f" (readable formats: {SUPPORTED_LIST})" if skipped.get("unsupported image") else ""), err=True)
     click.echo("  " + ", ".join(f"{c.get(k, 0)} {k}" for k in ("new", "changed", "moved", "embed", "unchanged",
                                                                   "missing", "failed")), err=True)
     click.echo(f"  {c.get('faces_added', 0)} face(s) added, {c.get('faces_embedded', 0)} re-embedded, "

@@ -160,4 +160,4 @@ def _chosen(pipeline: FacePipeline, image, face: int | None) -> tuple[EmbeddedFa
     loaded = pipeline.load(image)
     result = pipeline.process(loaded)
     chosen = pick_face(result, face)
-    return chosen, len(result.faces), align_face(loaded.rgb, chosen.face.landmarks, ARCFACE_CROP)
+    return chosen, len(result.faces), pipeline.align(loaded, chosen.face, ARCFACE_CROP)

@@ -22,6 +22,7 @@ from gallery.faces.encoders.factory import build_encoder
 from gallery.core.errors import ImageLoadError, WeightsUnavailable
 from gallery.faces.fusion import FusionLayout
 from gallery.faces.images import LoadedImage, encode_jpeg, load_image
+from gallery.faces.scaled import align_at_scale, detailed_enough, scaled_face
 from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
 from gallery.config.settings import Settings
 from gallery.weights.store import WeightStore
@@ -168,17 +169,26 @@ class FacePipeline:
 
     # -- the data path ----------------------------------------------------------
     def load(self, source, name: str | None = None) -> LoadedImage:
-        return load_image(source, self.settings.max_pixels, name)
+        """Decode an image; a big master with resolution levels at the level detection needs."""
+        return load_image(source, self.settings.max_pixels, name, reduce_to=self.settings.detect_max_side)
 
     def detect(self, image: LoadedImage) -> list[DetectedFace]:
-        return detect_faces(self.detector, image.rgb, self.profile.detector, self.settings.detect_max_side)
+        """The image's faces, in the coordinates of its full-resolution picture."""
+        found = detect_faces(self.detector, image.rgb, self.profile.detector, self.settings.detect_max_side)
+        return [scaled_face(f, 1.0 / image.scale) for f in found] if image.reduced else found
 
     def crops(self, image: LoadedImage, faces: list[DetectedFace]) -> dict[CropSpec, np.ndarray]:
+        specs = {e.crop for e in self.encoders}
+        image = detailed_enough(image, faces, max(spec.size for spec in specs))
         out = {}
-        for spec in {e.crop for e in self.encoders}:
-            out[spec] = np.stack([align_face(image.rgb, f.landmarks, spec) for f in faces]) if faces else \
+        for spec in specs:
+            out[spec] = np.stack([align_at_scale(image, f.landmarks, spec) for f in faces]) if faces else \
                 np.zeros((0, spec.size, spec.size, 3), np.uint8)
         return out
+
+    def align(self, image: LoadedImage, face: DetectedFace, spec: CropSpec = ARCFACE_CROP) -> np.ndarray:
+        """One face of `image` aligned with `spec`, from a level with enough detail."""
+        return align_at_scale(detailed_enough(image, [face], spec.size), face.landmarks, spec)
 
     def embed_crops(self, crops: dict[CropSpec, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         fused, components, _norms = self._embed(crops)
@@ -202,8 +212,8 @@ class FacePipeline:
                    thumbnail_size: int = 0) -> CroppedImage:
         """Detect (unless the faces are given) and crop; the full-resolution image can go after."""
         faces = self.detect(image) if faces is None else faces
-        thumbs = [encode_jpeg(thumbnail_crop(image.rgb, f.box, thumbnail_size)) for f in faces] \
-            if thumbnail_size else None
+        thumbs = [encode_jpeg(thumbnail_crop(image.rgb, np.asarray(f.box) * image.scale, thumbnail_size))
+                  for f in faces] if thumbnail_size else None
         return CroppedImage(image.path, image.size, faces, self.crops(image, faces), thumbs)
 
     def process(self, image: LoadedImage) -> ImageResult:

@@ -29,13 +29,15 @@ class QueryView:
         return tuple(float(v) * self.scale for v in box)
 
 
-def query_view(rgb: np.ndarray, faces, side: int = VIEW_SIDE) -> QueryView:
-    """The view of a decoded image (H x W x 3 uint8) and its detected faces."""
+def query_view(rgb: np.ndarray, faces, side: int = VIEW_SIDE, image_scale: float = 1.0) -> QueryView:
+    """The view of a decoded image (H x W x 3 uint8) and its detected faces (in the coordinates of
+    the full-resolution picture, of which `rgb` is decoded at `image_scale`)."""
     if side < 1:
         raise ValueError(f"the view's side must be at least one pixel, not {side}")
     picture = downscaled(rgb, side)
-    return QueryView(picture, picture.shape[1] / rgb.shape[1],
-                     tuple(align_face(rgb, face.landmarks, ARCFACE_CROP) for face in faces))
+    return QueryView(picture, picture.shape[1] / rgb.shape[1] * image_scale,
+                     tuple(align_face(rgb, np.asarray(face.landmarks, np.float32) * np.float32(image_scale),
+                                      ARCFACE_CROP) for face in faces))
 
 
 def downscaled(rgb: np.ndarray, side: int) -> np.ndarray:

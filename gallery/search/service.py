@@ -285,7 +285,7 @@ class SearchService:
             except Exception as err:  # noqa: BLE001 (a detector failure on one image fails that query only)
                 answers[position] = SearchError(f"face detection failed on {image.path}: {err}")
             else:
-                view = query_view(image.rgb, crop.faces) if requests[position].view else None
+                view = query_view(image.rgb, crop.faces, image_scale=image.scale) if requests[position].view else None
                 cropped.append((position, data, crop, view))
         results = self.pipeline.embed_cropped([c for _, _, c, _ in cropped])
         for (position, data, _crop, view), result in zip(cropped, results):

@@ -43,7 +43,7 @@ def faces_from_folder(pipeline, folder: Path, spec: CropSpec, on_image=None) -> 
         if hasattr(item, "rgb"):
             faces = pipeline.detect(item)
             if faces:
-                crops.append(align_face(item.rgb, faces[0].landmarks, spec))
+                crops.append(pipeline.align(item, faces[0], spec))
                 labels.append(folder_label(item.path, root))
         if on_image:
             on_image()

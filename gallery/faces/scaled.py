@@ -1,0 +1,39 @@
+"""Faces on an image decoded at a reduced level (`LoadedImage.scale` < 1).
+
+Face coordinates are always those of the full-resolution picture; these helpers carry them to the
+decoded level and back, and decode a finer level when a face is too small at the current one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gallery.faces.align import CropSpec, align_face
+from gallery.faces.detection import DetectedFace
+from gallery.faces.images import LoadedImage
+
+DETAIL = 1.0  # a face is cropped from a level where its box is at least DETAIL x the crop's side
+
+
+def scaled_face(face: DetectedFace, factor: float) -> DetectedFace:
+    """`face` with its box and landmarks multiplied by `factor`."""
+    return dataclasses.replace(face, box=tuple(float(v) * factor for v in face.box),
+                               landmarks=np.asarray(face.landmarks, np.float32) * np.float32(factor))
+
+
+def detailed_enough(image: LoadedImage, faces: list[DetectedFace], crop_side: int) -> LoadedImage:
+    """`image`, or the same picture decoded at a finer level when a face's box is narrower than
+    DETAIL x `crop_side` pixels at this one (at most the full resolution)."""
+    if not image.reduced or not faces:
+        return image
+    narrowest = min(max(1.0, float(f.box[2] - f.box[0])) for f in faces)
+    needed = min(1.0, DETAIL * crop_side / narrowest)
+    return image.finer(needed) if needed > image.scale else image
+
+
+def align_at_scale(image: LoadedImage, landmarks, spec: CropSpec) -> np.ndarray:
+    """The face with full-resolution `landmarks` aligned from the decoded pixels."""
+    points = np.asarray(landmarks, np.float32)
+    return align_face(image.rgb, points * np.float32(image.scale) if image.reduced else points, spec)
