@@ -120,8 +120,20 @@ def read_artwork_csv(path: Path, collection: Path) -> tuple[dict[str, ArtworkMet
         fields = {k: row.pop(k) for k in ARTWORK_FIELDS if k in row}
         if "year" in fields:
             fields["year"] = _int(fields["year"], "year", problems, where)
+        if fields.get("date"):
+            _check_date(fields["date"], problems, where)
         found[key] = ArtworkMeta(row.pop("sitter", None), face if face is None or face >= 0 else None, fields, row)
     return found, problems
+
+
+def _check_date(text: str, problems: list[MetadataProblem], where: str) -> None:
+    """An unreadable date is kept as written (shown, never used to judge plausibility) and reported."""
+    from gallery.core.dates import DateError, parse_date
+
+    try:
+        parse_date(text)
+    except DateError as err:
+        problems.append(MetadataProblem(where, f"{err}; kept as text, the work's date counts as unknown"))
 
 
 def read_sitters_csv(path: Path) -> tuple[list[SitterRecord], list[MetadataProblem]]:

@@ -16,6 +16,15 @@ text is ("before 1662": no earliest year). The rules, in order:
 | `before 1662`, `by 1662`, `not after 1662` | open start – 1662                      |
 | `after 1650`, `not before 1650`            | 1650 – open end                        |
 
+The same forms are read as French, German, Dutch, Spanish, Italian and Chinese/Japanese catalogues
+write them (`_in_english` turns them into the English forms above), for example `vers 1650`,
+`um 1650`, `hacia 1650`, `omstreeks 1650`, `1650 ca.`, `1650年頃`; `avant 1662`, `vor 1662`,
+`antes de 1662`, `prima del 1662`, `vóór 1662`, `1662年以前`; `entre 1640 et 1660`,
+`1640 bis 1660`, `tussen 1640 en 1660`, `dal 1640 al 1660`, `1640年至1660年`; `années 1640`,
+`1640er Jahre`, `década de 1640`, `anni 1640`, `1640年代`; `XVIIe siècle`, `17. Jahrhundert`,
+`17de eeuw`, `siglo XVII`, `XVII secolo`, `17世紀`, with their parts (`fin du XVIIe siècle`,
+`zweite Hälfte des 17. Jahrhunderts`, `mediados del siglo XVII`, `17世紀前半`).
+
 A circa or a range keeps its own circa: `c. 1640-1660` is 1635–1665. Text that names no year
 (`undated`, `n.d.`) is None, "unknown". Text that looks like a date but cannot be read raises
 DateError, so a curator's typing mistake is never silently ignored.
@@ -64,7 +73,7 @@ def parse_date(text: str | None) -> DateRange | None:
     if text is None:
         return None
     raw = " ".join(str(text).split())
-    value = raw.lower().strip(" .,;[]()")
+    value = _in_english(raw.lower().strip(" .,;[]()"))
     value = re.sub(r"^(?:signed and dated|dated|painted|executed|made)\s+", "", value)
     if value in _NO_DATE:
         return None
@@ -80,6 +89,76 @@ def parse_date(text: str | None) -> DateRange | None:
     if circa:
         start, end = (None if start is None else start - CIRCA), (None if end is None else end + CIRCA)
     return DateRange(start, end, raw)
+
+
+_ROMAN = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+_ORDINAL = r"(?:e|è|ème|eme|ᵉ|er|de|ste|e\.|°|º)"
+# (pattern, English) in order; applied to the lower-cased text
+_WORDS = [
+    # parts of a century (halves and quarters before "mid": "prima metà"), then the century itself
+    (r"\b(?:première|premiere|1re)\s+moitié\s+du\b|\berste\s+hälfte\s+des\b|\beerste\s+helft(?:\s+van\s+de)?\b|"
+     r"\bprimera\s+mitad\s+del\b|\bprima\s+metà\s+del\b", "first half of "),
+    (r"\b(?:seconde|deuxième|deuxieme|2e)\s+moitié\s+du\b|\bzweite\s+hälfte\s+des\b|"
+     r"\btweede\s+helft(?:\s+van\s+de)?\b|\bsegunda\s+mitad\s+del\b|\bseconda\s+metà\s+del\b", "second half of "),
+    (r"\bpremier\s+quart\s+du\b|\berstes\s+viertel\s+des\b|\beerste\s+kwart(?:\s+van\s+de)?\b|"
+     r"\bprimer\s+cuarto\s+del\b|\bprimo\s+quarto\s+del\b", "first quarter of "),
+    (r"\bdernier\s+quart\s+du\b|\bletztes\s+viertel\s+des\b|\blaatste\s+kwart(?:\s+van\s+de)?\b|"
+     r"\búltimo\s+cuarto\s+del\b|\bultimo\s+quarto\s+del\b", "last quarter of "),
+    (r"\b(?:au\s+)?(?:début|debut)\s+du\b|\banfang\s+des\b|\bfrühe[sn]?\b|\bbegin(?:\s+van\s+de)?\b|"
+     r"\b(?:principios|inicios|comienzos)\s+del\b|\binizi[oi]\s+del\b", "early "),
+    (r"\bmilieu\s+du\b|\bmitte\s+des\b|\bmidden(?:\s+van\s+de)?\b|\bmediados\s+del\b|\bmetà\s+del\b", "mid "),
+    (r"\bfin\s+du\b|\bende\s+des\b|\bspäte[sn]?\b|\beind(?:e)?(?:\s+van\s+de)?\b|\b(?:finales|fines)\s+del\b|"
+     r"\bfine\s+del\b", "late "),
+    # centuries
+    (r"\b(\d{1,2})" + _ORDINAL + r"?\s*(?:siècle|siecle|s\.|eeuw)", r"\1th century"),
+    (r"\b([ivxlc]+)" + _ORDINAL + r"?\s*(?:siècle|siecle|s\.|secolo|sec\.)", lambda m: f"{_roman(m[1])}th century"),
+    (r"\b(?:siglo|secolo|sec\.|s\.)\s*([ivxlc]+)\b", lambda m: f"{_roman(m[1])}th century"),
+    (r"\b(\d{1,2})\.\s*(?:jahrhunderts?|jhdts?\.?|jhd?t?\.?|jh\.?)", r"\1th century"),
+    (r"(\d{1,2})\s*世[紀纪]\s*(前半|後半|后半|初頭|初期|初|中葉|中期|中|末期|末)?",
+     lambda m: f"{_CJK_PART.get(m[2] or '', '')}{m[1]}th century"),
+    # decades
+    (r"\b(?:années|annees|jaren|década\s+de|decada\s+de|años|anni)\s+(\d{3}0)\b", r"\1s"),
+    (r"\b(\d{3}0)er(?:\s+jahre)?\b", r"\1s"),
+    (r"(\d{3}0)\s*年代", r"\1s"),
+    # circa, before, after
+    (r"^(?:verso(?:\s+il)?|vers|env\.?|environ|autour\s+de|um|etwa|gegen|omstreeks|rond|hacia|h\.|aprox\.?|alrededor\s+de|"
+     r"intorno\s+al|約|约)\s*", "c. "),
+    (r"^(\d{3,4})\s*年?\s*(?:ca\.?|circa|env\.?|頃|ごろ|左右)$", r"c. \1"),
+    (r"^(?:avant|vor|vóór|voor|antes\s+de|prima\s+del?)\s+", "before "),
+    (r"^(\d{3,4})\s*年?\s*(?:以前|前)$", r"before \1"),
+    (r"^(?:après|apres|nach|na|después\s+de|despues\s+de|dopo(?:\s+il)?)\s+", "after "),
+    (r"^(\d{3,4})\s*年?\s*(?:以後|以后|以降|後|后)$", r"after \1"),
+    # ranges
+    (r"^(?:entre|zwischen|tussen|tra\s+il|fra\s+il)\s+", "between "),
+    (r"(\d)\s+(?:et|und|en|y|e(?:\s+il)?)\s+(\d)", r"\1 and \2"),
+    (r"^(?:de|von|van|dal|desde)\s+(\d)", r"\1"),
+    (r"(\d)\s*年?\s*(?:à|a|bis|tot|al|hasta|至|〜|～|~)\s*(\d)", r"\1-\2"),
+    (r"(\d{3,4})\s*年", r"\1"),
+]
+_CJK_PART = {"前半": "first half of ", "後半": "second half of ", "后半": "second half of ", "初頭": "early ",
+             "初期": "early ", "初": "early ", "中葉": "mid ", "中期": "mid ", "中": "mid ", "末期": "late ", "末": "late "}
+
+
+def _roman(numeral: str) -> int:
+    values = [_ROMAN[c] for c in numeral]
+    return sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+
+
+def _in_english(value: str) -> str:
+    """A catalogue date in another language rewritten in the English forms `_read` knows; English
+    text passes unchanged."""
+    for pattern, english in _WORDS:
+        value = re.sub(pattern, english, value)
+    return " ".join(value.split())
+
+
+def catalogued_date(text: str | None) -> DateRange | None:
+    """A date from the catalogue: its range, or None ("unknown") when it cannot be read; the
+    indexer reported it when the catalogue came in, and the text is kept as written."""
+    try:
+        return parse_date(text)
+    except DateError:
+        return None
 
 
 def _read(value: str) -> tuple[int | None, int | None] | None:

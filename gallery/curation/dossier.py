@@ -18,7 +18,7 @@ from db.identifications import current_identifications
 from db.schema import Artwork, Face, Sitter
 from db.sitters import life_dates, sitter_named
 
-from gallery.core.dates import DateError, judge, parse_date
+from gallery.core.dates import catalogued_date, judge
 from gallery.core.version import release
 from gallery.core.errors import GalleryError
 
@@ -104,10 +104,7 @@ def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness
 
 def _years(text: str | None):
     """A catalogued date's range; a date the parser cannot read counts as unknown here."""
-    try:
-        return parse_date(text)
-    except DateError:
-        return None
+    return catalogued_date(text)
 
 
 def _start(text: str | None) -> int | None:

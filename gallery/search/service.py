@@ -37,7 +37,7 @@ from db.vectors import index_folder, open_set_index
 from gallery.faces.batch import pick_face
 from gallery.evaluation.calibration import Calibration
 from gallery.evaluation.likelihood import Ratio, evidence_score
-from gallery.core.dates import DateRange, Plausibility, judge, parse_date
+from gallery.core.dates import DateRange, Plausibility, catalogued_date, judge, parse_date
 from gallery.core.errors import GalleryError, ImageLoadError
 from gallery.faces.pipeline import FacePipeline, ImageResult
 from gallery.faces.query_view import QueryView, query_view
@@ -315,7 +315,7 @@ class SearchService:
         matches, vectors = self._matches(ids, scores, chosen.vector, index, query_sha)
         collection_face = self._collection_face(query_sha, chosen.face.box)
         catalogued = self._catalogued(collection_face)
-        date = parse_date(request.date if request.date is not None else catalogued[0])
+        date = parse_date(request.date) if request.date is not None else catalogued_date(catalogued[0])
         artist = (request.artist if request.artist is not None else catalogued[1]) or None
         ranked, loose = self._group(matches, vectors)
         ranked = _judged(ranked, date, self.posthumous_years)
