@@ -18,7 +18,7 @@ from gallery.core.errors import GalleryError
 
 from db.identifications import current_identifications
 from db.schema import Identification, Sitter, SitterEvent
-from db.sitters import clean_name, sitter_named
+from db.sitters import clean_name, sitter_named, sitter_typed
 
 
 class SitterError(GalleryError):
@@ -28,7 +28,7 @@ class SitterError(GalleryError):
 def existing_sitter(session: Session, name: str) -> Sitter:
     """The sitter of that name (or the one it was merged into); a SitterError that says how to find
     names when there is none."""
-    sitter = sitter_named(session, name or "")
+    sitter = sitter_typed(session, name or "")
     if sitter is None:
         raise SitterError(f"there is no sitter named {name!r} (`gallery sitters list --search …` finds names)")
     return sitter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.identifications import CurrentIdentification, current_identifications
@@ -97,6 +97,32 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
     return sitters
 
 
+def _found(sitters: list[Sitter], query: str) -> list[Sitter]:
+    """The sitters `query` finds, best match first, then by name."""
+    from gallery.core.names import match_rank
+
+    ranked = [(match_rank(query, s.name, s.alternative_names or ()), s.name, s) for s in sitters]
+    return [s for rank, _name, s in sorted((r for r in ranked if r[0] is not None), key=lambda r: r[:2])]
+
+
+def sitter_typed(session: Session, name: str) -> Sitter | None:
+    """The sitter a curator means by `name`: the one of that name; else the one whose name or alias
+    it is however typed (case, accents), when exactly one is; an error naming them when several
+    are; None when none is."""
+    from db.identifications import IdentificationError
+    from gallery.core.names import match_rank
+
+    found = sitter_named(session, name)
+    if found is not None or not name or not name.strip():
+        return found
+    candidates = session.scalars(select(Sitter).where(Sitter.merged_into_id.is_(None))).all()
+    typed = [s for s in candidates if (match_rank(name, s.name, s.alternative_names or ()) or 9) <= 2]
+    if len(typed) > 1:
+        raise IdentificationError(f"{clean_name(name)!r} could be any of {', '.join(sorted(s.name for s in typed))}; "
+                                  "write the name as stored")
+    return typed[0] if typed else None
+
+
 def chosen_sitter(session: Session, name: str | None, new: bool = False, create: bool = True) -> Sitter | None:
     """The sitter a curator names for a decision: an existing one, or a new one when `new` is said
     explicitly (a typo must not create a sitter; a new sitter must not silently join an old one).
@@ -105,7 +131,7 @@ def chosen_sitter(session: Session, name: str | None, new: bool = False, create:
 
     if not name or not name.strip():
         raise IdentificationError("name the sitter")
-    found = sitter_named(session, name)
+    found = sitter_named(session, name) if new else sitter_typed(session, name)
     if new and found is not None:
         raise IdentificationError(f"a sitter named {found.name!r} exists already; choose it instead of a new one")
     if not new and found is None:
@@ -146,11 +172,12 @@ def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, i
 
 
 def list_sitters(session: Session, query: str | None = None) -> list[SitterSummary]:
-    """Every sitter (or those whose name contains `query`), with counts of identified faces."""
+    """Every sitter, or those `query` finds however it is typed (gallery.core.names: case, accents,
+    aliases; exact matches first), with counts of identified faces."""
     statement = select(Sitter).where(Sitter.merged_into_id.is_(None)).order_by(Sitter.name)
-    if query:
-        statement = statement.where(func.lower(Sitter.name).contains(query.lower()))
     sitters = list(session.scalars(statement))
+    if query:
+        sitters = _found(sitters, query)
     faces: dict[int, set[int]] = {}
     artworks: dict[int, set[int]] = {}
     for current, artwork_id in _standing(session):

@@ -113,3 +113,67 @@ def test_every_pdf_prints_the_names_of_a_collection_in_eleven_scripts(lfw_dir, o
     enquiry = run_enquiry(service, [queries], tmp_path / "work")
     text = _pdf_text(write_enquiry(enquiry, tmp_path / "enquiry.pdf"))
     assert [n for n in NAMES if not printed(n, text)] == []
+
+
+def test_names_are_folded_for_comparison_only_where_a_reader_would():
+    from gallery.core.names import fold, match_rank
+
+    assert fold("Élisabeth VIGÉE Le Brun") == fold("elisabeth vigee le brun") == "elisabeth vigee le brun"
+    assert fold("Фёдор Достоевский") == fold("федор достоевский")
+    assert fold("Straße") == fold("STRASSE") and fold("Łukasiewicz") == "lukasiewicz" and fold("Ørsted") == "orsted"
+    assert fold("محمَّد") == fold("محمد")  # vowel points off
+    assert fold("が") != fold("か") and fold("राजा") == "राजा"  # a different letter, kept
+    assert match_rank("Élisabeth Vigée Le Brun", "Élisabeth Vigée Le Brun") == 0
+    assert match_rank("elisabeth vigee le brun", "Élisabeth Vigée Le Brun") == 1
+    assert match_rank("Dostoevsky", "Фёдор Достоевский", ["Fyodor Dostoevsky"]) == 5
+    assert match_rank("fyodor dostoevsky", "Фёдор Достоевский", ["Fyodor Dostoevsky"]) == 2
+    assert match_rank("Vigee", "Élisabeth Vigée Le Brun") == 4 and match_rank("Rembrandt", "Élisabeth") is None
+
+
+def _search_every_way(database):
+    from db.sitters import list_sitters, sitter_typed
+    from db.identifications import IdentificationError
+
+    with database.session() as session:
+        for name in NAMES:
+            for typed in (name, name.upper(), name.lower(), _unaccented(name)):
+                found = [s.name for s in list_sitters(session, typed)]
+                assert found and found[0] == name, (typed, found)
+                assert sitter_typed(session, typed).name == name
+        assert [s.name for s in list_sitters(session, "Dostoevsky")] == ["Фёдор Достоевский"]  # by its alias
+        assert [s.name for s in list_sitters(session, "徐")] == ["徐悲鸿"]
+        assert sitter_typed(session, "fyodor DOSTOEVSKY").name == "Фёдор Достоевский"
+        with pytest.raises(IdentificationError, match="could be any of"):
+            sitter_typed(session, "anne de bretagne")
+
+
+def _unaccented(name: str) -> str:
+    """As typed without accents on a Latin, Greek or Cyrillic keyboard."""
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", name)
+                                                if not 0x0300 <= ord(c) <= 0x036F))
+
+
+def _sitters_in_every_script(database):
+    from db.sitters import SitterRecord, import_sitters
+
+    records = [SitterRecord(name) for name in NAMES if name != "Фёдор Достоевский"]
+    records += [SitterRecord("Фёдор Достоевский", ("Fyodor Dostoevsky",)), SitterRecord("Anne de Bretagne"),
+                SitterRecord("Anne de Bretagné")]
+    with database.session() as session:
+        import_sitters(session, records)
+
+
+def test_names_are_found_however_typed_and_by_alias_on_sqlite(tmp_path):
+    from db.engine import open_database
+
+    database = open_database(f"sqlite:///{tmp_path / 'gallery.db'}")
+    _sitters_in_every_script(database)
+    _search_every_way(database)
+
+
+def test_names_are_found_the_same_way_on_postgresql(postgres_url):
+    from db.engine import open_database
+
+    database = open_database(postgres_url)
+    _sitters_in_every_script(database)
+    _search_every_way(database)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from db.identifications import current_identifications
 from db.schema import Artwork, Face, Sitter
-from db.sitters import life_dates, sitter_named
+from db.sitters import life_dates, sitter_typed
 
 from gallery.core.dates import catalogued_date, judge
 from gallery.core.version import release
@@ -73,7 +73,7 @@ class Dossier:
 
 def build_dossier(database, name: str, posthumous_years: int) -> Dossier:
     with database.session() as session:
-        sitter = sitter_named(session, name)
+        sitter = sitter_typed(session, name)
         if sitter is None:
             raise DossierError(f"there is no sitter named {' '.join(name.split())!r}")
         likenesses = _likenesses(session, sitter, posthumous_years)
