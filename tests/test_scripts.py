@@ -177,3 +177,57 @@ def test_names_are_found_the_same_way_on_postgresql(postgres_url):
     database = open_database(postgres_url)
     _sitters_in_every_script(database)
     _search_every_way(database)
+
+
+def _without_utf8_flag(data: bytes) -> bytes:
+    """The zip with the 'names are UTF-8' flag cleared, as macOS's Archive Utility writes them."""
+    raw = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.find(signature)
+        while at >= 0:
+            raw[at + offset + 1] &= ~0x08 & 0xFF  # bit 11 of the little-endian flags: bit 3 of the second byte
+            at = raw.find(signature, at + 4)
+    return bytes(raw)
+
+
+def test_zip_member_names_without_the_utf8_flag_read_as_written(tmp_path):
+    import io
+    import zipfile
+
+    from gallery.reports.enquiry import member_name
+
+    names = ["Portrait de Zoë.jpg", "Фёдор.jpg", "徐悲鸿 像.jpg", unicodedata.normalize("NFD", "Élisabeth.jpg")]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name in names:
+            bundle.writestr(name, b"x")
+    with zipfile.ZipFile(io.BytesIO(_without_utf8_flag(buffer.getvalue()))) as legacy:
+        assert not any(m.flag_bits & 0x800 for m in legacy.infolist())
+        assert legacy.infolist()[0].filename != names[0]  # Python alone reads it as code page 437
+        read = [member_name(m) for m in legacy.infolist()]
+    assert read == [unicodedata.normalize("NFC", n) for n in names]
+    with zipfile.ZipFile(buffer) as flagged:
+        assert [member_name(m) for m in flagged.infolist()] == [unicodedata.normalize("NFC", n) for n in names]
+
+
+@pytest.mark.slow
+def test_a_file_renamed_from_nfc_to_nfd_stays_one_artwork(lfw_dir, onnx_profile, onnx_pipeline, tmp_path):
+    """macOS writes names decomposed (NFD): a collection copied through it is the same collection."""
+    from db.collection import ingest_errors
+    from db.engine import open_database
+    from gallery.config.settings import load_settings
+    from indexer.runner import index_collection
+
+    folder = tmp_path / "collection" / unicodedata.normalize("NFC", "Élisabeth Vigée Le Brun")
+    folder.mkdir(parents=True)
+    source = sorted(lfw_dir.rglob("*.jpg"))[0]
+    composed = folder / unicodedata.normalize("NFC", "Portrait de la reine, d'après nature.jpg")
+    shutil.copy(source, composed)
+    settings = load_settings(onnx_profile, {"HOME": str(tmp_path)}, data_dir=str(tmp_path / "data"), workers=0)
+    first = index_collection(settings, tmp_path / "collection", pipeline=onnx_pipeline)
+    assert first.counts["new"] == 1
+    composed.rename(folder / unicodedata.normalize("NFD", composed.name))
+    second = index_collection(settings, tmp_path / "collection", pipeline=onnx_pipeline)
+    assert second.counts.get("new", 0) == 0 and second.counts["moved"] == 1
+    with open_database(settings.database_url).session() as session:
+        assert ingest_errors(session) == []

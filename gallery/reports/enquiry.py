@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -23,7 +24,7 @@ from gallery.core.version import release
 from gallery.reports.formats import file_format
 from gallery.core.errors import GalleryError, NoFaceError
 from gallery.core.files import write_atomically
-from gallery.faces.images import is_image_path
+from gallery.faces.formats import SUPPORTED_LIST, is_image_path
 from gallery.search.service import SearchRequest, SearchResult, SearchService
 
 ZIP_MAX_MEMBERS = 20_000
@@ -119,8 +120,7 @@ def enquiry_inputs(sources: list[Path], workdir: Path) -> tuple[list[tuple[str, 
         if source.is_dir():
             found = collect_images([source])
             if not found and len(sources) == 1:
-                raise EnquiryError(f"{source} holds no image files (JPEG, PNG, TIFF, WebP or BMP); "
-                                   "nothing was searched")
+                raise EnquiryError(f"{source} holds no image files ({SUPPORTED_LIST}); nothing was searched")
             files += [(str(f.relative_to(source)), f) for f in found]
         elif zipfile.is_zipfile(source):
             unpacked = workdir / f"zip{number}"
@@ -147,12 +147,12 @@ def _unzip(source: Path, workdir: Path) -> tuple[list[tuple[str, Path]], list[Qu
             raise EnquiryError(f"{source} unpacks to more than {ZIP_MAX_BYTES / 1e9:.0f} GB; split it")
         files, refused = [], []
         for number, member in enumerate(members):
-            name = member.filename
+            name = member_name(member)
             parts = PurePosixPath(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
                 refused.append(QueryOutcome(name, problem="refused: a path that leaves the archive"))
             elif not is_image_path(Path(name)):
-                refused.append(QueryOutcome(name, problem="not an image file (JPEG, PNG, TIFF, WebP or BMP)"))
+                refused.append(QueryOutcome(name, problem=f"not an image file ({SUPPORTED_LIST})"))
             else:
                 target = workdir / f"{number:06d}{Path(name).suffix.lower()}"
                 try:
@@ -165,6 +165,19 @@ def _unzip(source: Path, workdir: Path) -> tuple[list[tuple[str, Path]], list[Qu
     if not files and not refused:
         raise EnquiryError(f"{source} holds no files; nothing was searched")
     return files, refused
+
+
+def member_name(member: zipfile.ZipInfo) -> str:
+    """A zip member's name as its maker wrote it, in NFC. Zips from macOS's Archive Utility and many
+    other tools hold UTF-8 names without the flag that says so, which Python reads as code page 437
+    ("ZoÃ«"): such a name is read again as UTF-8 when it is valid UTF-8."""
+    name = member.filename
+    if not member.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return unicodedata.normalize("NFC", name)
 
 
 def _hidden(name: str) -> bool:
