@@ -8,7 +8,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from gallery.faces.align import ARCFACE_CROP, align_face
+from gallery.faces.align import ARCFACE_CROP
 from gallery.core.errors import GalleryError, NoFaceError
 from gallery.faces.images import is_image_path
 from gallery.faces.pipeline import EmbeddedFace, FacePipeline, ImageFailure, ImageResult

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from gallery.faces.align import ARCFACE_CROP, CropSpec, align_face, thumbnail_crop
+from gallery.faces.align import ARCFACE_CROP, CropSpec, thumbnail_crop
 from gallery.faces.detection import DetectedFace, build_detector, detect_faces
 from gallery.config.device import Placement, resolve_placement
 from gallery.faces.encoders.base import Encoder, EncoderInfo
