@@ -216,6 +216,8 @@ def explain_match(service, result, face_id: int, grid: int | None = None,
     settings = service.pipeline.settings
     query = service.pipeline.load(result.query_bytes, result.query)
     match_rgb, match_landmarks = artwork_image(service.database, face_id, settings)
-    landmarks = np.asarray(result.faces[result.face].landmarks, np.float32) * np.float32(query.scale)
+    landmarks = result.faces[result.face].landmarks
+    if query.reduced:
+        landmarks = np.asarray(landmarks, np.float32) * np.float32(query.scale)
     return explain(service.pipeline.encoders, query.rgb, landmarks, match_rgb,
                    match_landmarks, grid or settings.explain_grid, on_progress)

@@ -22,7 +22,7 @@ from gallery.faces.encoders.factory import build_encoder
 from gallery.core.errors import ImageLoadError, WeightsUnavailable
 from gallery.faces.fusion import FusionLayout
 from gallery.faces.images import LoadedImage, encode_jpeg, load_image
-from gallery.faces.scaled import align_at_scale, detailed_enough, scaled_face
+from gallery.faces.scaled import align_at_scale, aligned, detailed_enough, found_at_full_scale
 from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
 from gallery.config.settings import Settings
 from gallery.weights.store import WeightStore
@@ -174,8 +174,8 @@ class FacePipeline:
 
     def detect(self, image: LoadedImage) -> list[DetectedFace]:
         """The image's faces, in the coordinates of its full-resolution picture."""
-        found = detect_faces(self.detector, image.rgb, self.profile.detector, self.settings.detect_max_side)
-        return [scaled_face(f, 1.0 / image.scale) for f in found] if image.reduced else found
+        return found_at_full_scale(detect_faces(self.detector, image.rgb, self.profile.detector,
+                                                self.settings.detect_max_side), image)
 
     def crops(self, image: LoadedImage, faces: list[DetectedFace]) -> dict[CropSpec, np.ndarray]:
         specs = {e.crop for e in self.encoders}
@@ -188,7 +188,7 @@ class FacePipeline:
 
     def align(self, image: LoadedImage, face: DetectedFace, spec: CropSpec = ARCFACE_CROP) -> np.ndarray:
         """One face of `image` aligned with `spec`, from a level with enough detail."""
-        return align_at_scale(detailed_enough(image, [face], spec.size), face.landmarks, spec)
+        return aligned(image, face, spec)
 
     def embed_crops(self, crops: dict[CropSpec, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         fused, components, _norms = self._embed(crops)

@@ -36,8 +36,12 @@ def query_view(rgb: np.ndarray, faces, side: int = VIEW_SIDE, image_scale: float
         raise ValueError(f"the view's side must be at least one pixel, not {side}")
     picture = downscaled(rgb, side)
     return QueryView(picture, picture.shape[1] / rgb.shape[1] * image_scale,
-                     tuple(align_face(rgb, np.asarray(face.landmarks, np.float32) * np.float32(image_scale),
-                                      ARCFACE_CROP) for face in faces))
+                     tuple(align_face(rgb, _at(face.landmarks, image_scale), ARCFACE_CROP) for face in faces))
+
+
+def _at(landmarks, scale: float):
+    """Full-resolution landmarks in the pixels of a level decoded at `scale` (as given at 1)."""
+    return landmarks if scale == 1.0 else np.asarray(landmarks, np.float32) * np.float32(scale)
 
 
 def downscaled(rgb: np.ndarray, side: int) -> np.ndarray:

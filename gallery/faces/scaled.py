@@ -36,7 +36,18 @@ def detailed_enough(image: LoadedImage, faces: list[DetectedFace], crop_side: in
     return image.finer(needed) if needed > image.scale else image
 
 
+def found_at_full_scale(faces: list[DetectedFace], image: LoadedImage) -> list[DetectedFace]:
+    """Faces detected on `image`'s decoded pixels, in the coordinates of its full-resolution picture."""
+    return [scaled_face(f, 1.0 / image.scale) for f in faces] if image.reduced else faces
+
+
+def aligned(image: LoadedImage, face: DetectedFace, spec: CropSpec) -> np.ndarray:
+    """One face aligned with `spec`, from a level of `image` with enough detail."""
+    return align_at_scale(detailed_enough(image, [face], spec.size), face.landmarks, spec)
+
+
 def align_at_scale(image: LoadedImage, landmarks, spec: CropSpec) -> np.ndarray:
     """The face with full-resolution `landmarks` aligned from the decoded pixels."""
-    points = np.asarray(landmarks, np.float32)
-    return align_face(image.rgb, points * np.float32(image.scale) if image.reduced else points, spec)
+    if not image.reduced:
+        return align_face(image.rgb, landmarks, spec)
+    return align_face(image.rgb, np.asarray(landmarks, np.float32) * np.float32(image.scale), spec)

@@ -33,7 +33,17 @@ class _Detector:
         self.model = build_detector(settings.profile.detector, resolved.path, "cpu")
 
     def detect(self, image):
-        return detect_faces(self.model, image.rgb, self.settings.profile.detector, self.settings.detect_max_side)
+        """As FacePipeline.detect: faces in full-resolution coordinates."""
+        from gallery.faces.scaled import found_at_full_scale
+
+        return found_at_full_scale(detect_faces(self.model, image.rgb, self.settings.profile.detector,
+                                                self.settings.detect_max_side), image)
+
+    def align(self, image, face, spec):
+        """As FacePipeline.align."""
+        from gallery.faces.scaled import aligned
+
+        return aligned(image, face, spec)
 
     def load_many(self, paths):
         from gallery.faces.pipeline import FacePipeline
