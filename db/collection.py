@@ -121,14 +121,17 @@ def record_error(session: Session, path: str, stage: str, message: str, run_id: 
     session.add(IngestError(path=path, stage=stage, message=message, run_id=run_id))
 
 
+WALK_STAGES = ("metadata", "unsupported")  # errors found by walking the folder, not by reading a file
+
+
 def clear_errors(session: Session, paths: list[str]) -> None:
     if paths:
-        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage.notin_(("metadata", "unsupported"))))
+        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage.notin_(WALK_STAGES)))
 
 
 def clear_metadata_errors(session: Session, collection: str) -> None:
     """Forget the errors a whole-folder run finds again from scratch: metadata and unsupported files."""
-    session.execute(delete(IngestError).where(IngestError.stage.in_(("metadata", "unsupported")),
+    session.execute(delete(IngestError).where(IngestError.stage.in_(WALK_STAGES),
                                               IngestError.path.startswith(collection)))
 
 

@@ -83,8 +83,9 @@ def walk_collection(root: Path, metadata_csv: Path | None = None) -> Collection:
         relative = PurePosixPath(path.relative_to(root).as_posix())
         if not path.is_file():
             continue
-        if any(part.startswith(".") for part in relative.parts) or not is_image_path(path):
-            kind = "hidden" if any(part.startswith(".") for part in relative.parts) else kind_of_other_file(path)
+        hidden = any(part.startswith(".") for part in relative.parts)
+        if hidden or not is_image_path(path):
+            kind = "hidden" if hidden else kind_of_other_file(path)
             skipped[kind] += 1
             if kind == "unsupported image":
                 unsupported.append(relative)

@@ -98,7 +98,7 @@ def _print_summary(summary) -> None:
     c = summary.counts
     click.echo(f"{summary.files} file(s) in {summary.collection} -> embedding set {summary.embedding_set} "
                f"({summary.profile})", err=True)
-    skipped = getattr(summary, "skipped", None)
+    skipped = summary.skipped
     if skipped:
         click.echo("  not read: " + ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
                    + (f" (readable formats: {SUPPORTED_LIST})" if skipped.get("unsupported image") else ""), err=True)

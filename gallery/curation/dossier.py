@@ -94,7 +94,7 @@ def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness
     out = []
     for row in rows:
         record = current[row.id]
-        years = _years(row.date)
+        years = catalogued_date(row.date)
         verdict = judge(years, sitter.birth_year, sitter.death_year, posthumous_years)
         out.append(Likeness(row.id, row.artwork_id, row.path, row.title, row.artist, row.date,
                             str(years) if years else None, verdict.age_at_date, verdict.verdict, record.status,
@@ -102,13 +102,8 @@ def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness
     return sorted(out, key=lambda x: (_start(x.date) is None, _start(x.date) or 0, x.title or "", x.face_id))
 
 
-def _years(text: str | None):
-    """A catalogued date's range; a date the parser cannot read counts as unknown here."""
-    return catalogued_date(text)
-
-
 def _start(text: str | None) -> int | None:
-    years = _years(text)
+    years = catalogued_date(text)
     return None if years is None else (years.start if years.start is not None else years.end)
 
 
@@ -128,7 +123,7 @@ def implausible_identifications(database, posthumous_years: int, limit: int | No
         if work is None:
             continue
         sitter = sitters[c.sitter_id]
-        verdict = judge(_years(work.date), sitter.birth_year, sitter.death_year, posthumous_years)
+        verdict = judge(catalogued_date(work.date), sitter.birth_year, sitter.death_year, posthumous_years)
         if verdict.verdict == "implausible":
             found.append({"face_id": c.face_id, "artwork_id": work.artwork_id, "path": work.path, "title": work.title,
                           "date": work.date, "sitter": c.sitter, "life": life_dates(sitter.birth_year,

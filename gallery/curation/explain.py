@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from gallery.faces.align import CropSpec, align_face
+from gallery.faces.align import CropSpec, align_face, landmarks_at
 from gallery.core.errors import GalleryError
 
 
@@ -216,8 +216,6 @@ def explain_match(service, result, face_id: int, grid: int | None = None,
     settings = service.pipeline.settings
     query = service.pipeline.load(result.query_bytes, result.query)
     match_rgb, match_landmarks = artwork_image(service.database, face_id, settings)
-    landmarks = result.faces[result.face].landmarks
-    if query.reduced:
-        landmarks = np.asarray(landmarks, np.float32) * np.float32(query.scale)
+    landmarks = landmarks_at(result.faces[result.face].landmarks, query.scale)
     return explain(service.pipeline.encoders, query.rgb, landmarks, match_rgb,
                    match_landmarks, grid or settings.explain_grid, on_progress)

@@ -61,6 +61,11 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
+def landmarks_at(landmarks, scale: float):
+    """Full-resolution landmarks in the pixels of a picture decoded at `scale` (as given at 1)."""
+    return landmarks if scale == 1.0 else np.asarray(landmarks, np.float32) * np.float32(scale)
+
+
 def align_face(rgb: np.ndarray, landmarks: np.ndarray, spec: CropSpec) -> np.ndarray:
     """Warp the face with these 5 landmarks onto the template of `spec`."""
     import cv2

@@ -58,12 +58,9 @@ def suffix_for(pillow_format: str | None) -> str:
 
 
 def kind_of_other_file(path: Path) -> str:
-    """What a file the indexer does not read is, for its summary: `hidden`, `sidecar`,
-    `unsupported image` or `other`."""
-    path = Path(path)
-    if path.name.startswith("."):
-        return "hidden"
-    suffix = path.suffix.lower()
+    """What a (not hidden) file the indexer does not read is, for its summary, by its suffix:
+    `sidecar`, `unsupported image` or `other`."""
+    suffix = Path(path).suffix.lower()
     if suffix in UNSUPPORTED_IMAGE_SUFFIXES - SIDECAR_SUFFIXES:
         return "unsupported image"
     if suffix in SIDECAR_SUFFIXES:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from gallery.faces.align import ARCFACE_CROP, align_face
+from gallery.faces.align import ARCFACE_CROP, align_face, landmarks_at
 
 VIEW_SIDE = 1280  # the displayed picture's longest side, in pixels: room to zoom on a wide screen
 
@@ -36,12 +36,7 @@ def query_view(rgb: np.ndarray, faces, side: int = VIEW_SIDE, image_scale: float
         raise ValueError(f"the view's side must be at least one pixel, not {side}")
     picture = downscaled(rgb, side)
     return QueryView(picture, picture.shape[1] / rgb.shape[1] * image_scale,
-                     tuple(align_face(rgb, _at(face.landmarks, image_scale), ARCFACE_CROP) for face in faces))
-
-
-def _at(landmarks, scale: float):
-    """Full-resolution landmarks in the pixels of a level decoded at `scale` (as given at 1)."""
-    return landmarks if scale == 1.0 else np.asarray(landmarks, np.float32) * np.float32(scale)
+                     tuple(align_face(rgb, landmarks_at(face.landmarks, image_scale), ARCFACE_CROP) for face in faces))
 
 
 def downscaled(rgb: np.ndarray, side: int) -> np.ndarray:

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from gallery.faces.align import CropSpec, align_face
+from gallery.faces.align import CropSpec, align_face, landmarks_at
 from gallery.faces.detection import DetectedFace
 from gallery.faces.images import LoadedImage
 
@@ -48,6 +48,4 @@ def aligned(image: LoadedImage, face: DetectedFace, spec: CropSpec) -> np.ndarra
 
 def align_at_scale(image: LoadedImage, landmarks, spec: CropSpec) -> np.ndarray:
     """The face with full-resolution `landmarks` aligned from the decoded pixels."""
-    if not image.reduced:
-        return align_face(image.rgb, landmarks, spec)
-    return align_face(image.rgb, np.asarray(landmarks, np.float32) * np.float32(image.scale), spec)
+    return align_face(image.rgb, landmarks_at(landmarks, image.scale), spec)
