@@ -54,7 +54,8 @@ def rename_sitter(session: Session, name: str, new_name: str, who: str | None = 
                           f"(`gallery sitters merge {sitter.name!r} {new_name!r}`)")
     old = sitter.name
     sitter.name = new_name
-    sitter.alternative_names = sorted(set(sitter.alternative_names or []) | {old})
+    kept = {old} if clean_name(old) != new_name else set()  # an old decomposed spelling is no alias
+    sitter.alternative_names = sorted(set(sitter.alternative_names or []) | kept)
     _event(session, "rename", sitter, who, old_name=old, new_name=new_name)
     return sitter
 

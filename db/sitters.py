@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -50,8 +51,15 @@ def life_dates(birth_year: int | None, death_year: int | None, dash: str = "–"
 
 
 def clean_name(name: str) -> str:
-    """A sitter's name as stored: runs of white space made one space, none at either end."""
-    return " ".join(name.split())
+    """A sitter's name as stored: in Unicode NFC (macOS and some catalogues write NFD, é as e plus an
+    accent), runs of white space made one space, none at either end."""
+    return unicodedata.normalize("NFC", " ".join(name.split()))
+
+
+def _spellings(name: str) -> set[str]:
+    """A clean name and its NFD form: a name an earlier release stored decomposed is still the same
+    sitter (found, never created twice)."""
+    return {name, unicodedata.normalize("NFD", name)}
 
 
 def _new_sitter(session: Session, name: str) -> Sitter:
@@ -64,7 +72,7 @@ def _new_sitter(session: Session, name: str) -> Sitter:
 def sitter_named(session: Session, name: str, create: bool = False) -> Sitter | None:
     """The sitter of that name; a merged sitter's name finds the one it was merged into."""
     name = clean_name(name)
-    sitter = session.scalar(select(Sitter).where(Sitter.name == name))
+    sitter = session.scalars(select(Sitter).where(Sitter.name.in_(_spellings(name))).order_by(Sitter.id)).first()
     for _ in range(100):  # follow merges (bounded: a chain, never a cycle)
         if sitter is None or sitter.merged_into_id is None:
             break
@@ -81,7 +89,8 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
     wanted = {name: clean_name(name) for name in names}
     if not wanted:
         return {}
-    found = {s.name: s for s in session.scalars(select(Sitter).where(Sitter.name.in_(set(wanted.values()))))}
+    spelt = set().union(*(_spellings(name) for name in wanted.values()))
+    found = {clean_name(s.name): s for s in session.scalars(select(Sitter).where(Sitter.name.in_(spelt)))}
     sitters: dict[str, Sitter | None] = {}
     created = False
     for given, name in wanted.items():
@@ -103,6 +112,32 @@ def _found(sitters: list[Sitter], query: str) -> list[Sitter]:
 
     ranked = [(match_rank(query, s.name, s.alternative_names or ()), s.name, s) for s in sitters]
     return [s for rank, _name, s in sorted((r for r in ranked if r[0] is not None), key=lambda r: r[:2])]
+
+
+@dataclass(frozen=True)
+class SitterChoice:
+    """A sitter offered by a picker as the curator types: the name to choose and how it reads."""
+
+    name: str
+    label: str
+
+
+def find_sitters(session: Session, query: str | None, limit: int = 8) -> list[SitterChoice]:
+    """The sitters a picker offers for what has been typed so far (however typed: case, accents,
+    aliases; exact matches first), at most `limit`; none for an empty query. The label adds the
+    life dates and the alias that matched, so two namesakes can be told apart."""
+    from gallery.core.names import fold
+
+    if not query or not fold(query):
+        return []
+    sitters = _found(list(session.scalars(select(Sitter).where(Sitter.merged_into_id.is_(None)))), query)
+    choices = []
+    for sitter in sitters[:limit]:
+        alias = next((a for a in sitter.alternative_names or () if fold(query) in fold(a)), None)
+        extra = [d for d in (life_dates(sitter.birth_year, sitter.death_year),
+                             f"also {alias}" if alias and fold(query) not in fold(sitter.name) else "") if d]
+        choices.append(SitterChoice(sitter.name, f"{sitter.name} ({'; '.join(extra)})" if extra else sitter.name))
+    return choices
 
 
 def sitter_typed(session: Session, name: str) -> Sitter | None:
@@ -161,7 +196,8 @@ def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, i
         else:
             counts["updated"] += 1
         if record.alternative_names:
-            sitter.alternative_names = sorted(set(sitter.alternative_names or []) | set(record.alternative_names))
+            aliases = {clean_name(a) for a in record.alternative_names if a.strip()} - {sitter.name}
+            sitter.alternative_names = sorted(set(sitter.alternative_names or []) | aliases)
         for key in ("birth_year", "death_year", "notes"):
             if getattr(record, key) is not None:
                 setattr(sitter, key, getattr(record, key))

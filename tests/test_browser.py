@@ -186,8 +186,8 @@ def test_add_an_upload_to_the_collection_and_find_it_next_time(curated_page, lfw
     page.locator("#identify-upload input[type=file]").set_input_files(str(newcomer[0]))
     page.get_by_text("Add to the collection").click()  # opens the section
     page.get_by_label("Title").fill("Portrait of a newcomer")
-    page.locator("#identify-add-sitter input").fill("Newcomer Person")
-    page.locator("#identify-add-sitter input").press("Enter")
+    page.locator("#identify-add-sitter-matches", has_text="The candidates").wait_for()  # the search's sitters
+    page.locator("#identify-add-sitter input, #identify-add-sitter textarea").first.fill("Newcomer Person")
     page.locator("#identify-add-new input").check()
     page.get_by_role("button", name="Add this image").click()
     page.wait_for_selector("text=was added to the collection")
@@ -231,6 +231,31 @@ def test_name_a_cluster(curated_page):
     page.locator("#clusters-new input").check()
     page.get_by_role("button", name="Name this cluster").click()
     page.wait_for_selector("text=confirmed as Unknown sitter A")
+
+
+def test_a_sitter_is_picked_however_its_name_is_typed(curated_data, page_at, tmp_path):
+    from db.engine import open_database
+    from db.sitter_changes import rename_sitter
+    from db.sitters import list_sitters
+    from gallery.config.settings import with_overrides
+
+    settings, _root = curated_data
+    shutil.copytree(settings.data_dir, tmp_path / "data")
+    settings = with_overrides(settings, data_dir=tmp_path / "data")
+    with open_database(settings.database_url).session() as session:
+        rename_sitter(session, list_sitters(session)[0].name, "Élisabeth Vigée Le Brun")
+    page, _url = page_at(settings=settings)
+    page.get_by_role("tab", name="Record").click()
+    box = page.locator("#record-sitter input, #record-sitter textarea").first
+    box.press_sequentially("elisabeth vigee")  # typed as on a keyboard without accents
+    page.locator("#record-sitter-matches label", has_text="Élisabeth Vigée Le Brun").click()
+    from playwright.sync_api import expect
+
+    expect(box).to_have_value("Élisabeth Vigée Le Brun")
+    expect(page.locator("#record-sitter-matches")).to_be_hidden()
+    page.get_by_label("Born").fill("1755")
+    page.get_by_role("button", name="Save names and dates").click()
+    page.wait_for_selector("text=born 1755")
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,44 @@ def _search_every_way(database):
         assert sitter_typed(session, "fyodor DOSTOEVSKY").name == "Фёдор Достоевский"
         with pytest.raises(IdentificationError, match="could be any of"):
             sitter_typed(session, "anne de bretagne")
+    _picked_every_way(database)
+    _one_sitter_in_nfc_and_nfd(database)
+
+
+def _picked_every_way(database):
+    """The page's pickers offer the same sitters as the search, as the curator types, best first."""
+    from db.sitters import find_sitters
+
+    with database.session() as session:
+        for name in NAMES:
+            assert name in [c.name for c in find_sitters(session, name[:2])], name  # the first letters typed
+            assert find_sitters(session, _unaccented(name).lower())[0].name == name
+        assert [(c.name, c.label) for c in find_sitters(session, "dostoevsky")] == [
+            ("Фёдор Достоевский", "Фёдор Достоевский (also Fyodor Dostoevsky)")]
+        assert [c.name for c in find_sitters(session, "ANNE DE BRETAGNE")] == ["Anne de Bretagne", "Anne de Bretagné"]
+        assert [c.name for c in find_sitters(session, "Anne de Bretagné")] == ["Anne de Bretagné", "Anne de Bretagne"]
+        assert find_sitters(session, "  ") == [] and find_sitters(session, "Rembrandt") == []
+        assert len(find_sitters(session, "a", limit=3)) == 3
+
+
+def _one_sitter_in_nfc_and_nfd(database):
+    """A name typed decomposed (as macOS writes it) is the stored sitter; one an earlier release
+    stored decomposed is found, and never created a second time."""
+    from db.schema import Sitter
+    from db.sitters import sitter_named, sitters_named
+
+    decomposed = unicodedata.normalize("NFD", "Élisabeth Vigée Le Brun")
+    with database.session() as session:
+        stored = sitter_named(session, "Élisabeth Vigée Le Brun")
+        assert sitter_named(session, decomposed, create=True).id == stored.id
+        old = Sitter(name=unicodedata.normalize("NFD", "Zoé Ancienne"), alternative_names=[], external_ids={})
+        session.add(old)
+        session.flush()
+        assert sitter_named(session, "Zoé Ancienne", create=True).id == old.id
+        assert sitters_named(session, ["Zoé Ancienne", decomposed], create=True) == {
+            "Zoé Ancienne": old, decomposed: stored}
+        created = sitter_named(session, unicodedata.normalize("NFD", "Zoë Nouvelle"), create=True)
+        assert created.name == unicodedata.normalize("NFC", "Zoë Nouvelle")  # stored composed
 
 
 def _unaccented(name: str) -> str:

@@ -8,9 +8,11 @@ import gradio as gr
 
 from db.decisions import confirm_faces
 from db.identifications import current_identifications
+from db.sitters import SitterChoice
 from indexer.adding import add_image
 from gallery.core.errors import GalleryError
 
+from ui import picker
 from ui.services import Services, selected_candidate
 
 
@@ -27,8 +29,8 @@ def render() -> dict:
             date = gr.Textbox(label="Date (as catalogued)", max_lines=1)
             accession = gr.Textbox(label="Accession number", max_lines=1)
         with gr.Row():
-            sitter = gr.Dropdown(choices=[], value=None, allow_custom_value=True, label="Sitter (optional)",
-                                 elem_id="identify-add-sitter")
+            with gr.Column():
+                sitter = picker.render("Sitter (optional)", "identify-add-sitter")
             new_sitter = gr.Checkbox(label="This is a new sitter", value=False, elem_id="identify-add-new")
         add = gr.Button("Add this image", variant="primary")
     outcome = gr.Markdown(elem_id="identify-acted")
@@ -39,23 +41,25 @@ def render() -> dict:
 
 def outputs(c: dict) -> list:
     """What a new search refreshes, in the order `shown` returns."""
-    return [c["known"], c["status"], c["new"], c["sitter"], c["outcome"]]
+    return [c["known"], c["status"], c["new"], c["sitter"]["box"], c["sitter"]["matches"], c["outcome"]]
 
 
 def shown(services: Services, result) -> tuple:
     face = result.collection_face
-    names = [candidate.sitter for candidate in result.candidates]
+    candidates = picker.offered([SitterChoice(c.sitter, c.sitter) for c in result.candidates], "The candidates")
     if face is None:
-        return (gr.update(visible=False), "", gr.update(visible=True), gr.update(choices=names, value=None), "")
+        return (gr.update(visible=False), "", gr.update(visible=True), "", candidates, "")
     with services.database.session() as session:
         records = current_identifications(session, [face.face_id])
     held = ", ".join(f"{r.sitter} ({r.status}, {r.source})" for r in records) or "no identification yet"
     status = (f"This image is in the collection: face {face.face_id} of artwork {face.artwork_id} "
               f"(`{face.path}`). Its current record: {held}.")
-    return (gr.update(visible=True), status, gr.update(visible=False), gr.update(choices=names, value=None), "")
+    return (gr.update(visible=True), status, gr.update(visible=False), "", candidates, "")
 
 
 def listen(c: dict, services: Services, state, curator, note) -> None:
+    picker.listen(c["sitter"], services)
+
     def decide(status, state, typed, text, request: gr.Request):
         try:
             who = services.curator(request, typed)
@@ -94,5 +98,5 @@ def listen(c: dict, services: Services, state, curator, note) -> None:
             raise gr.Error(str(err)) from None
         return added.describe() + " It is searchable now."
 
-    c["add"].click(add, [state, c["title"], c["artist"], c["date"], c["accession"], c["sitter"], c["new_sitter"],
+    c["add"].click(add, [state, c["title"], c["artist"], c["date"], c["accession"], c["sitter"]["box"], c["new_sitter"],
                          curator, note], [c["outcome"]], api_name="add_to_collection")

@@ -13,6 +13,7 @@ from db.decisions import cluster_words, name_cluster
 from gallery.curation.clusters import ClusterParams, cluster_faces
 from gallery.core.errors import GalleryError
 
+from ui import picker
 from ui.services import Services, jpeg
 
 HEADERS = ["cluster", "faces", "cohesion", "works"]
@@ -33,7 +34,8 @@ def render() -> dict:
             with gr.Row():
                 take_out = gr.Button("Take the selected face out")
             with gr.Row():
-                sitter = gr.Textbox(label="Name the cluster: sitter", max_lines=1, elem_id="clusters-sitter")
+                with gr.Column():
+                    sitter = picker.render("Name the cluster: sitter", "clusters-sitter")
                 new_sitter = gr.Checkbox(label="This is a new sitter", value=False, elem_id="clusters-new")
                 curator = gr.Textbox(label="Curator", max_lines=1)
             name = gr.Button("Name this cluster", variant="primary")
@@ -44,6 +46,7 @@ def render() -> dict:
 
 
 def listen(c: dict, services: Services) -> None:
+    picker.listen(c["sitter"], services)
     shown = [c["summary"], c["table"], c["faces"], c["state"]]
 
     def find(min_size):
@@ -98,7 +101,7 @@ def listen(c: dict, services: Services) -> None:
             raise gr.Error(str(err)) from None
         return (*find(min_size), words)
 
-    c["name"].click(name, [c["state"], c["sitter"], c["new_sitter"], c["curator"], c["min_size"]],
+    c["name"].click(name, [c["state"], c["sitter"]["box"], c["new_sitter"], c["curator"], c["min_size"]],
                     [*shown, c["outcome"]], api_name="name_cluster")
 
 

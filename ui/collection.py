@@ -10,6 +10,7 @@ from db.decisions import ACTIONS, curate, decision_words
 from db.sitters import list_sitters
 from gallery.core.errors import GalleryError
 
+from ui import picker
 from ui.services import Services, jpeg
 
 SITTER_HEADERS = ["id", "sitter", "dates", "faces", "artworks"]
@@ -28,7 +29,8 @@ def render() -> dict:
     with gr.Row():
         face_id = gr.Number(precision=0, label="Face id")
         action = gr.Dropdown(choices=list(ACTIONS), value="confirmed", label="Decision")
-        sitter_name = gr.Textbox(label="Sitter (for reassign: the new sitter)", max_lines=1)
+        with gr.Column():
+            sitter_name = picker.render("Sitter (for reassign: the new sitter)", "collection-sitter")
         note = gr.Textbox(label="Note", max_lines=2)
         record = gr.Button("Record decision", variant="primary")
     outcome = gr.Markdown()
@@ -41,6 +43,8 @@ def render() -> dict:
 
 
 def listen(c: dict, services: Services) -> None:
+    picker.listen(c["sitter_name"], services)
+
     def find(text):
         with services.database.session() as session:
             return [[s.id, s.name, s.dates, s.faces, s.artworks] for s in list_sitters(session, text or None)]
@@ -72,9 +76,9 @@ def listen(c: dict, services: Services) -> None:
         return words, gallery, faces
 
     c["query"].submit(find, [c["query"]], [c["sitters"]], api_name="sitters")
-    c["sitters"].select(select, [c["sitters"]], [c["selected"], c["sitter_name"], c["gallery"], c["faces"]],
+    c["sitters"].select(select, [c["sitters"]], [c["selected"], c["sitter_name"]["box"], c["gallery"], c["faces"]],
                         api_name=False)
-    c["record"].click(decide, [c["selected"], c["face_id"], c["action"], c["sitter_name"], c["note"]],
+    c["record"].click(decide, [c["selected"], c["face_id"], c["action"], c["sitter_name"]["box"], c["note"]],
                       [c["outcome"], c["gallery"], c["faces"]], api_name="curate")
 
     def browse(text):

@@ -9,6 +9,7 @@ from db.identifications import history
 from db.sitter_changes import delete_sitter, edit_sitter, merge_sitters, merge_words, rename_sitter, sitter_events
 from gallery.core.errors import GalleryError
 
+from ui import picker
 from ui.services import Services
 
 EVENT_HEADERS = ["when", "change", "sitter", "who", "detail"]
@@ -17,8 +18,10 @@ HISTORY_HEADERS = ["when", "sitter", "status", "source", "who", "note"]
 
 def render() -> dict:
     with gr.Row():
-        name = gr.Textbox(label="Sitter", max_lines=1, elem_id="record-sitter")
-        other = gr.Textbox(label="New name, or the sitter to merge into", max_lines=1, elem_id="record-other")
+        with gr.Column():
+            name = picker.render("Sitter", "record-sitter")
+        with gr.Column():
+            other = picker.render("New name, or the sitter to merge into", "record-other")
     with gr.Row():
         aliases = gr.Textbox(label="Alternative names (; between them)", max_lines=1)
         born = gr.Number(value=None, precision=0, label="Born")
@@ -56,7 +59,8 @@ def _change(kind: str, name, other, aliases, born, died, note, who):
 
 
 def _year(value) -> int | None:
-    return None if value in (None, "") else int(value)
+    """A year from a number box: an empty box arrives as None or 0 (there is no year 0), meaning unknown."""
+    return None if value in (None, "", 0) else int(value)
 
 
 def _edited(sitter) -> str:
@@ -79,7 +83,9 @@ def listen(c: dict, services: Services) -> None:
             raise gr.Error(str(err)) from None
         return message, events()
 
-    inputs = [c["name"], c["other"], c["aliases"], c["born"], c["died"], c["note"]]
+    picker.listen(c["name"], services)
+    picker.listen(c["other"], services)
+    inputs = [c["name"]["box"], c["other"]["box"], c["aliases"], c["born"], c["died"], c["note"]]
     def handler(kind: str):
         def run(name, other, aliases, born, died, note, request: gr.Request):  # gradio fills `request`
             return act(kind, name, other, aliases, born, died, note, request)

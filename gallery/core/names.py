@@ -41,7 +41,8 @@ def match_rank(query: str, name: str, aliases=()) -> int | None:
         return None
     folded_name = fold(name)
     folded_aliases = [fold(a) for a in aliases or ()]
-    for rank, found in ((0, query.strip() == name), (1, wanted == folded_name), (2, wanted in folded_aliases),
+    as_written = unicodedata.normalize("NFC", " ".join(query.split())) == unicodedata.normalize("NFC", name)
+    for rank, found in ((0, as_written), (1, wanted == folded_name), (2, wanted in folded_aliases),
                         (3, folded_name.startswith(wanted)), (4, wanted in folded_name),
                         (5, any(wanted in alias for alias in folded_aliases))):
         if found:
