@@ -58,7 +58,31 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+_CUDA_DRIVERS = ("libcuda.so.1", "libcuda.so", "nvcuda.dll")
+
+
+@lru_cache(maxsize=1)
+def cuda_driver_present() -> bool:
+    """True when an NVIDIA CUDA driver library can be loaded. Without one no library sees a GPU, so
+    the answer needs no torch (whose import alone takes seconds): a CPU machine running ONNX
+    profiles never imports it."""
+    import ctypes
+
+    for name in _CUDA_DRIVERS:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU; asked of torch only where a CUDA driver is present."""
+    import sys
+
+    if "torch" not in sys.modules and not cuda_driver_present():
+        return False
     import torch
 
     return torch.cuda.is_available()

@@ -3,7 +3,8 @@
 The crop size is read from the model's input (N x 3 x S x S). A batch fixed at 1 is freed where
 the graph allows it and the freed model gives the same outputs (gallery.faces.onnx_runtime; MobileFaceNet:
 200-215 -> 237-261 faces/s at 32 a run, benchmarks/onnx_runtime.py on 2 cores); otherwise, and for other fixed batches, the faces go
-in runs of that size. Options:
+in runs of that size. The freed model is made once and cached beside the weights with its checksum
+(gallery.weights.derived), so later processes open it directly. Options:
 `mean`/`std` on the 0-255 scale (default 127.5/127.5), `channel_order`
 ("RGB" default, or "BGR").
 """
@@ -17,8 +18,13 @@ from gallery.config.device import Placement
 from gallery.core.errors import ModelError
 from gallery.faces.onnx_runtime import batch_freed, open_session, providers_for, same_outputs
 from gallery.config.profiles import EncoderSpec
+from gallery.weights.derived import cached, remember
 from gallery.weights.store import WeightStore
 from gallery.faces.encoders.base import Encoder, EncoderInfo
+
+
+BATCH_FREE = "batch-free"
+SAME_OUTPUTS = "same outputs as the source, 3 random crops in one run, within 1e-4"
 
 
 class OnnxEncoder(Encoder):
@@ -36,20 +42,24 @@ class OnnxEncoder(Encoder):
     def load(self) -> None:
         if self._session is not None:
             return
-        path = self.resolve(self.spec.weights).path
+        weights = self.resolve(self.spec.weights)
+        path, cache = weights.path, self.store.root / "derived"
         what = f"encoder '{self.name}': ONNX model {path}"
-        session = open_session(path, providers_for(self.placement.device), what)
+        providers = providers_for(self.placement.device)
+        known = cached(cache, weights.sha256, BATCH_FREE)
+        session = open_session(known.path if known and known.path else path, providers, what)
         inp = session.get_inputs()[0]
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelError(f"encoder '{self.name}': expected an N x 3 x S x S input, {path} has {shape}")
         self._fixed_batch = shape[0] if isinstance(shape[0], int) else None
-        if self._fixed_batch == 1:  # many crops per run where the export allows it (same outputs, checked)
+        if self._fixed_batch == 1 and known is None:  # many crops per run where the export allows it
             freed = batch_freed(path)
-            if freed is not None:
-                candidate = open_session(freed, providers_for(self.placement.device), what)
-                if same_outputs(session, candidate, inp.name, tuple(shape)):
-                    session, self._fixed_batch = candidate, None
+            candidate = None if freed is None else open_session(freed, providers, what)
+            same = candidate is not None and same_outputs(session, candidate, inp.name, tuple(shape))
+            remember(cache, weights.sha256, BATCH_FREE, freed if same else None, SAME_OUTPUTS)
+            if same:
+                session, self._fixed_batch = candidate, None
         self._size = int(shape[2])
         out_shape = session.get_outputs()[0].shape
         self._dim = out_shape[-1] if isinstance(out_shape[-1], int) else None
