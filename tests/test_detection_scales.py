@@ -55,6 +55,27 @@ def test_a_small_face_is_found_anywhere_in_a_large_scan(onnx_pipeline, lfw_dir, 
     assert not _found(detect_faces(onnx_pipeline.detector, canvas, replace(spec, min_face=0), 2048), centre)
 
 
+def test_a_small_face_in_a_full_length_miniature_is_found_and_close_ups_too(onnx_pipeline, lfw_dir):
+    """A portrait miniature of 450 x 840 pixels whose face is about 30 pixels wide (lfw-mini faces,
+    blurred as a painted miniature is soft): the padding for close-ups shrank such faces below what
+    the detector finds; the unpadded pass finds them."""
+    import cv2
+
+    from gallery.faces.detection import _whole, detect_faces, unpadded_pass
+
+    spec = onnx_pipeline.profile.detector
+    assert unpadded_pass((840, 450), spec, 2048) and not unpadded_pass((250, 250), spec, 2048)
+    assert not unpadded_pass((4000, 3000), spec, 2048)  # a scan: its tiles see small faces
+    photos = sorted(lfw_dir.glob("*/*.jpg"))
+    found = padded_only = 0
+    for seed in range(20):
+        canvas, centre = _pasted(photos[seed * 37 % len(photos)], (450, 840), 12, seed)
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 1.2)
+        found += _found(detect_faces(onnx_pipeline.detector, canvas, spec, 2048), centre)
+        padded_only += _found(_whole(onnx_pipeline.detector, canvas, spec, 2048), centre)
+    assert found >= 16 and found >= padded_only + 5, (found, padded_only)
+
+
 def test_the_small_face_found_is_the_sitter(onnx_pipeline, lfw_dir):
     """Found in a 6000-pixel scan, the small face still matches the same person's other photograph."""
     folder = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[5]
