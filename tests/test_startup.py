@@ -104,3 +104,20 @@ def test_the_schema_revision_is_read_without_alembic_and_several_stamps_refused(
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0005')"))
     with pytest.raises(DatabaseError, match="several schema revisions"):
         current_revision(database.engine)
+
+
+def test_a_cache_write_that_fails_leaves_no_partial_file(tmp_path, monkeypatch, caplog):
+    from pathlib import Path
+
+    from gallery.weights import derived
+
+    real = Path.write_bytes
+
+    def disk_full(self, data):
+        real(self, data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    made = derived.remember(tmp_path / "cache", "ab" * 32, "batch-free", b"x" * 100, "checked")
+    assert made.path is None and list((tmp_path / "cache").iterdir()) == []  # the space given back
+    assert "No space left" in caplog.text

@@ -71,6 +71,12 @@ def remember(cache: Path, source_sha256: str, kind: str, model: bytes | None, ch
 
 
 def _write_whole(path: Path, data: bytes) -> None:
+    """`data` at `path` whole or not at all: a failed write (a full disk) leaves no partial file
+    taking the space the collection needs."""
     partial = path.with_name(path.name + f".{os.getpid()}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
