@@ -51,9 +51,10 @@ def life_dates(birth_year: int | None, death_year: int | None, dash: str = "–"
 
 
 def clean_name(name: str) -> str:
-    """A sitter's name as stored: in Unicode NFC (macOS and some catalogues write NFD, é as e plus an
-    accent), runs of white space made one space, none at either end."""
-    return unicodedata.normalize("NFC", " ".join(name.split()))
+    """A sitter's name as stored (gallery.core.names.written: NFC, white space collapsed)."""
+    from gallery.core.names import written
+
+    return written(name)
 
 
 def _spellings(name: str) -> set[str]:
@@ -90,7 +91,8 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
     if not wanted:
         return {}
     spelt = set().union(*(_spellings(name) for name in wanted.values()))
-    found = {clean_name(s.name): s for s in session.scalars(select(Sitter).where(Sitter.name.in_(spelt)))}
+    newest_first = select(Sitter).where(Sitter.name.in_(spelt)).order_by(Sitter.id.desc())
+    found = {clean_name(s.name): s for s in session.scalars(newest_first)}  # the oldest spelling wins, as in sitter_named
     sitters: dict[str, Sitter | None] = {}
     created = False
     for given, name in wanted.items():
@@ -104,6 +106,11 @@ def sitters_named(session: Session, names, create: bool = False) -> dict[str, Si
     if created:
         session.flush()
     return sitters
+
+
+def _standing_sitters(session: Session) -> list[Sitter]:
+    """Every sitter not merged into another, by name."""
+    return list(session.scalars(select(Sitter).where(Sitter.merged_into_id.is_(None)).order_by(Sitter.name)))
 
 
 def _found(sitters: list[Sitter], query: str) -> list[Sitter]:
@@ -128,14 +135,14 @@ def find_sitters(session: Session, query: str | None, limit: int = 8) -> list[Si
     life dates and the alias that matched, so two namesakes can be told apart."""
     from gallery.core.names import fold
 
-    if not query or not fold(query):
+    wanted = fold(query or "")
+    if not wanted:
         return []
-    sitters = _found(list(session.scalars(select(Sitter).where(Sitter.merged_into_id.is_(None)))), query)
     choices = []
-    for sitter in sitters[:limit]:
-        alias = next((a for a in sitter.alternative_names or () if fold(query) in fold(a)), None)
+    for sitter in _found(_standing_sitters(session), query)[:limit]:
+        alias = next((a for a in sitter.alternative_names or () if wanted in fold(a)), None)
         extra = [d for d in (life_dates(sitter.birth_year, sitter.death_year),
-                             f"also {alias}" if alias and fold(query) not in fold(sitter.name) else "") if d]
+                             f"also {alias}" if alias and wanted not in fold(sitter.name) else "") if d]
         choices.append(SitterChoice(sitter.name, f"{sitter.name} ({'; '.join(extra)})" if extra else sitter.name))
     return choices
 
@@ -150,8 +157,7 @@ def sitter_typed(session: Session, name: str) -> Sitter | None:
     found = sitter_named(session, name)
     if found is not None or not name or not name.strip():
         return found
-    candidates = session.scalars(select(Sitter).where(Sitter.merged_into_id.is_(None))).all()
-    typed = [s for s in candidates if (match_rank(name, s.name, s.alternative_names or ()) or 9) <= 2]
+    typed = [s for s in _standing_sitters(session) if match_rank(name, s.name, s.alternative_names or ()) in (0, 1, 2)]
     if len(typed) > 1:
         raise IdentificationError(f"{clean_name(name)!r} could be any of {', '.join(sorted(s.name for s in typed))}; "
                                   "write the name as stored")
@@ -210,8 +216,7 @@ def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, i
 def list_sitters(session: Session, query: str | None = None) -> list[SitterSummary]:
     """Every sitter, or those `query` finds however it is typed (gallery.core.names: case, accents,
     aliases; exact matches first), with counts of identified faces."""
-    statement = select(Sitter).where(Sitter.merged_into_id.is_(None)).order_by(Sitter.name)
-    sitters = list(session.scalars(statement))
+    sitters = _standing_sitters(session)
     if query:
         sitters = _found(sitters, query)
     faces: dict[int, set[int]] = {}

@@ -24,6 +24,12 @@ def _accent(char: str) -> bool:
     return any(low <= point <= high for low, high in _ACCENT_BLOCKS)
 
 
+def written(text: str) -> str:
+    """`text` as a name is stored: Unicode NFC (macOS and some catalogues write NFD, é as e plus an
+    accent), runs of white space made one space, none at either end."""
+    return unicodedata.normalize("NFC", " ".join(str(text).split()))
+
+
 def fold(text: str) -> str:
     """`text` as names are compared: compatibility-decomposed, accents off, case folded, spaces
     collapsed, recomposed."""
@@ -41,8 +47,7 @@ def match_rank(query: str, name: str, aliases=()) -> int | None:
         return None
     folded_name = fold(name)
     folded_aliases = [fold(a) for a in aliases or ()]
-    as_written = unicodedata.normalize("NFC", " ".join(query.split())) == unicodedata.normalize("NFC", name)
-    for rank, found in ((0, as_written), (1, wanted == folded_name), (2, wanted in folded_aliases),
+    for rank, found in ((0, written(query) == written(name)), (1, wanted == folded_name), (2, wanted in folded_aliases),
                         (3, folded_name.startswith(wanted)), (4, wanted in folded_name),
                         (5, any(wanted in alias for alias in folded_aliases))):
         if found:

@@ -14,6 +14,7 @@ level of about `detect_max_side`, and a finer level is decoded only when a face 
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -171,13 +172,10 @@ def _is_srgb(profile) -> bool:
     return any(name in description for name in SRGB_NAMES)
 
 
-_SRGB = []
-
-
+@functools.cache
 def _srgb():
-    if not _SRGB:
-        _SRGB.append(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")))
-    return _SRGB[0]
+    """The sRGB profile, made once."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def downscale_for_detection(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -23,7 +23,7 @@ DETAIL = 0.75
 def scaled_face(face: DetectedFace, factor: float) -> DetectedFace:
     """`face` with its box and landmarks multiplied by `factor`."""
     return dataclasses.replace(face, box=tuple(float(v) * factor for v in face.box),
-                               landmarks=np.asarray(face.landmarks, np.float32) * np.float32(factor))
+                               landmarks=landmarks_at(face.landmarks, factor))
 
 
 def detailed_enough(image: LoadedImage, faces: list[DetectedFace], crop_side: int) -> LoadedImage:

@@ -127,13 +127,11 @@ def _json_bytes(report: MatchReport) -> bytes:
     return (json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", "likelihood_ratio", "log10_lr",
-               "verbal", "likenesses", "status", "face_id", "artwork", "title", "artist", "date",
-               "match_score", "components", "query", "face", "threshold", "no_confident_match", "profile",
-               "embedding_set", "weights_sha256", "collection_faces", "curator", "note", "created_at", "release")
-
-
 LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
+CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
+               "artwork", "title", "artist", "date", "match_score", "components", "query", "face", "threshold",
+               "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces", "curator",
+               "note", "created_at", "release")
 
 
 def _csv_bytes(report: MatchReport) -> bytes:
