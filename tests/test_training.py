@@ -50,7 +50,7 @@ def test_split_is_sitter_disjoint_and_refuses_too_few(collection):
     labels = np.array([f"s{i // 4}" for i in range(40)])
     train, val = split(Faces(np.zeros((40, 2, 2, 3), np.uint8), labels), 0.2, 0)
     assert not set(train.labels) & set(val.labels) and len(set(val.labels)) == 2
-    with pytest.raises(TrainingDataError, match="at least 2 sitters"):
+    with pytest.raises(TrainingDataError, match="at least 4 sitters with 2 or more faces"):
         split(Faces(np.zeros((8, 2, 2, 3), np.uint8), labels[:8]), 0.5, 0)
 
 

@@ -18,7 +18,8 @@ def _loop_options(func):
         click.option("--steps", type=int, default=2000, show_default=True),
         click.option("--p", "p", type=int, default=16, show_default=True, help="Sitters per batch."),
         click.option("--k", "k", type=int, default=4, show_default=True, help="Faces per sitter in a batch."),
-        click.option("--lr", type=float, default=None, help="Peak learning rate (clip-lora 1e-4, iresnet 1e-5)."),
+        click.option("--lr", type=float, default=None,
+                     help="Peak learning rate (clip-lora 1e-4, iresnet 1e-5, onnx-lora 2e-4)."),
         click.option("--margin", type=float, default=0.2, show_default=True, help="Triplet margin (cosine)."),
         click.option("--eval-every", type=int, default=100, show_default=True),
         click.option("--patience", type=int, default=5, show_default=True,
@@ -103,3 +104,44 @@ def iresnet(collection, out, init, frozen_stages, settings, **options):
     from gallery.training.recipes import train_iresnet
 
     _run(train_iresnet, settings, collection, out, 1e-5, options, init=init, frozen_stages=frozen_stages)
+
+
+@train.command("onnx-lora")
+@_loop_options
+@click.option("--encoder", default=None, help="The profile's ONNX recogniser to adapt (default: its only one).")
+@click.option("--rank", type=int, default=8, show_default=True, help="LoRA rank.")
+@click.option("--alpha", type=int, default=16, show_default=True, help="LoRA alpha.")
+@click.option("--targets", default="dense", show_default=True,
+              help="Layers given adapters: dense (every convolution but depthwise, and linear layers), pointwise "
+                   "(1x1 convolutions and linear layers), or a regular expression over layer names.")
+@click.option("--head/--no-head", default=False, show_default=True,
+              help="Add a square linear layer after the network, started at the identity.")
+@click.option("--list-layers", is_flag=True,
+              help="List the recogniser's convolution and linear layers, marking those --targets picks, and stop.")
+@settings_options
+def onnx_lora(collection, out, encoder, rank, alpha, targets, head, list_layers, settings, **options):
+    """LoRA on the profile's ONNX recogniser (onnx2torch + peft), batch-hard triplet loss; the
+    adapters are merged and written back into the ONNX model, checked against the trained one.
+    OUT gets recogniser.onnx, adaptation.json (provenance) and profile.toml (use it as --config).
+    Resumes from the checkpoint in OUT/training when one is there.
+
+    \b
+    Example:
+      gallery train onnx-lora --config profile.toml --collection labelled/ --out adapted/ --steps 400
+      gallery index /data/portraits --config adapted/profile.toml
+    """
+    from gallery.training.onnx_lora import OnnxLoraSettings
+    from gallery.training.onnx_recipe import layers, train_onnx_lora
+
+    if list_layers:
+        with domain_errors():
+            found = layers(settings, encoder, OnnxLoraSettings(targets=targets).targets)
+        for name, text, chosen in found:
+            click.echo(f"{'*' if chosen else ' '} {name:<48} {text}")
+        click.echo(f"{sum(c for *_, c in found)} of {len(found)} layers picked by --targets {targets} (marked *)")
+        return
+    if not out:
+        raise click.UsageError("onnx-lora needs --out, the folder for the adapted recogniser and its profile")
+    with domain_errors():
+        lora = OnnxLoraSettings(rank=rank, alpha=alpha, targets=targets, head=head)
+    _run(train_onnx_lora, settings, collection, out, 2e-4, options, lora=lora, encoder=encoder)

@@ -156,3 +156,32 @@ def localise(profile: ProfileSpec, base_dir: Path, registry_names: Collection[st
     detector = replace(profile.detector, weights=fix(profile.detector.weights))
     encoders = tuple(replace(e, weights=fix(e.weights), adapter=fix(e.adapter)) for e in profile.encoders)
     return replace(profile, detector=detector, encoders=encoders)
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string
+
+
+def profile_toml(profile: ProfileSpec, scalars: Mapping[str, Any] | None = None, note: str = "") -> str:
+    """A settings file (`--config`) that describes `profile` in full, with `scalars` (settings such
+    as db_url) above it; weights given as paths stay paths (relative ones resolve against the file)."""
+    lines = [f"# {line}" for line in note.splitlines()] + [f"name = {_toml_value(profile.name)}"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in (scalars or {}).items()]
+    detector = profile.detector
+    lines += ["", "[detector]"] + [f"{f} = {_toml_value(getattr(detector, f))}"
+                                   for f in DetectorSpec.__dataclass_fields__]
+    for encoder in profile.encoders:
+        lines += ["", "[[encoders]]"]
+        for f in EncoderSpec.__dataclass_fields__:
+            value = getattr(encoder, f)
+            if value is not None and not (f == "options" and not value):
+                lines.append(f"{f} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -181,3 +181,11 @@ def _select_profile(data: Mapping[str, Any], config: Any, override: str | None) 
 
 def with_overrides(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+def file_scalars(settings: Settings) -> dict[str, Any]:
+    """The settings (not the profile) that the settings' config file gives, as written there."""
+    if settings.config_file is None:
+        return {}
+    data = read_config_file(settings.config_file)
+    return {key: data[key] for key in _SCALAR_KEYS if key in data}

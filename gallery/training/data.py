@@ -54,6 +54,12 @@ def faces_from_folder(pipeline, folder: Path, spec: CropSpec, on_image=None) -> 
 
 def split(faces: Faces, validation: float, seed: int) -> tuple[Faces, Faces]:
     """Sitter-disjoint: no sitter of the validation part is trained on."""
+    names, counts = np.unique(faces.labels, return_counts=True)
+    if (counts >= 2).sum() < 4:
+        raise TrainingDataError(
+            f"training needs at least 4 sitters with 2 or more faces each (2 to train on and 2 to validate on, "
+            f"sitter-disjoint); the faces found name {len(names)} sitter{'s' if len(names) != 1 else ''}, "
+            f"{int((counts >= 2).sum())} of them with 2 or more faces. A sitter seen once gives no pair to learn from")
     held = sitter_disjoint(faces.labels, validation, seed)
     train, val = faces.subset(~held), faces.subset(held)
     for part, name in ((train, "training"), (val, "validation")):

@@ -16,15 +16,12 @@ def _normaliser(pre):
     return lambda images: (images - mean.to(images.device)) / std.to(images.device)
 
 
-class ClipLoraModel:
-    """The CLIP vision tower (frozen) with a trainable LoRA and projection head."""
+class PeftHeadModel:
+    """A network with peft LoRA adapters (`self.peft`) and a trainable head (`self.head`): what the
+    loop needs of both LoRA recipes (CLIP, and any ONNX recogniser)."""
 
-    def __init__(self, visual, lora: LoraSettings):
-        self.lora = lora
-        self.embed_dim = visual.output_dim
-        self.peft = attach_lora(visual, lora)
-        self.head = make_head(self.embed_dim, lora)
-        self.normalise = _normaliser(CLIP_PREPROCESSING)
+    peft: object
+    head: object
 
     def parameters(self) -> list:
         return [p for p in self.peft.parameters() if p.requires_grad] + list(self.head.parameters())
@@ -36,11 +33,6 @@ class ClipLoraModel:
     def train_mode(self, on: bool) -> None:
         self.peft.train(on)
         self.head.train(on)
-
-    def embed(self, images):
-        import torch.nn.functional as F
-
-        return F.normalize(self.head(self.peft(self.normalise(images))), dim=1)
 
     def state(self) -> dict:
         out = {f"lora.{n}": p for n, p in self.peft.named_parameters() if p.requires_grad}
@@ -55,6 +47,22 @@ class ClipLoraModel:
                 if key.startswith("lora."):
                     params[key[5:]].copy_(value)
         self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+
+
+class ClipLoraModel(PeftHeadModel):
+    """The CLIP vision tower (frozen) with a trainable LoRA and projection head."""
+
+    def __init__(self, visual, lora: LoraSettings):
+        self.lora = lora
+        self.embed_dim = visual.output_dim
+        self.peft = attach_lora(visual, lora)
+        self.head = make_head(self.embed_dim, lora)
+        self.normalise = _normaliser(CLIP_PREPROCESSING)
+
+    def embed(self, images):
+        import torch.nn.functional as F
+
+        return F.normalize(self.head(self.peft(self.normalise(images))), dim=1)
 
     def save(self, folder: Path, base_weights: str | None, base_sha256: str | None, record: dict) -> Path:
         manifest = AdapterManifest("ViT-B-16", base_weights, base_sha256, self.lora, self.embed_dim, training=record)

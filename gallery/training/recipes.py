@@ -62,7 +62,7 @@ def _encoder(settings: Settings, kind: str, name_hint: str | None = None) -> Enc
     return EncoderSpec(kind, kind, default)
 
 
-def _faces(settings: Settings, store: WeightStore, collection: Path | None, spec: CropSpec, on_image) -> Faces:
+def collection_faces(settings: Settings, store: WeightStore, collection: Path | None, spec: CropSpec, on_image) -> Faces:
     """From a folder per sitter, or (collection None) from the database's confirmed faces."""
     if collection is not None:
         return faces_from_folder(_Detector(settings, store), collection, spec, on_image)
@@ -72,7 +72,7 @@ def _faces(settings: Settings, store: WeightStore, collection: Path | None, spec
                                settings.quality_floor)
 
 
-def _record(faces: Faces, train_faces: Faces, val_faces: Faces, result: TrainResult, config: TrainConfig) -> dict:
+def training_record(faces: Faces, train_faces: Faces, val_faces: Faces, result: TrainResult, config: TrainConfig) -> dict:
     return {"data_sha256": faces.digest, "faces": len(faces.labels),
             "sitters_train": int(len(np.unique(train_faces.labels))),
             "sitters_validation": int(len(np.unique(val_faces.labels))),
@@ -80,7 +80,7 @@ def _record(faces: Faces, train_faces: Faces, val_faces: Faces, result: TrainRes
             "history": result.history, "stopped_early": result.stopped_early, "config": asdict(config)}
 
 
-def _device(settings: Settings) -> str:
+def training_device(settings: Settings) -> str:
     from gallery.config.device import resolve_placement
 
     return resolve_placement(settings.device, settings.precision).device
@@ -103,7 +103,7 @@ def train_clip_lora(settings: Settings, collection: Path | None, out: Path | Non
     store = WeightStore(settings.weights_dir, offline=settings.offline)
     out = Path(out) if out else settings.weights_dir / "artface-clip-lora"
     spec = _encoder(settings, "clip")
-    faces = _faces(settings, store, collection, CropSpec(224, float(spec.options.get("context", 1.5))), on_image)
+    faces = collection_faces(settings, store, collection, CropSpec(224, float(spec.options.get("context", 1.5))), on_image)
     train_faces, val_faces = split(faces, config.validation, config.seed)
     base = store.resolve(spec.weights) if spec.weights else None
     from gallery.training.models import ClipLoraModel
@@ -111,9 +111,9 @@ def train_clip_lora(settings: Settings, collection: Path | None, out: Path | Non
     visual = build_clip_visual(base.path if base else None).float()
     torch.manual_seed(config.seed)  # the LoRA's initial values
     model = ClipLoraModel(visual, lora or LoraSettings())
-    result = train(model, train_faces, val_faces, config, out / "training", on_progress, stop_at, _device(settings))
+    result = train(model, train_faces, val_faces, config, out / "training", on_progress, stop_at, training_device(settings))
     model.to("cpu")
-    model.save(out, spec.weights, base.sha256 if base else None, _record(faces, train_faces, val_faces, result, config))
+    model.save(out, spec.weights, base.sha256 if base else None, training_record(faces, train_faces, val_faces, result, config))
     _unpin(out)
     return result, out
 
@@ -134,7 +134,7 @@ def train_iresnet(settings: Settings, collection: Path | None, out: Path | None 
     folder = Path(out) if out else settings.weights_dir
     spec = _encoder(settings, "iresnet100", "base")
     depth = int(spec.options.get("depth", 100))
-    faces = _faces(settings, store, collection, ARCFACE_CROP, on_image)
+    faces = collection_faces(settings, store, collection, ARCFACE_CROP, on_image)
     train_faces, val_faces = split(faces, config.validation, config.seed)
     base = store.resolve(spec.weights) if init == "base" and spec.weights else None
     if base is not None:
@@ -144,10 +144,10 @@ def train_iresnet(settings: Settings, collection: Path | None, out: Path | None 
         net = IResNet(depth)
     model = IResNetModel(net.float(), frozen_stages)
     result = train(model, train_faces, val_faces, config, folder / "iresnet100-tuned.training", on_progress,
-                   device=_device(settings))
+                   device=training_device(settings))
     model.to("cpu")
     path = model.save(folder / "iresnet100-tuned.pth")
-    record = _record(faces, train_faces, val_faces, result, config) | {
+    record = training_record(faces, train_faces, val_faces, result, config) | {
         "base_weights": spec.weights if base else None, "base_sha256": base.sha256 if base else None,
         "depth": depth, "frozen_stages": frozen_stages}
     (folder / "iresnet100-tuned.json").write_text(json.dumps(record, indent=2) + "\n")
