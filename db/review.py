@@ -29,6 +29,7 @@ class ReviewFace:
     face_index: int
     path: str
     title: str | None
+    quality: float | None = None  # gallery.faces.quality; None for faces indexed before quality was measured
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,12 @@ def read_evidence(session: Session) -> Evidence:
 def faces_to_review(session: Session, set_id: int, evidence: Evidence) -> list[ReviewFace]:
     """Active faces of the set's present artworks that no curator or catalogue has identified."""
     rows = session.execute(
-        select(Face.id, Face.artwork_id, Face.face_index, Artwork.path, Artwork.title)
+        select(Face.id, Face.artwork_id, Face.face_index, Artwork.path, Artwork.title, Face.quality)
         .join(Artwork, Artwork.id == Face.artwork_id)
         .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
         .where(Face.active.is_(True), Artwork.status == "present").order_by(Face.id))
-    return [ReviewFace(r.id, r.artwork_id, r.face_index, r.path, r.title) for r in rows if r.id not in evidence.settled]
+    return [ReviewFace(r.id, r.artwork_id, r.face_index, r.path, r.title, r.quality) for r in rows
+            if r.id not in evidence.settled]
 
 
 def artworks_of_faces(session: Session) -> dict[int, int]:

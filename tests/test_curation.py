@@ -123,7 +123,7 @@ def test_cluster_vectors_on_separable_groups():
     centres = rng.standard_normal((5, 64))
     vectors = np.concatenate([c + 0.15 * rng.standard_normal((6, 64)) for c in centres] + [rng.standard_normal((3, 64))])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    labels = cluster_vectors(vectors.astype(np.float32), ClusterParams(min_size=2, neighbours=8, floor=0.5))
+    labels = cluster_vectors(vectors.astype(np.float32), ClusterParams(min_size=2, neighbours=8, min_score=0.5))
     for group in range(5):
         assert len(set(labels[group * 6:(group + 1) * 6])) == 1 and labels[group * 6] >= 0
     assert len(set(labels[:30])) == 5 and (labels[30:] == -1).all()  # the loners stay unclustered

@@ -58,8 +58,7 @@ def listen(c: dict, services: Services) -> None:
                  "cluster": found.clusters[0].id if found.clusters else None, "face": None}
         rows = [[k.id, len(k.faces), round(k.cohesion, 3), len({f.artwork_id for f in k.faces})]
                 for k in found.clusters]
-        summary = (f"{len(found.clusters)} cluster(s) among the faces not yet identified; {found.unclustered} "
-                   f"face(s) stand alone ({found.seconds:.1f} s).")
+        summary = found.summary()
         return summary, rows, _faces(services, state), state
 
     c["refresh"].click(find, [c["min_size"]], shown, api_name="clusters")

@@ -141,8 +141,11 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
 @click.command()
 @click.option("--min-size", type=int, default=2, show_default=True, help="The fewest faces a cluster holds.")
 @click.option("--neighbours", type=int, default=10, show_default=True, help="k of the nearest-neighbour graph.")
-@click.option("--floor", type=float, default=0.2, show_default=True,
-              help="Faces scoring below this are never joined.")
+@click.option("--max-false-match", type=float, default=1e-4, show_default=True,
+              help="Groups join while their faces score, on average, what this share of pairs of different "
+                   "sitters reach (from `gallery calibrate`).")
+@click.option("--min-score", type=float, default=None,
+              help="Join at this average score instead (a cosine score; overrides --max-false-match).")
 @click.option("--name", "cluster_id", type=int, default=None, metavar="ID",
               help="Confirm every face of cluster ID as --sitter.")
 @click.option("--sitter", default=None, help="With --name: the sitter (an existing one, or new with --new-sitter).")
@@ -152,11 +155,13 @@ def suggest(min_score, max_false_match, limit, accept_faces, reject_faces, store
 @_WHO
 @_NOTE
 @settings_options
-def clusters(min_size, neighbours, floor, cluster_id, sitter, new_sitter, without, as_json, who, note, settings):
+def clusters(min_size, neighbours, max_false_match, min_score, cluster_id, sitter, new_sitter, without, as_json, who,
+             note, settings):
     """Groups of unidentified faces that look like one person: recurring unknown sitters.
 
-    Faces still to review are clustered (a FAISS nearest-neighbour graph, HDBSCAN per connected
-    part; see the README). Name a cluster to confirm all its faces as one sitter at once.
+    Faces still to review are clustered by average linkage over a FAISS nearest-neighbour graph,
+    stopping at a calibrated false-match rate; faces below the quality floor are listed apart, too
+    poor to cluster (see the docs). Name a cluster to confirm all its faces as one sitter at once.
 
     \b
     Examples:
@@ -171,7 +176,7 @@ def clusters(min_size, neighbours, floor, cluster_id, sitter, new_sitter, withou
         raise click.UsageError("--sitter and --without go with --name ID")
     with domain_errors():
         service = search_service(settings)
-        found = cluster_faces(service, ClusterParams(min_size, neighbours, floor))
+        found = cluster_faces(service, ClusterParams(min_size, neighbours, max_false_match, min_score))
         if cluster_id is not None:
             if not sitter:
                 raise click.UsageError("--name needs --sitter")
@@ -188,7 +193,7 @@ def clusters(min_size, neighbours, floor, cluster_id, sitter, new_sitter, withou
     if as_json:
         echo_json(found.to_json())
         return
-    click.echo(f"{len(found.clusters)} cluster(s), {found.unclustered} face(s) unclustered ({found.seconds:.1f} s)")
+    click.echo(found.summary())
     for cluster in found.clusters:
         click.echo(f"  cluster {cluster.id}: {len(cluster.faces)} faces, cohesion {cluster.cohesion:.3f}: "
                    + ", ".join(f"face {f.face_id}" for f in cluster.faces[:12])

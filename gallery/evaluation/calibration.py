@@ -84,6 +84,16 @@ class Calibration:
             return float(self.rates[0]), False
         return float(np.exp(np.interp(score, scores, np.log(self.rates)))), False
 
+    def score_at(self, rate: float) -> tuple[float, bool]:
+        """(score, is_bound): the lowest score whose pair false-match rate is at most `rate`. A rate
+        finer than the calibration can show gives its highest impostor score, flagged as a bound."""
+        scores, rates = np.asarray(self.scores), np.asarray(self.rates)
+        if rate < rates[-1]:
+            return float(scores[-1]), True
+        if rate >= rates[0]:
+            return float(scores[0]), False
+        return float(np.interp(np.log(rate), np.log(rates[::-1]), scores[::-1])), False
+
     def describe(self, score: float) -> str:
         rate, bound = self.false_match_rate(score)
         if bound:
