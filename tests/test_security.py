@@ -173,3 +173,36 @@ def test_uploads_over_the_cap_are_refused_and_the_server_stays_up(guarded, tmp_p
     with open(small, "rb") as handle:
         assert session.post(f"{base}/gradio_api/upload", files={"files": handle}, timeout=GENEROUS_S).ok
     assert session.get(f"{base}/gradio_api/info", timeout=GENEROUS_S).status_code == 200
+
+
+def test_users_file_roles_old_lines_and_bad_roles(tmp_path):
+    from gallery.core.errors import ConfigError
+    from ui.auth import add_user, hash_password, read_users
+
+    users = tmp_path / "users.txt"
+    users.write_text(f"old:{hash_password(PASSWORD, iterations=1000)}\n")  # written before roles
+    assert read_users(users)["old"].role == "curator"
+    add_user(users, "victor", PASSWORD, "viewer")
+    stored = read_users(users)["victor"].stored
+    add_user(users, "victor", None, "admin")  # the role alone changes
+    assert read_users(users)["victor"].role == "admin" and read_users(users)["victor"].stored == stored
+    assert users.read_text().splitlines()[0].startswith("old:curator:pbkdf2_sha256$")
+    with pytest.raises(ConfigError, match="role 'owner' is not one of viewer, curator, admin"):
+        add_user(users, "victor", None, "owner")
+    with pytest.raises(ConfigError, match="a new user needs a password"):
+        add_user(users, "newcomer", None, "viewer")
+    users.write_text(f"eve:owner:{stored}\n")
+    with pytest.raises(ConfigError, match="line 1: role 'owner'"):
+        read_users(users)
+
+
+def test_users_commands_set_and_list_roles(gallery_cli, tmp_path):
+    users = tmp_path / "users.txt"
+    assert "user anna (curator) saved" in gallery_cli("users", "add", "anna", "--file", users, "--password",
+                                                      PASSWORD).stdout
+    gallery_cli("users", "add", "victor", "--file", users, "--role", "viewer", "--password", PASSWORD)
+    gallery_cli("users", "add", "anna", "--file", users, "--role", "admin", "--keep-password")
+    listed = gallery_cli("users", "list", "--file", users).stdout.split()
+    assert listed == ["anna", "admin", "victor", "viewer"] and "pbkdf2" not in " ".join(listed)
+    bad = gallery_cli("users", "add", "zed", "--file", users, "--keep-password", check=False)
+    assert bad.returncode != 0 and "a new user needs a password" in bad.stderr and "Traceback" not in bad.stderr

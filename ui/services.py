@@ -30,19 +30,32 @@ class LoginRequired(GalleryError):
     """A decision asked for by a session that has not logged in (when logins are on)."""
 
 
+class NotAllowed(GalleryError):
+    """A decision asked for by a login whose role may not make it (a viewer)."""
+
+
 @dataclass
 class Services:
     settings: Settings
     search: SearchService
     batcher: QueryBatcher
     auth_on: bool = False
+    roles: dict[str, str] = field(default_factory=dict)  # login -> role (ui.auth.ROLES), when logins are on
     adding: threading.Lock = field(default_factory=threading.Lock)  # one image added at a time
 
     def curator(self, request, typed: str | None = None) -> str | None:
-        """Who records a decision: the logged-in curator; without logins, the name typed, if any."""
+        """Who records a decision: the logged-in curator, whose role must allow decisions (a typed
+        name is then ignored); without logins, the name typed, if any. Every decision handler asks
+        this first, before it reads or writes anything."""
+        from ui.auth import DECIDING_ROLES
+
         who = getattr(request, "username", None) if request else None
         if self.auth_on and not who:
             raise LoginRequired("log in to record a decision")
+        if self.auth_on and self.roles.get(who) not in DECIDING_ROLES:
+            raise NotAllowed(f"{who} logs in as a {self.roles.get(who, 'viewer')}: a viewer searches, compares, opens "
+                             f"dossiers and writes reports, and records no decision; that needs a curator or admin "
+                             f"login (gallery users add {who} --role curator)")
         return who or (typed or "").strip() or None
 
     def identify(self, request: SearchRequest) -> SearchResult:
@@ -58,9 +71,9 @@ class Services:
         return self.search.pipeline
 
 
-def build_services(settings: Settings, auth_on: bool = False) -> Services:
+def build_services(settings: Settings, auth_on: bool = False, roles: dict[str, str] | None = None) -> Services:
     service = search_service(settings)
-    return Services(settings, service, QueryBatcher(service.search_many, settings.serve_batch), auth_on)
+    return Services(settings, service, QueryBatcher(service.search_many, settings.serve_batch), auth_on, roles or {})
 
 
 def selected_candidate(state):

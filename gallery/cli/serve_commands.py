@@ -44,16 +44,41 @@ def users():
 @users.command("add")
 @click.argument("name")
 @click.option("--file", "path", required=True, type=click.Path(dir_okay=False), help="The users file.")
-@click.password_option(help="Asked for when not given (at least 8 characters).")
-def users_add(name, path, password):
-    """Add NAME to the users file, or change NAME's password.
+@click.option("--role", type=click.Choice(["viewer", "curator", "admin"]), default=None,
+              help="viewer: search, compare, dossiers, reports; curator: every decision too; admin: a curator who "
+                   "also runs users, backup and restore (on the server). A new user without it: curator.")
+@click.option("--keep-password", is_flag=True, help="Change only the role of an existing user.")
+@click.password_option(help="Asked for when not given (at least 8 characters).", prompt_required=False)
+def users_add(name, path, role, keep_password, password):
+    """Add NAME to the users file, or change NAME's password or role.
 
     \b
-    Example:
-      gallery users add anna --file users.txt
+    Examples:
+      gallery users add anna --file users.txt --role curator
+      gallery users add victor --file users.txt --role viewer
+      gallery users add victor --file users.txt --role curator --keep-password
     """
     from ui.auth import add_user
 
+    if not keep_password and password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with domain_errors():
-        add_user(Path(path), name, password)
-    click.echo(f"user {name} saved in {path}")
+        user = add_user(Path(path), name, None if keep_password else password, role)
+    click.echo(f"user {name} ({user.role}) saved in {path}")
+
+
+@users.command("list")
+@click.option("--file", "path", required=True, type=click.Path(dir_okay=False), help="The users file.")
+def users_list(path):
+    """The users file's logins and their roles (never the hashes).
+
+    \b
+    Example:
+      gallery users list --file users.txt
+    """
+    from ui.auth import read_users
+
+    with domain_errors():
+        found = read_users(Path(path))
+    for name, user in found.items():
+        click.echo(f"{name:<32} {user.role}")
