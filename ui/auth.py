@@ -74,9 +74,10 @@ def read_users(path: Path) -> dict[str, User]:
         role, _, stored = rest.partition(":") if not rest.startswith("pbkdf2_sha256$") else (LEGACY_ROLE, "", rest)
         if not NAME.match(name) or not stored.startswith("pbkdf2_sha256$"):
             raise ConfigError(f"users file {path} line {number} is not `name:role:pbkdf2_sha256$...`")
-        if role not in ROLES:
-            raise ConfigError(f"users file {path} line {number}: role {role!r} is not one of {', '.join(ROLES)}")
-        users[name] = User(role, stored)
+        try:
+            users[name] = User(_role(role), stored)
+        except ConfigError as err:
+            raise ConfigError(f"users file {path} line {number}: {err}") from None
     if not users:
         raise ConfigError(f"users file {path} names no user; add one with `gallery users add NAME`")
     return users

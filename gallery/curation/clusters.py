@@ -220,7 +220,7 @@ def cluster_faces(service, params: ClusterParams = ClusterParams()) -> Clusterin
     started = time.monotonic()
     index = service.index()
     threshold = Threshold.of(params, service.calibration())
-    floor = float(getattr(service, "quality_floor", 0.0) or 0.0)
+    floor = service.quality_floor
     with service.database.session() as session:
         faces = faces_to_review(session, service.embedding_set.id, read_evidence(session))
     in_index = set(index.ids.tolist())

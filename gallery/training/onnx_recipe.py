@@ -12,7 +12,6 @@ Writes to the output folder:
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable
 from gallery.config.profiles import EncoderSpec, profile_toml
 from gallery.config.settings import Settings, file_scalars
 from gallery.core.errors import ConfigError, ModelError
+from gallery.core.files import write_atomically
 from gallery.faces.align import CropSpec
 from gallery.training.data import split
 from gallery.training.loop import Progress, TrainConfig, TrainResult, _to_tensor, train
@@ -58,11 +58,16 @@ def layers(settings: Settings, encoder: str | None = None, targets: str = "dense
     """The recogniser's convolution and linear layers: (name, description, whether `targets` picks it)."""
     from gallery.training.onnx_lora import adaptable_layers, target_layers
 
-    spec = onnx_encoder(settings, encoder)
-    base = WeightStore(settings.weights_dir, offline=settings.offline).resolve(spec.weights)
-    net = convert(Path(base.path), f"encoder '{spec.name}'").net
+    net = _converted(settings, WeightStore(settings.weights_dir, offline=settings.offline), encoder)[2].net
     chosen = set(target_layers(net, targets))
     return [(name, text, name in chosen) for name, text in adaptable_layers(net).items()]
+
+
+def _converted(settings: Settings, store: WeightStore, encoder: str | None):
+    """(the encoder's spec, its resolved base weights, the recogniser converted to torch)."""
+    spec = onnx_encoder(settings, encoder)
+    base = store.resolve(spec.weights)
+    return spec, base, convert(Path(base.path), f"encoder '{spec.name}'")
 
 
 def train_onnx_lora(settings: Settings, collection: Path | None, out: Path, config: TrainConfig | None = None,
@@ -72,11 +77,9 @@ def train_onnx_lora(settings: Settings, collection: Path | None, out: Path, conf
     import torch
 
     config, lora = config or TrainConfig(), lora or OnnxLoraSettings()
-    spec = onnx_encoder(settings, encoder)
     store = WeightStore(settings.weights_dir, offline=settings.offline)
-    base = store.resolve(spec.weights)
+    spec, base, converted = _converted(settings, store, encoder)
     out = Path(out)
-    converted = convert(Path(base.path), f"encoder '{spec.name}'")
     faces = collection_faces(settings, store, collection, CropSpec(converted.size, 1.0), on_image)
     train_faces, val_faces = split(faces, config.validation, config.seed)
     options = spec.options
@@ -94,7 +97,7 @@ def train_onnx_lora(settings: Settings, collection: Path | None, out: Path, conf
     if largest > EXPORT_TOLERANCE:
         raise ModelError(f"the exported recogniser gives other vectors than the trained one (largest difference "
                          f"{largest:.2e} > {EXPORT_TOLERANCE}); nothing was written")
-    path = _write(out / ADAPTED, adapted)
+    path = write_atomically(out / ADAPTED, adapted)
     record = training_record(faces, train_faces, val_faces, result, config) | {
         "recipe": "onnx-lora", "encoder": spec.name, "base_weights": str(base.path), "base_sha256": base.sha256,
         "sha256": sha256_path(path), "lora": asdict(lora), "layers": model.targets,
@@ -107,14 +110,6 @@ def train_onnx_lora(settings: Settings, collection: Path | None, out: Path, conf
     (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     _write_profile(settings, spec, out)
     return result, path
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
 
 
 def _write_profile(settings: Settings, spec: EncoderSpec, out: Path) -> Path:
