@@ -143,6 +143,7 @@ def test_training_lowers_the_loss_writes_the_profile_and_resumes_exactly(collect
     assert first.steps == 2
     resumed, again = train_onnx_lora(settings, collection, tmp_path / "resumed", CONFIG)
     assert resumed.losses == pytest.approx(result.losses, abs=1e-5)
+    assert (result.resumed_from, resumed.resumed_from) == (0, 2)  # faces/s counts this run's steps only
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (path, again))
     x = _crops(1) * 2 - 1
     assert np.allclose(a.run(None, {a.get_inputs()[0].name: x})[0], b.run(None, {b.get_inputs()[0].name: x})[0],

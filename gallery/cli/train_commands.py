@@ -52,8 +52,9 @@ def _run(recipe, settings, collection, out, lr_default, options, **extra):
         result, written = recipe(settings, Path(collection) if collection else None, Path(out) if out else None,
                                  config, on_progress=tick, **extra)
     bar.close()
-    click.echo(f"{result.steps} steps in {result.seconds:.0f} s; best validation EER {100 * result.best_eer:.2f} % "
-               f"at step {result.best_step}{' (stopped early)' if result.stopped_early else ''} -> {written}")
+    resumed = f" (resumed at step {result.resumed_from} of {result.steps})" if result.resumed_from else ""
+    click.echo(f"{result.steps - result.resumed_from} steps in {result.seconds:.0f} s{resumed}; best validation EER "
+               f"{100 * result.best_eer:.2f} % at step {result.best_step}{' (stopped early)' if result.stopped_early else ''} -> {written}")
 
 
 @click.group()

@@ -53,7 +53,8 @@ class TrainResult:
     losses: list[float]
     history: list[dict]  # {"step", "val_eer"} per validation
     stopped_early: bool
-    seconds: float
+    seconds: float  # of this run (a resumed run counts from where it resumed)
+    resumed_from: int = 0  # the step this run started at: steps - resumed_from ran in `seconds`
 
 
 class Trainable(Protocol):
@@ -125,7 +126,7 @@ def train(model: Trainable, train_faces: Faces, val_faces: Faces, config: TrainC
              "stale": 0}
     if (out / CHECKPOINT).exists():
         state = _resume(out / CHECKPOINT, model, optimizer, schedule, sampler)
-    started = time.monotonic()
+    started, resumed_from = time.monotonic(), state["step"]
     last = min(config.steps, stop_at or config.steps)
     while state["step"] < last and state["stale"] < config.patience:
         model.train_mode(True)
@@ -155,7 +156,7 @@ def train(model: Trainable, train_faces: Faces, val_faces: Faces, config: TrainC
     if state["best_state"] is not None:
         model.load_state(state["best_state"])
     result = TrainResult(state["step"], state["best_step"], state["best_eer"], state["losses"], state["history"],
-                         state["stale"] >= config.patience, time.monotonic() - started)
+                         state["stale"] >= config.patience, time.monotonic() - started, resumed_from)
     (out / "training.json").write_text(json.dumps({**asdict(result), "config": asdict(config)}, indent=2) + "\n")
     return result
 

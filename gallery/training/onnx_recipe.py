@@ -105,7 +105,8 @@ def train_onnx_lora(settings: Settings, collection: Path | None, out: Path, conf
         "export_check": {"crops": int(len(probe)), "largest_difference": largest, "tolerance": EXPORT_TOLERANCE,
                          "batch_free": converted.batch_free},
         "training_seconds": result.seconds,
-        "faces_per_second": (result.steps * config.p * config.k / result.seconds) if result.seconds else None,
+        "faces_per_second": ((result.steps - result.resumed_from) * config.p * config.k / result.seconds
+                             if result.seconds else None),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
     _write_profile(settings, spec, out)
