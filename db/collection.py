@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from db.schema import Artwork, EmbeddingSet, Face, FaceVector, IndexRun, IngestError, Sitter, utcnow
+from db.schema import Artwork, EmbeddingSet, Face, FaceVector, IndexRun, IngestError, Sitter, serving, utcnow
 from db.sitters import count_identified_faces
 
 VECTOR_DTYPE = np.float16
@@ -64,15 +64,36 @@ def active_faces(session: Session, artwork_id: int) -> list[Face]:
                                 .order_by(Face.face_index)))
 
 
+def faces_without_vector(session: Session, artwork_id: int, set_id: int) -> list[Face]:
+    """The artwork's active faces (rejected ones too, so a restored face is searchable at once)
+    that have no vector in the set, in face_index order."""
+    has = select(FaceVector.face_id).where(FaceVector.set_id == set_id)
+    return list(session.scalars(select(Face).where(Face.artwork_id == artwork_id, Face.active.is_(True),
+                                                   Face.id.not_in(has)).order_by(Face.face_index)))
+
+
+def drawn_faces(session: Session, artwork_id: int) -> tuple[list[Face], tuple[int, int] | None]:
+    """The artwork's hand-drawn faces in service, and the picture size (width, height) they were drawn on."""
+    artwork = session.get(Artwork, artwork_id)
+    faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork_id, serving(), Face.origin == "drawn")
+                                 .order_by(Face.face_index)))
+    return faces, (artwork.width or 1, artwork.height or 1)
+
+
+def artworks_with_drawn_faces(session: Session) -> set[int]:
+    return set(session.scalars(select(Face.artwork_id).where(serving(), Face.origin == "drawn").distinct()))
+
+
 def set_face_ids(session: Session, set_id: int) -> np.ndarray:
-    """Ids of the active faces that have a vector in the set, sorted: what its index must hold."""
+    """Ids of the serving faces (active, not rejected) that have a vector in the set, sorted: what
+    its index must hold."""
     ids = session.scalars(select(FaceVector.face_id).join(Face, Face.id == FaceVector.face_id)
-                          .where(FaceVector.set_id == set_id, Face.active.is_(True)).order_by(FaceVector.face_id))
+                          .where(FaceVector.set_id == set_id, serving()).order_by(FaceVector.face_id))
     return np.fromiter(ids, dtype=np.int64)
 
 
 def set_vectors(session: Session, set_id: int, dim: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, float16 vectors) of the active faces of the set, read in chunks."""
+    """(ids, float16 vectors) of the serving faces of the set, read in chunks."""
     ids: list[np.ndarray] = []
     blocks: list[np.ndarray] = []
     for face_ids, vectors in _vector_chunks(session, set_id, dim, chunk):
@@ -99,7 +120,7 @@ def _vector_chunks(session: Session, set_id: int, dim: int, chunk: int) -> Itera
     while True:
         rows = session.execute(
             select(FaceVector.face_id, FaceVector.vector).join(Face, Face.id == FaceVector.face_id)
-            .where(FaceVector.set_id == set_id, Face.active.is_(True), FaceVector.face_id > last)
+            .where(FaceVector.set_id == set_id, serving(), FaceVector.face_id > last)
             .order_by(FaceVector.face_id).limit(chunk)
         ).all()
         if not rows:
@@ -163,12 +184,15 @@ class SetSummary:
 
 
 def collection_counts(session: Session) -> dict:
-    active_faces = select(func.count(Face.id)).where(Face.active.is_(True))
+    active_faces = select(func.count(Face.id)).where(serving())
     last_run = session.scalar(select(IndexRun).order_by(IndexRun.id.desc()).limit(1))
     return {
         "artworks": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "present")),
         "artworks_missing": session.scalar(select(func.count(Artwork.id)).where(Artwork.status == "missing")),
         "faces": session.scalar(active_faces),
+        "faces_drawn": session.scalar(select(func.count(Face.id)).where(serving(), Face.origin == "drawn")),
+        "faces_rejected": session.scalar(select(func.count(Face.id)).where(Face.active.is_(True),
+                                                                          Face.rejected_at.is_not(None))),
         "sitters": session.scalar(select(func.count(Sitter.id)).where(Sitter.merged_into_id.is_(None))),
         "identified_faces": count_identified_faces(session),
         "errors": session.scalar(select(func.count(IngestError.id))),
@@ -181,7 +205,7 @@ def collection_counts(session: Session) -> dict:
 
 def embedding_sets(session: Session) -> list[SetSummary]:
     counts = dict(session.execute(select(FaceVector.set_id, func.count(FaceVector.face_id))
-                                  .join(Face, Face.id == FaceVector.face_id).where(Face.active.is_(True))
+                                  .join(Face, Face.id == FaceVector.face_id).where(serving())
                                   .group_by(FaceVector.set_id)).all())
     return [SetSummary(s.id, s.key, s.profile, s.dim, counts.get(s.id, 0), s.created_at)
             for s in session.scalars(select(EmbeddingSet).order_by(EmbeddingSet.id))]
@@ -217,7 +241,7 @@ def sitter_faces(session: Session, sitter_id: int) -> list[FaceEntry]:
         return []
     rows = session.execute(select(Face.id, Face.artwork_id, Artwork.path, Artwork.title, Face.thumbnail)
                            .join(Artwork, Artwork.id == Face.artwork_id)
-                           .where(Face.id.in_(list(current)), Face.active.is_(True)).order_by(Artwork.path))
+                           .where(Face.id.in_(list(current)), serving()).order_by(Artwork.path))
     return [FaceEntry(r.id, r.artwork_id, r.path, r.title, current[r.id].status, current[r.id].source,
                       current[r.id].who, r.thumbnail) for r in rows]
 
@@ -241,7 +265,7 @@ def face_in_file(session: Session, sha256: str, box, min_iou: float = 0.5) -> Co
 
     rows = session.execute(select(Face.id, Face.artwork_id, Face.face_index, Face.box, Artwork.path)
                            .join(Artwork, Artwork.id == Face.artwork_id)
-                           .where(Artwork.sha256 == sha256, Artwork.status == "present", Face.active.is_(True))
+                           .where(Artwork.sha256 == sha256, Artwork.status == "present", serving())
                            .order_by(Artwork.id, Face.face_index)).all()
     scored = [(box_iou(row.box, box), row) for row in rows]
     best, row = max(scored, key=lambda pair: pair[0], default=(0.0, None))
@@ -251,7 +275,7 @@ def face_in_file(session: Session, sha256: str, box, min_iou: float = 0.5) -> Co
 def find_artworks(session: Session, text: str, limit: int = 200) -> list[dict]:
     """Artworks whose title, artist, accession number or path contains `text`."""
     pattern = f"%{text.strip()}%"
-    faces = select(func.count(Face.id)).where(Face.artwork_id == Artwork.id, Face.active.is_(True)).scalar_subquery()
+    faces = select(func.count(Face.id)).where(Face.artwork_id == Artwork.id, serving()).scalar_subquery()
     rows = session.execute(
         select(Artwork.id, Artwork.title, Artwork.artist, Artwork.date, Artwork.accession_number, Artwork.path,
                Artwork.status, faces.label("faces"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.identifications import IdentificationError, current_identifications, identify
-from db.schema import Face, Identification
+from db.schema import WITHDRAWN, Face, Identification, serving
 from db.sitters import chosen_sitter, sitter_named
 
 
@@ -22,8 +22,9 @@ def confirm_faces(session: Session, face_ids: list[int], sitter_id: int, who: st
         raise IdentificationError("no face to record the decision on")
     if len(set(face_ids)) != len(face_ids):
         raise IdentificationError("a face is named twice")
-    active = set(session.scalars(select(Face.id).where(Face.id.in_(face_ids), Face.active.is_(True))))
+    active = set(session.scalars(select(Face.id).where(Face.id.in_(face_ids), serving())))
     unknown = [f for f in face_ids if f not in active]
+    _refuse_rejected(session, unknown)
     if unknown:
         raise IdentificationError(f"there is no active face {unknown[0]}" + (f" (nor {len(unknown) - 1} more)"
                                                                              if len(unknown) > 1 else ""))
@@ -42,6 +43,16 @@ def name_faces(session: Session, face_ids: list[int], sitter_name: str, new_sitt
     return confirm_faces(session, face_ids, sitter.id, who, note)
 
 
+def _refuse_rejected(session: Session, face_ids: list[int]) -> None:
+    """A decision on a face a curator rejected as not a face is refused, saying how to take that back."""
+    rejected = session.scalar(select(Face).where(Face.id.in_(face_ids), Face.rejected_at.is_not(None)).limit(1)) \
+        if face_ids else None
+    if rejected is not None:
+        raise IdentificationError(f"face {rejected.id} was rejected as not a face (by "
+                                  f"{rejected.rejected_by or 'anonymous'}); restore it first with `gallery faces "
+                                  f"restore {rejected.id}`; nothing was recorded")
+
+
 ACTIONS = ("confirmed", "probable", "disputed", "rejected", "reassign")
 
 
@@ -53,6 +64,7 @@ def curate(session: Session, face_id: int, action: str, sitter_name: str, who: s
         raise IdentificationError(f"action must be one of {ACTIONS}, got {action!r}")
     if not sitter_name or not sitter_name.strip():
         raise IdentificationError("name the sitter")
+    _refuse_rejected(session, [face_id])
     sitter = sitter_named(session, sitter_name, create=action in ("confirmed", "probable", "reassign"))
     if sitter is None:
         raise IdentificationError(f"there is no sitter named {sitter_name!r}")
@@ -88,3 +100,22 @@ def decision_words(records: list[Identification], face_id: int, who: str | None)
     done = ", ".join(f"{r.status} for {r.sitter.name}" for r in records)
     return f"Recorded on face {face_id}: {done} (by {who or 'anonymous'})."
 
+
+
+def take_back(session: Session, face_id: int, sitter_id: int, who: str | None, note: str | None = None
+              ) -> Identification:
+    """Take back the latest curator's decision on a (face, sitter) pair ("undo" in review): a new
+    record puts the pair back as it was before (the previous record's status and source), or
+    withdraws it when it had none (WITHDRAWN), so a rejected suggestion is suggested again. The
+    history keeps the decision and its taking back."""
+    last, previous = (list(session.scalars(select(Identification).where(
+        Identification.face_id == face_id, Identification.sitter_id == sitter_id)
+        .order_by(Identification.id.desc()).limit(2))) + [None, None])[:2]
+    if last is None or last.status == WITHDRAWN:
+        raise IdentificationError(f"face {face_id} has no decision on this sitter to take back")
+    if last.source != "curator":
+        raise IdentificationError(f"the latest record of face {face_id} for this sitter came from the {last.source}, "
+                                  "not from a curator's decision; nothing was taken back")
+    status, source = (previous.status, previous.source) if previous is not None else (WITHDRAWN, "curator")
+    return identify(session, face_id, sitter_id, status, source, who,
+                    note or f"takes back record {last.id} ({last.status}, by {last.who or 'anonymous'})")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gallery.core.errors import GalleryError
 
-from db.schema import SOURCES, STATUSES, Face, FaceVector, Identification, Sitter
+from db.schema import SOURCES, STATUSES, WITHDRAWN, Face, FaceVector, Identification, Sitter, serving
 
 
 class IdentificationError(GalleryError):
@@ -38,7 +38,7 @@ def identify(session: Session, face_id: int, sitter_id: int, status: str, source
              who: str | None = None, note: str | None = None, flush: bool = True) -> Identification:
     """Append a record. With `flush` False it is written at the session's next flush (the
     indexer's writer: once for a whole batch) and has no id until then."""
-    if status not in STATUSES:
+    if status not in STATUSES and status != WITHDRAWN:
         raise IdentificationError(f"status must be one of {STATUSES}, got {status!r}")
     if source not in SOURCES:
         raise IdentificationError(f"source must be one of {SOURCES}, got {source!r}")
@@ -70,7 +70,8 @@ def _latest():
 
 def current_identifications(session: Session, face_ids=None) -> list[CurrentIdentification]:
     """The latest record of every (face, sitter) pair, optionally for some faces only. Sitters
-    merged into another are left out: their current records were carried to the survivor."""
+    merged into another are left out: their current records were carried to the survivor; so are
+    pairs whose latest record withdrew a decision (WITHDRAWN: as if the pair had no record)."""
     latest = _latest()
     if face_ids is not None:
         latest = latest.where(Identification.face_id.in_(list(face_ids)))
@@ -78,7 +79,7 @@ def current_identifications(session: Session, face_ids=None) -> list[CurrentIden
         select(Identification.face_id, Identification.sitter_id, Sitter.name, Identification.status,
                Identification.source, Identification.who, Identification.at, Identification.note)
         .join(Sitter, Sitter.id == Identification.sitter_id)
-        .where(Identification.id.in_(latest), Sitter.merged_into_id.is_(None))
+        .where(Identification.id.in_(latest), Sitter.merged_into_id.is_(None), Identification.status != WITHDRAWN)
         .order_by(Identification.face_id, Identification.id)
     )
     return [CurrentIdentification(*row) for row in rows]
@@ -93,8 +94,9 @@ def identified_face_count(session: Session, set_id: int) -> int:
         .join(Sitter, Sitter.id == Identification.sitter_id)
         .join(Face, Face.id == Identification.face_id)
         .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
-        .where(Identification.id.in_(latest), Identification.status != "rejected", Sitter.merged_into_id.is_(None),
-               Face.active.is_(True))) or 0)
+        .where(Identification.id.in_(latest), Identification.status.not_in(("rejected", WITHDRAWN)),
+               Sitter.merged_into_id.is_(None),
+               serving())) or 0)
 
 
 def sitter_likenesses(session: Session, sitter_ids, set_id: int) -> dict[int, list[tuple[int, int]]]:
@@ -105,7 +107,7 @@ def sitter_likenesses(session: Session, sitter_ids, set_id: int) -> dict[int, li
         select(Identification.sitter_id, Face.id, Face.artwork_id)
         .join(Face, Face.id == Identification.face_id)
         .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
-        .where(Identification.id.in_(latest), Identification.status != "rejected", Face.active.is_(True)))
+        .where(Identification.id.in_(latest), Identification.status.not_in(("rejected", WITHDRAWN)), serving()))
     out: dict[int, list[tuple[int, int]]] = {}
     for sitter_id, face_id, artwork_id in rows:
         out.setdefault(sitter_id, []).append((face_id, artwork_id))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.identifications import current_identifications
-from db.schema import Artwork, Face, FaceVector
+from db.schema import Artwork, Face, FaceVector, serving
 
 TRUSTED_SOURCES = ("curator", "metadata")
 
@@ -60,11 +60,11 @@ def faces_to_review(session: Session, set_id: int, evidence: Evidence) -> list[R
         select(Face.id, Face.artwork_id, Face.face_index, Artwork.path, Artwork.title, Face.quality)
         .join(Artwork, Artwork.id == Face.artwork_id)
         .join(FaceVector, (FaceVector.face_id == Face.id) & (FaceVector.set_id == set_id))
-        .where(Face.active.is_(True), Artwork.status == "present").order_by(Face.id))
+        .where(serving(), Artwork.status == "present").order_by(Face.id))
     return [ReviewFace(r.id, r.artwork_id, r.face_index, r.path, r.title, r.quality) for r in rows
             if r.id not in evidence.settled]
 
 
 def artworks_of_faces(session: Session) -> dict[int, int]:
     """Active face id -> its artwork id."""
-    return dict(session.execute(select(Face.id, Face.artwork_id).where(Face.active.is_(True))).all())
+    return dict(session.execute(select(Face.id, Face.artwork_id).where(serving())).all())

@@ -12,12 +12,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, and_, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 STATUSES = ("confirmed", "probable", "disputed", "rejected")
+WITHDRAWN = "withdrawn"  # a decision taken back where the pair had no record before: as if none (db.decisions.take_back)
 SOURCES = ("metadata", "curator", "model")
 ARTWORK_STATES = ("present", "missing")
+FACE_ORIGINS = ("detected", "drawn")
 
 
 def utcnow() -> datetime:
@@ -42,6 +44,11 @@ class Sitter(Base):
     # set when a curator merged this sitter into another (migration 0004): hidden from lists and
     # search, its identification records kept as history
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("sitters.id", name="fk_sitters_merged_into"))
+    # the face shown for the sitter in lists, the dossier and reports (migration 0007); no foreign
+    # key, so a face's history never blocks; a face no longer identified as the sitter is not shown
+    portrait_face_id: Mapped[int | None] = mapped_column(Integer)
+    # kept out of sitter lists and pickers (a bystander the museum does not name); changes no record
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SitterEvent(Base):
@@ -93,8 +100,19 @@ class Face(Base):
     thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)  # JPEG
     # False once the artwork file changed and was detected again; kept for its history
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="detected", server_default="detected")  # FACE_ORIGINS
+    # set when a curator said this is not a face (migration 0007): out of search, suggestions and
+    # clusters; a face detected again at its place when the file changes is rejected again
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     artwork: Mapped[Artwork] = relationship(back_populates="faces")
+
+
+def serving():
+    """The faces search, suggestions, clusters and evaluation work on: active (the artwork file's
+    current detection) and not rejected by a curator."""
+    return and_(Face.active.is_(True), Face.rejected_at.is_(None))
 
 
 class Identification(Base):

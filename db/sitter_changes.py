@@ -18,7 +18,7 @@ from gallery.core.errors import GalleryError
 
 from db.identifications import current_identifications
 from db.schema import Identification, Sitter, SitterEvent
-from db.sitters import clean_name, sitter_named, sitter_typed
+from db.sitters import clean_name, likeness_of, sitter_named, sitter_typed
 
 
 class SitterError(GalleryError):
@@ -60,13 +60,28 @@ def rename_sitter(session: Session, name: str, new_name: str, who: str | None = 
     return sitter
 
 
+AUTO = "auto"  # portrait: let the collection choose (the best confirmed likeness)
+
+
 def edit_sitter(session: Session, name: str, who: str | None = None, aliases: list[str] | None = None,
                 birth_year: int | None = None, death_year: int | None = None, notes: str | None = None,
-                clear_dates: bool = False) -> Sitter:
-    """Set the alternative names (replacing them), dates and notes; None leaves a field as it is."""
+                clear_dates: bool = False, portrait: int | str | None = None, hidden: bool | None = None) -> Sitter:
+    """Set the alternative names (replacing them), dates, notes, the likeness shown for the sitter
+    (`portrait`: a face id that is one of its current likenesses, or AUTO) and whether it is hidden
+    from lists; None leaves a field as it is."""
     sitter = existing_sitter(session, name)
     before = {"alternative_names": list(sitter.alternative_names or []), "birth_year": sitter.birth_year,
-              "death_year": sitter.death_year, "notes": sitter.notes}
+              "death_year": sitter.death_year, "notes": sitter.notes, "portrait_face_id": sitter.portrait_face_id,
+              "hidden": bool(sitter.hidden)}
+    if portrait == AUTO:
+        sitter.portrait_face_id = None
+    elif portrait is not None:
+        if not likeness_of(session, sitter, int(portrait)):
+            raise SitterError(f"face {portrait} is not one of {sitter.name}'s likenesses (a face in service whose "
+                              "current identification is this sitter); nothing was changed")
+        sitter.portrait_face_id = int(portrait)
+    if hidden is not None:
+        sitter.hidden = hidden
     if aliases is not None:
         sitter.alternative_names = sorted({clean_name(a) for a in aliases if a.strip()} - {sitter.name})
     if clear_dates:
@@ -80,7 +95,8 @@ def edit_sitter(session: Session, name: str, who: str | None = None, aliases: li
     if notes is not None:
         sitter.notes = notes or None
     after = {"alternative_names": list(sitter.alternative_names or []), "birth_year": sitter.birth_year,
-             "death_year": sitter.death_year, "notes": sitter.notes}
+             "death_year": sitter.death_year, "notes": sitter.notes, "portrait_face_id": sitter.portrait_face_id,
+             "hidden": bool(sitter.hidden)}
     _event(session, "edit", sitter, who, before=before, after=after)
     return sitter
 

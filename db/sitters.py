@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.identifications import CurrentIdentification, current_identifications
-from db.schema import Face, Identification, Sitter
+from db.schema import Face, Identification, Sitter, serving
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class SitterSummary:
     external_ids: dict
     faces: int  # active faces currently identified with this sitter (not rejected)
     artworks: int
+    portrait_face_id: int | None = None  # the likeness shown for the sitter (portraits)
+    portrait_chosen: bool = False  # a curator chose it (else the best confirmed likeness)
+    hidden: bool = False
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -132,14 +135,17 @@ class SitterChoice:
 def find_sitters(session: Session, query: str | None, limit: int = 8) -> list[SitterChoice]:
     """The sitters a picker offers for what has been typed so far (however typed: case, accents,
     aliases; exact matches first), at most `limit`; none for an empty query. The label adds the
-    life dates and the alias that matched, so two namesakes can be told apart."""
+    life dates and the alias that matched, so two namesakes can be told apart. A hidden sitter is
+    offered only when its whole name (or an alias) is typed."""
     from gallery.core.names import fold
 
     wanted = fold(query or "")
     if not wanted:
         return []
     choices = []
-    for sitter in _found(_standing_sitters(session), query)[:limit]:
+    named = [s for s in _standing_sitters(session)  # a hidden sitter only when its whole name is typed
+             if not s.hidden or wanted in {fold(n) for n in (s.name, *(s.alternative_names or ()))}]
+    for sitter in _found(named, query)[:limit]:
         alias = next((a for a in sitter.alternative_names or () if wanted in fold(a)), None)
         extra = [d for d in (life_dates(sitter.birth_year, sitter.death_year),
                              f"also {alias}" if alias and wanted not in fold(sitter.name) else "") if d]
@@ -213,27 +219,65 @@ def import_sitters(session: Session, records: list[SitterRecord]) -> dict[str, i
     return counts
 
 
-def list_sitters(session: Session, query: str | None = None) -> list[SitterSummary]:
+def list_sitters(session: Session, query: str | None = None, include_hidden: bool = False) -> list[SitterSummary]:
     """Every sitter, or those `query` finds however it is typed (gallery.core.names: case, accents,
-    aliases; exact matches first), with counts of identified faces."""
-    sitters = _standing_sitters(session)
+    aliases; exact matches first), with counts of identified faces and the likeness shown for each.
+    Hidden sitters only with `include_hidden`."""
+    sitters = [s for s in _standing_sitters(session) if include_hidden or not s.hidden]
     if query:
         sitters = _found(sitters, query)
     faces: dict[int, set[int]] = {}
     artworks: dict[int, set[int]] = {}
-    for current, artwork_id in _standing(session):
+    standing = _standing(session)
+    for current, artwork_id in standing:
         faces.setdefault(current.sitter_id, set()).add(current.face_id)
         artworks.setdefault(current.sitter_id, set()).add(artwork_id)
+    shown = portraits(session, standing)
     return [SitterSummary(s.id, s.name, list(s.alternative_names or []), s.birth_year, s.death_year,
-                          dict(s.external_ids or {}), len(faces.get(s.id, ())), len(artworks.get(s.id, ())))
+                          dict(s.external_ids or {}), len(faces.get(s.id, ())), len(artworks.get(s.id, ())),
+                          shown.get(s.id), shown.get(s.id) is not None and shown.get(s.id) == s.portrait_face_id,
+                          bool(s.hidden))
             for s in sitters]
 
 
-def _standing(session: Session) -> list[tuple[CurrentIdentification, int]]:
-    """The current, not rejected identifications of active faces, each with its face's artwork."""
-    active = dict(session.execute(select(Face.id, Face.artwork_id).where(Face.active.is_(True))
-                                  .where(Face.id.in_(select(Identification.face_id)))).all())
-    return [(c, active[c.face_id]) for c in current_identifications(session)
+def portraits(session: Session, standing: list | None = None, sitter_ids=None) -> dict[int, int]:
+    """Sitter id -> the face shown for the sitter: the likeness a curator chose, while it is still a
+    current identification of the sitter; otherwise the best of its likenesses (confirmed before
+    probable or disputed, then the highest face quality, then the earliest face)."""
+    standing = _standing(session) if standing is None else standing
+    wanted = None if sitter_ids is None else set(sitter_ids)
+    likenesses: dict[int, dict[int, str]] = {}
+    for current, _artwork in standing:
+        if wanted is None or current.sitter_id in wanted:
+            likenesses.setdefault(current.sitter_id, {})[current.face_id] = current.status
+    if not likenesses:
+        return {}
+    chosen = dict(session.execute(select(Sitter.id, Sitter.portrait_face_id)
+                                  .where(Sitter.id.in_(list(likenesses)), Sitter.portrait_face_id.is_not(None))).all())
+    face_ids = {f for faces in likenesses.values() for f in faces}
+    quality = dict(session.execute(select(Face.id, Face.quality).where(Face.id.in_(face_ids))).all())
+    out = {}
+    for sitter_id, faces in likenesses.items():
+        if chosen.get(sitter_id) in faces:
+            out[sitter_id] = chosen[sitter_id]
+        else:
+            out[sitter_id] = min(faces, key=lambda f: (faces[f] != "confirmed", -(quality.get(f) or 0.0), f))
+    return out
+
+
+def likeness_of(session: Session, sitter: Sitter, face_id: int) -> bool:
+    """Whether the face is one of the sitter's current likenesses (serving, identified, not rejected)."""
+    return any(c.face_id == face_id and c.sitter_id == sitter.id for c, _a in _standing(session, [face_id]))
+
+
+def _standing(session: Session, face_ids=None) -> list[tuple[CurrentIdentification, int]]:
+    """The current, not rejected identifications of serving faces (or of these faces), each with
+    its face's artwork."""
+    faces = select(Face.id, Face.artwork_id).where(serving())
+    faces = faces.where(Face.id.in_(select(Identification.face_id))) if face_ids is None else \
+        faces.where(Face.id.in_([int(f) for f in face_ids]))
+    active = dict(session.execute(faces).all())
+    return [(c, active[c.face_id]) for c in current_identifications(session, face_ids)
             if c.status != "rejected" and c.face_id in active]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import select
 
 from db.decisions import name_faces
-from db.schema import Artwork, Face
+from db.schema import Artwork, Face, serving
 from db.sitters import chosen_sitter
 
 from gallery.core.errors import GalleryError
@@ -110,7 +110,7 @@ def _fields(details: dict, name: str) -> dict:
 
 
 def _faces(session, artwork_id: int) -> list[int]:
-    return list(session.scalars(select(Face.id).where(Face.artwork_id == artwork_id, Face.active.is_(True))
+    return list(session.scalars(select(Face.id).where(Face.artwork_id == artwork_id, serving())
                                 .order_by(Face.face_index)))
 
 

@@ -1,6 +1,7 @@
 """Mapper stage: detect, align and embed the faces of read files, many images per model call.
 
-New and changed files are detected; files that only lack vectors for a new embedding set are
+New and changed files are detected (a changed file's hand-drawn faces carried to its new picture
+where the detector finds no face); files that only lack vectors for a new embedding set are
 aligned again from their stored landmarks, so their faces (and identifications) stay the same.
 """
 
@@ -10,10 +11,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from gallery.faces.detection import DetectedFace
+from gallery.faces.detection import DetectedFace, box_iou
 from gallery.faces.pipeline import CroppedImage, FacePipeline
 
-from indexer.plan import Task
+from indexer.plan import CARRY_IOU, Task
 
 
 def stored_faces(faces) -> list[DetectedFace]:
@@ -50,6 +51,9 @@ class Mapper:
         image = task.read.image
         known = stored_faces(task.faces) if task.kind == "embed" else None
         try:
+            if task.drawn:
+                known = self._with_drawn(task, image)
+                return self.pipeline.crop_image(image, known, self.thumbnail_size)
             return self.pipeline.crop_image(image, known, self.thumbnail_size if known is None else 0)
         except Exception as err:  # a detector failure on one image must not stop the batch
             task.kind, task.read = "failed", type(task.read)(task.read.path, task.read.sha256, None,
@@ -57,6 +61,21 @@ class Mapper:
             return None
         finally:
             task.read = type(task.read)(task.read.path, task.read.sha256, None, task.read.error)  # free pixels
+
+    def _with_drawn(self, task: Task, image) -> list[DetectedFace]:
+        """A changed file's detections, then its hand-drawn faces carried to the new picture (scaled
+        from the size they were drawn on) where no detection now covers them."""
+        detected = self.pipeline.detect(image)
+        sx, sy = image.size[0] / task.drawn_size[0], image.size[1] / task.drawn_size[1]
+        kept = []
+        for face in stored_faces(task.drawn):
+            x1, y1, x2, y2 = face.box
+            moved = DetectedFace((x1 * sx, y1 * sy, x2 * sx, y2 * sy),
+                                 np.asarray(face.landmarks, np.float32) * np.array([sx, sy], np.float32), face.score)
+            if all(box_iou(moved.box, d.box) < CARRY_IOU for d in detected):
+                kept.append(moved)
+        task.drawn_kept = len(kept)
+        return detected + kept
 
     def _embed(self, batch: list[Task], cropped: list[tuple[Task, CroppedImage]]) -> list[Task]:
         results = self.pipeline.embed_cropped([c for _, c in cropped])

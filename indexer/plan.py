@@ -30,6 +30,9 @@ from indexer.metadata import ArtworkMeta, MetadataProblem, read_artwork_csv, sit
 from indexer.reader import ReadResult
 
 
+CARRY_IOU = 0.5  # a changed file's new face is an old face's (identifications, rejection) above this overlap
+
+
 class CollectionError(GalleryError):
     """A collection folder that cannot be indexed as given."""
 
@@ -64,6 +67,11 @@ class Task:
     read: ReadResult
     known: KnownArtwork | None = None  # the artwork row this task updates
     faces: list | None = None  # embed: the stored faces (db.schema.Face) to align again
+    # changed: the artwork's hand-drawn faces (db.schema.Face) and the picture size they were drawn on,
+    # carried to the new picture where the detector finds no face (indexer.mapper)
+    drawn: list | None = None
+    drawn_size: tuple[int, int] | None = None
+    drawn_kept: int = 0  # how many of the result's faces, at its end, are drawn faces carried over
     result: ImageResult | None = None  # filled by the mapper
     notes: list[str] = field(default_factory=list)
 

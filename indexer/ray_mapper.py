@@ -56,6 +56,7 @@ class StoredFace:
     box: tuple
     landmarks: list
     score: float
+    rejected_at: object = None  # set when a curator rejected the face: embedded, kept out of the index
 
 
 @dataclass(frozen=True)
@@ -233,20 +234,23 @@ def read_again(settings: Settings, task: Task) -> Task:
     return task
 
 
-def stored_faces_of(session, artworks) -> dict[str, list[StoredFace]]:
-    """Artwork path -> its active faces (face_index order), for artworks lacking this set's vectors."""
+def stored_faces_of(session, artworks, set_id: int) -> dict[str, list[StoredFace]]:
+    """Artwork path -> its active faces without a vector in the set (face_index order), for artworks
+    lacking some of this set's vectors."""
     from sqlalchemy import select
 
-    from db.schema import Face
+    from db.schema import Face, FaceVector
 
     by_id = {a.id: a.path for a in artworks}
     out: dict[str, list[StoredFace]] = {}
     ids = sorted(by_id)
     for start in range(0, len(ids), 500):
-        rows = session.scalars(select(Face).where(Face.artwork_id.in_(ids[start:start + 500]), Face.active.is_(True))
+        rows = session.scalars(select(Face).where(Face.artwork_id.in_(ids[start:start + 500]), Face.active.is_(True),
+                                                  Face.id.not_in(select(FaceVector.face_id)
+                                                                 .where(FaceVector.set_id == set_id)))
                                .order_by(Face.artwork_id, Face.face_index))
         for face in rows:
             out.setdefault(by_id[face.artwork_id], []).append(
-                StoredFace(face.id, tuple(face.box), list(face.landmarks), float(face.score)))
+                StoredFace(face.id, tuple(face.box), list(face.landmarks), float(face.score), face.rejected_at))
     return out
 

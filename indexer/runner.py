@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from db.collection import (active_faces, clear_metadata_errors, embedding_set, finish_run, known_artworks,
+from db.collection import (artworks_with_drawn_faces, drawn_faces, faces_without_vector, clear_metadata_errors, embedding_set, finish_run, known_artworks,
                            record_error, start_run)
 from db.engine import Database, open_database
 from db.vectors import index_folder, open_set_index
@@ -178,25 +178,31 @@ def _classified(run: _Run, planner: Planner, reads) -> Iterator[Task]:
 
 
 def _with_stored_faces(run: _Run, task: Task) -> Task:
-    """An embed task gets its artwork's active faces, to align again from their landmarks."""
+    """An embed task gets its artwork's active faces that lack a vector in the run's set, to align
+    again from their landmarks; a changed one its hand-drawn faces, to carry to the new picture."""
     if task.kind == "embed":
         with run.database.session() as session:
-            task.faces = active_faces(session, task.known.id)
+            task.faces = faces_without_vector(session, task.known.id, run.set_id)
+    elif task.kind == "changed":
+        with run.database.session() as session:
+            task.drawn, task.drawn_size = drawn_faces(session, task.known.id)
     return task
 
 
 def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, files: list[CollectionFile],
                  mapper: Mapper) -> Iterator[list[Task]]:
     """Batches of tasks mapped on a Ray cluster, in collection order; the few whose cluster result
-    does not fit are read and mapped here, at the end."""
+    does not fit, and changed files with hand-drawn faces to carry over, are read and mapped here,
+    at the end."""
     from indexer.ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
 
     with run.database.session() as session:
-        stored = stored_faces_of(session, [a for a in planner.known.values() if a.embedded != a.faces])
+        stored = stored_faces_of(session, [a for a in planner.known.values() if a.embedded != a.faces], run.set_id)
+        with_drawn = artworks_with_drawn_faces(session)
     batch: list[Task] = []
     leftover: list[Task] = []
     for task, mapped in ray_tasks(settings, address, jobs_for(files, planner, stored), planner):
-        if not mapped:
+        if not mapped or (task.kind == "changed" and task.known.id in with_drawn):  # drawn faces are carried here
             leftover.append(task)
             continue
         batch.append(task)

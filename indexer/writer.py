@@ -30,9 +30,8 @@ from gallery.faces.detection import box_iou
 from gallery.faces.pipeline import EmbeddedFace
 from gallery.index.vector_index import VectorIndex
 
-from indexer.plan import Task
+from indexer.plan import CARRY_IOU, Task
 
-CARRY_IOU = 0.5  # a changed file's new face inherits an old face's identifications above this overlap
 SAVE_SHARE = 0.1  # periodic index saves take at most about this share of a run: after a save of s seconds
 # the next waits at least s / SAVE_SHARE (a large index's save writes gigabytes; the database holds every
 # vector meanwhile, and an index left behind by a stopped run is caught up from it on the next open)
@@ -73,7 +72,8 @@ class Writer:
             session.flush()  # the batch's new artworks and faces in a few statements, for their ids
             for row, vector in pending.vectors:
                 session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(vector)))
-                added.append((row.id, vector))
+                if row.rejected_at is None:  # a face rejected again where a rejected one was stays out
+                    added.append((row.id, vector))
             sitters = sitters_named(session, {t.file.meta.sitter for _, t, _ in pending.labels if t.file.meta.sitter},
                                     create=True)  # held here, so identify finds them in the session
             for artwork, task, rows in pending.labels:
@@ -123,13 +123,14 @@ class Writer:
         if task.kind == "embed":
             for face, embedded in zip(task.faces, task.result.faces):
                 session.add(FaceVector(face_id=face.id, set_id=self.set_id, vector=encode_vector(embedded.vector)))
-                added.append((face.id, embedded.vector))
+                if face.rejected_at is None:
+                    added.append((face.id, embedded.vector))
             counts["faces_embedded"] += len(task.faces)
         new = None
         if task.kind in ("new", "changed"):
             old = self._retire(session, artwork) if task.kind == "changed" else []
             retired += [f.id for f in old]
-            new = self._insert_faces(session, artwork, task.result.faces, pending)
+            new = self._insert_faces(session, artwork, task.result.faces, pending, task.drawn_kept)
             if old:
                 session.flush()  # the new faces' ids, to carry the old faces' identifications to
                 self._carry_identifications(session, old, old_size, new, (artwork.width, artwork.height))
@@ -163,14 +164,16 @@ class Writer:
         return old
 
     def _insert_faces(self, session: Session, artwork: Artwork, faces: list[EmbeddedFace],
-                      pending: "_Pending") -> list[Face]:
-        """Face rows for the artwork, in face_index order; their vectors wait for the batch's flush."""
+                      pending: "_Pending", drawn: int = 0) -> list[Face]:
+        """Face rows for the artwork, in face_index order (the last `drawn` are hand-drawn faces
+        carried over); their vectors wait for the batch's flush."""
         rows = []
         for embedded in faces:
             detected = embedded.face
+            origin = "drawn" if embedded.index >= len(faces) - drawn else "detected"
             row = Face(artwork=artwork, face_index=embedded.index, box=[float(v) for v in detected.box],
                        landmarks=np.asarray(detected.landmarks, float).round(2).tolist(), score=float(detected.score),
-                       quality=embedded.quality, thumbnail=embedded.thumbnail, active=True)
+                       quality=embedded.quality, thumbnail=embedded.thumbnail, active=True, origin=origin)
             session.add(row)
             rows.append(row)
             pending.vectors.append((row, embedded.vector))
@@ -182,9 +185,13 @@ class Writer:
             before = _fraction(face.box, old_size)
             overlaps = [(box_iou(before, _fraction(n.box, new_size)), n) for n in new]
             best, match = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
-            if match is not None and best >= CARRY_IOU:
-                self.stats.counts["identifications_carried"] += carry_over(
-                    session, face.id, match.id, f"carried over from face {face.id} when the file changed")
+            if match is None or best < CARRY_IOU:
+                continue
+            self.stats.counts["identifications_carried"] += carry_over(
+                session, face.id, match.id, f"carried over from face {face.id} when the file changed")
+            if face.rejected_at is not None:  # detected again where a curator said there is no face
+                match.rejected_at, match.rejected_by = face.rejected_at, face.rejected_by
+                self.stats.counts["faces_rejected_again"] += 1
 
     def _label(self, session: Session, artwork: Artwork, task: Task, faces: list[Face] | None,
                sitters: dict[str, Sitter]) -> None:

@@ -11,7 +11,7 @@ tests/test_upgrade.py then upgrades each one with today's code and compares.
 The collection holds what a curated collection holds at that release: folder-labelled sitters,
 unlabelled faces, sitters imported from a CSV with dates and Wikidata ids, a calibration, and
 curator decisions of every status (confirmed, probable, disputed, rejected, reassigned); from
-0.3.0 a renamed and a merged sitter; from 0.4.0 replica decisions; 0.5.0 stores face quality.
+0.3.0 a renamed and a merged sitter; from 0.4.0 replica decisions; 0.5.0 stores face quality; 0.6.0 is the last release before hand-drawn and rejected faces.
 
 Run from the repository root (needs git history, ../shared and an installed .venv):
     .venv/bin/python scripts/build-upgrade-fixtures.py [VERSION ...]
@@ -43,6 +43,7 @@ RELEASES = {
     "0.3.0": ("f95bf6c", "0004"),
     "0.4.0": ("5ebf0b5", "0005"),
     "0.5.0": ("3da4ed8", "0006"),
+    "0.6.0": ("79e1ecd", "0006"),
 }
 LABELLED = 12  # sitters with a folder of their own (4 photographs each); calibration needs 10
 UNLABELLED = 4  # people whose photographs lie loose in the collection, unnamed
@@ -64,7 +65,10 @@ CURATE = r'''
 import json, sys
 from db.engine import open_database
 from db.schema import Artwork, Face
-from db.identifications import curate
+try:
+    from db.decisions import curate  # 0.6.0 on
+except ImportError:
+    from db.identifications import curate
 database = open_database(sys.argv[1])
 done = []
 with database.session() as session:
@@ -167,7 +171,7 @@ def build(version: str) -> None:
         target = OUT / version
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        shutil.copytree(data, target / "data", ignore=shutil.ignore_patterns("*-wal", "*-shm", "backups"))
+        shutil.copytree(data, target / "data", ignore=shutil.ignore_patterns("*-wal", "*-shm", "backups", "derived"))
         (target / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n")
         print(f"{version}: schema {schema}, {expected['status'].get('counts') or expected['status'].get('faces')} faces")
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
@@ -175,7 +176,9 @@ def curated_page(curated_data, page_at, tmp_path):
 
     settings, root = curated_data
     shutil.copytree(settings.data_dir, tmp_path / "data")
-    page, _url = page_at(settings=with_overrides(settings, data_dir=tmp_path / "data"))
+    copied = with_overrides(settings, data_dir=tmp_path / "data")
+    page, _url = page_at(settings=copied)
+    page.context.gallery_db = copied.database_url
     page.wait_for_selector("text=Who is in this painting?")
     return page, root
 
@@ -210,27 +213,72 @@ def test_confirm_a_candidate_for_a_collection_face(curated_page, lfw_dir):
     page.wait_for_selector(f"text=confirmed as {sitter}")
 
 
-def test_accept_a_suggestion(curated_page):
+def _face_shown(page) -> str:
+    return page.locator("#suggestions-current").inner_text().split()[1]  # "Face 12 of ..."
+
+
+def test_suggestions_are_reviewed_from_the_keyboard(curated_page, capsys):
+    """A accept, R reject, S/arrows move, U undo: each decision shows the next suggestion at once.
+    The decisions per minute of this run are printed (a figure, not a limit)."""
+    from db.engine import open_database
+    from db.schema import Identification
+
     page, _root = curated_page
     page.get_by_role("tab", name="Suggestions").click()
-    page.get_by_role("button", name="Show suggestions").click()
+    page.locator("#suggestions-refresh").click()
     page.wait_for_selector("text=face(s) to review")
-    current = page.locator("#suggestions-current").inner_text()
-    page.get_by_role("button", name="Accept", exact=True).click()
-    page.wait_for_selector("#suggestions-outcome >> text=accepted")
-    face = current.split()[1]
-    assert f"Face {face}:" in page.locator("#suggestions-outcome").inner_text()
+    total = int(page.locator("#suggestions-summary").inner_text().split("review: ")[1].split()[0])
+    assert total >= 4
+
+    first = _face_shown(page)
+    page.keyboard.press("s")
+    page.wait_for_function(f"() => !document.querySelector('#suggestions-current').innerText.includes('Face {first} ')")
+    page.keyboard.press("ArrowLeft")
+    page.locator("#suggestions-current", has_text=f"Face {first} ").wait_for()
+
+    decided = []
+    started = time.perf_counter()
+    for key in "arar":
+        face = _face_shown(page)
+        page.keyboard.press(key)
+        page.locator("#suggestions-outcome", has_text=f"Face {face}:").wait_for()
+        decided.append((face, key))
+    per_minute = len(decided) / (time.perf_counter() - started) * 60
+    with capsys.disabled():
+        print(f"\nkeyboard review: {per_minute:.0f} decisions per minute ({len(decided)} in a real browser)")
+    assert "rejected" in page.locator("#suggestions-outcome").inner_text()
+
+    page.keyboard.press("u")  # the last decision (a reject) is taken back; its face is shown again
+    last = decided[-1][0]
+    page.locator("#suggestions-outcome", has_text=f"Undone: face {last}").wait_for()
+    assert _face_shown(page) == last
+    database = open_database(_settings_of(page))
+    with database.session() as session:
+        records = {r.face_id: r for r in session.query(Identification).where(Identification.source == "curator")
+                   .order_by(Identification.id)}
+    assert {str(f): r.status for f, r in records.items()} == {
+        decided[0][0]: "confirmed", decided[1][0]: "rejected", decided[2][0]: "confirmed", last: "withdrawn"}
 
 
-def test_name_a_cluster(curated_page):
+def _settings_of(page) -> str:
+    return page.context.gallery_db  # set by curated_page
+
+
+def test_a_cluster_is_named_and_taken_back_from_the_keyboard(curated_page):
     page, _root = curated_page
     page.get_by_role("tab", name="Clusters").click()
     page.get_by_role("button", name="Find clusters").click()
     page.wait_for_selector("text=cluster(s) among the faces")
-    page.locator("#clusters-sitter input, #clusters-sitter textarea").first.fill("Unknown sitter A")
+    page.locator("#clusters-refresh").focus()
+    page.keyboard.press("/")  # the cursor into the sitter box
+    page.keyboard.type("Unknown sitter A")
+    page.keyboard.press("Escape")
     page.locator("#clusters-new input").check()
-    page.get_by_role("button", name="Name this cluster").click()
+    page.locator("#clusters-refresh").focus()
+    page.keyboard.press("a")
     page.wait_for_selector("text=confirmed as Unknown sitter A")
+    page.keyboard.press("u")
+    page.wait_for_selector("text=is no longer named Unknown sitter A")
 
 
 def test_a_sitter_is_picked_however_its_name_is_typed(curated_data, page_at, tmp_path):
@@ -279,3 +327,34 @@ def test_a_query_with_a_date_shows_plausibility_and_a_replica_group_expands(date
     page.locator("[role=gridcell]", has_text="3 and 2 replica(s)").first.wait_for()
     page.locator("#identify-works button", has_text="and 2 replica(s)").first.click()  # the grouped work
     expect(page.locator("#identify-replicas img")).to_have_count(2)
+
+
+def test_a_face_is_drawn_on_the_page_and_rejected(curated_page):
+    """Two clicks on the artwork draw a box; the face is added, then rejected, from the page."""
+    page, _root = curated_page
+    page.get_by_role("tab", name="Collection").click()
+    page.get_by_text("Faces of an artwork").click()  # opens the section
+    page.locator("#faces-artwork input, #faces-artwork textarea").first.fill("1")
+    page.locator("#faces-show").click()
+    page.locator("#faces-described", has_text="Faces as numbered on the picture").wait_for()
+    picture = page.locator("#faces-picture img").first
+    picture.wait_for()
+    picture.scroll_into_view_if_needed()
+    natural = picture.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    frame = picture.bounding_box()
+    for x, y in ((8, 8), (72, 80)):  # natural pixels of the shown picture (the artwork is 250 x 250)
+        page.mouse.click(frame["x"] + x * frame["width"] / natural[0], frame["y"] + y * frame["height"] / natural[1])
+        if x == 8:
+            page.locator("#faces-outcome", has_text="First corner").wait_for()
+    box = page.locator("#faces-box input, #faces-box textarea").first
+    page.wait_for_function("el => el.value.split(',').length === 4", arg=box.element_handle())
+    x, y, w, h = (float(v) for v in box.input_value().split(","))
+    assert abs(x - 8) <= 2 and abs(y - 8) <= 2 and abs(w - 64) <= 3 and abs(h - 72) <= 3
+    page.locator("#faces-add").click()
+    outcome = page.locator("#faces-outcome", has_text="drawn on artwork 1")
+    outcome.wait_for()
+    face = outcome.inner_text().split()[1]
+    page.locator("#faces-described", has_text=f"face {face} (drawn)").wait_for()
+    page.locator("#faces-id input").fill(face)
+    page.locator("#faces-reject").click()
+    page.locator("#faces-outcome", has_text=f"Face {face} of artwork 1 is rejected as not a face").wait_for()

@@ -33,7 +33,7 @@ def _face(session, path="/c/a.jpg", index=0) -> Face:
 
 
 def test_new_database_is_at_head_with_sqlite_settings(database):
-    assert current_revision(database.engine) == head_revision() == "0006"
+    assert current_revision(database.engine) == head_revision() == "0007"
     with database.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -87,7 +87,7 @@ def test_older_database_upgrades_in_place_and_keeps_its_rows(tmp_path):
     settings = load_settings(None, {"HOME": str(tmp_path)}, data_dir=str(tmp_path), db_url=url)
     report = upgrade_collection(settings)
     upgraded = open_database(url)
-    assert current_revision(upgraded.engine) == "0006"
+    assert current_revision(upgraded.engine) == "0007"
     assert {"index_runs", "sitter_events", "replica_decisions"} <= set(_tables(url))
     with upgraded.session() as session:
         assert sitter_named(session, "Saskia van Uylenburgh") is not None

@@ -12,7 +12,8 @@ PASSWORD = "correct horse"
 # every route of the page that records a decision (ui/: each handler asks Services.curator first)
 DECISIONS = ("confirm_candidate", "reject_candidate", "add_to_collection", "curate", "name_cluster",
              "accept_suggestion", "reject_suggestion", "accept_all_suggestions", "split_replica",
-             "sitter_rename", "sitter_merge", "sitter_edit", "sitter_delete")
+             "sitter_rename", "sitter_merge", "sitter_edit", "sitter_delete", "undo_suggestion", "undo_cluster",
+             "draw_face", "reject_face", "restore_face")
 
 
 def _counts(database) -> dict[str, int]:

@@ -190,9 +190,9 @@ def test_record_panel_face_history_and_refusals(server):
     assert (rows[0][1], rows[0][2], rows[0][3]) == (name, "confirmed", "metadata")  # the catalogue's label first
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # then every later decision, in order
     with pytest.raises(Exception, match="never deleted"):
-        client.predict(name, "", "", None, None, "", api_name="/sitter_delete")
+        client.predict(name, "", "", None, None, "", "", "unchanged", api_name="/sitter_delete")
     with pytest.raises(Exception, match="there is no sitter named"):
-        client.predict("Nobody At All", name, "", None, None, "", api_name="/sitter_merge")
+        client.predict("Nobody At All", name, "", None, None, "", "", "unchanged", api_name="/sitter_merge")
     with pytest.raises(Exception, match="no identification records"):
         client.predict(10_000_000, api_name="/face_history")
 

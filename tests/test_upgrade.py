@@ -287,3 +287,33 @@ def test_the_release_is_named_the_same_everywhere():
     for version in VERSIONS:  # every release a test collection comes from, with its schema
         assert (version, _expected(version)["schema"]) in releases
     assert _cli("--version").output.strip() == f"gallery {__version__} (collection schema {SCHEMA_HEAD})"
+
+
+def test_faces_are_drawn_and_rejected_on_a_collection_of_the_last_release(tmp_path, onnx_profile):
+    """The collection 0.6.0 made, upgraded: its faces are detected ones; a face drawn on it is searchable,
+    a rejected one leaves search, and a sitter gets a chosen likeness."""
+    data = _copy("0.6.0", tmp_path)
+    _cli("db", "upgrade", "--data-dir", data)
+    where = ["--data-dir", data, "--config", onnx_profile]
+    with closing(sqlite3.connect(data / "gallery.db")) as connection:
+        assert set(connection.execute("select distinct origin from faces")) == {("detected",)}
+        assert connection.execute("select count(*) from faces where rejected_at is not null").fetchone() == (0,)
+        path, (width, height) = connection.execute("select path, width, height from artworks order by id").fetchone()[0], \
+            connection.execute("select width, height from artworks order by id").fetchone()
+        [(face, sitter)] = connection.execute(
+            "select f.id, s.name from faces f join identifications i on i.face_id = f.id join sitters s on "
+            "s.id = i.sitter_id where i.status = 'confirmed' order by f.id limit 1").fetchall()
+    expected = _expected("0.6.0")
+    query = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "lfw-mini" / expected["query"]
+    before = json.loads(_cli("search", query, "--json", *where).output)
+
+    drawn = json.loads(_cli("faces", "add", path, "--box", f"2,2,{width // 4},{height // 4}", "--json",
+                            *where).output)
+    assert drawn["face_index"] >= 1
+    rejected_face = before["candidates"][0]["artworks"][0]["face_id"]
+    _cli("faces", "reject", rejected_face, *where)
+    after = json.loads(_cli("search", query, "--json", *where).output)
+    assert rejected_face not in {a["face_id"] for c in after["candidates"] for a in c["artworks"]}
+    _cli("sitters", "edit", sitter, "--portrait", face, *where)
+    [listed] = [s for s in json.loads(_cli("sitters", "list", "--json", *where).output) if s["name"] == sitter]
+    assert listed["portrait_face_id"] == face and listed["portrait_chosen"]

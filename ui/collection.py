@@ -7,13 +7,13 @@ import gradio as gr
 
 from db.collection import find_artworks, sitter_faces
 from db.decisions import ACTIONS, curate, decision_words
-from db.sitters import list_sitters
+from db.sitters import list_sitters, portraits
 from gallery.core.errors import GalleryError
 
-from ui import picker
+from ui import face_editing, picker
 from ui.services import Services, jpeg
 
-SITTER_HEADERS = ["id", "sitter", "dates", "faces", "artworks"]
+SITTER_HEADERS = ["id", "sitter", "dates", "faces", "artworks", "portrait face"]
 FACE_HEADERS = ["face", "status", "source", "who", "title", "file"]
 ARTWORK_HEADERS = ["id", "title", "artist", "date", "accession_number", "status", "faces", "path"]
 
@@ -37,23 +37,28 @@ def render() -> dict:
     with gr.Row():
         art_query = gr.Textbox(label="Find artworks (title, artist, accession number, file)", max_lines=1)
     artworks = gr.Dataframe(headers=ARTWORK_HEADERS, interactive=False, label="Artworks")
-    return {"query": query, "sitters": sitters, "gallery": gallery, "faces": faces, "face_id": face_id,
+    editing = face_editing.render()
+    return {"editing": editing, "query": query, "sitters": sitters, "gallery": gallery, "faces": faces, "face_id": face_id,
             "action": action, "sitter_name": sitter_name, "note": note, "record": record, "outcome": outcome,
             "art_query": art_query, "artworks": artworks, "selected": gr.State(None)}
 
 
 def listen(c: dict, services: Services) -> None:
     picker.listen(c["sitter_name"], services)
+    face_editing.listen(c["editing"], services)
 
     def find(text):
         with services.database.session() as session:
-            return [[s.id, s.name, s.dates, s.faces, s.artworks] for s in list_sitters(session, text or None)]
+            return [[s.id, s.name, s.dates, s.faces, s.artworks, s.portrait_face_id or ""]
+                    for s in list_sitters(session, text or None)]
 
     def show(sitter_id):
         if sitter_id is None:
             return [], []
         with services.database.session() as session:
             entries = sitter_faces(session, int(sitter_id))
+            portrait = portraits(session, sitter_ids=[int(sitter_id)]).get(int(sitter_id))
+        entries.sort(key=lambda e: e.face_id != portrait)  # the likeness shown for the sitter first
         return ([(jpeg(e.thumbnail), f"face {e.face_id} · {e.status}") for e in entries if e.thumbnail],
                 [[e.face_id, e.status, e.source, e.who or "", e.title or "", e.path] for e in entries])
 

@@ -1,12 +1,13 @@
-"""Record: rename, edit, merge or delete sitters (each change recorded with who and when), the
-record of those changes, and the whole identification history of a face."""
+"""Record: rename, edit (names, dates, the portrait shown, whether listed), merge or delete sitters
+(each change recorded with who and when), the record of those changes, and the whole identification
+history of a face."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from db.identifications import history
-from db.sitter_changes import delete_sitter, edit_sitter, merge_sitters, merge_words, rename_sitter, sitter_events
+from db.sitter_changes import AUTO, delete_sitter, edit_sitter, merge_sitters, merge_words, rename_sitter, sitter_events
 from gallery.core.errors import GalleryError
 
 from ui import picker
@@ -14,6 +15,7 @@ from ui.services import Services
 
 EVENT_HEADERS = ["when", "change", "sitter", "who", "detail"]
 HISTORY_HEADERS = ["when", "sitter", "status", "source", "who", "note"]
+VISIBILITY = ["unchanged", "hide (a bystander the museum does not name)", "show"]
 
 
 def render() -> dict:
@@ -28,6 +30,11 @@ def render() -> dict:
         died = gr.Number(value=None, precision=0, label="Died")
         note = gr.Textbox(label="Note", max_lines=1)
     with gr.Row():
+        portrait = gr.Textbox(label="Portrait: the face id shown for the sitter, or 'auto' (empty: unchanged)",
+                              max_lines=1, elem_id="record-portrait")
+        visibility = gr.Radio(choices=VISIBILITY, value=VISIBILITY[0], label="In sitter lists",
+                              elem_id="record-visibility")
+    with gr.Row():
         buttons = {kind: gr.Button(label, variant=variant) for kind, label, variant in (
             ("rename", "Rename", "secondary"), ("edit", "Save names and dates", "secondary"),
             ("merge", "Merge into", "primary"), ("delete", "Delete", "stop"))}
@@ -38,16 +45,20 @@ def render() -> dict:
         show_history = gr.Button("Identification history")
     face_history = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, label="Every record of this face")
     return {"name": name, "other": other, "aliases": aliases, "born": born, "died": died, "note": note,
+            "portrait": portrait, "visibility": visibility,
             "buttons": buttons, "outcome": outcome, "events": events, "face_id": face_id,
             "show_history": show_history, "face_history": face_history}
 
 
-def _change(kind: str, name, other, aliases, born, died, note, who):
+def _change(kind: str, name, other, aliases, born, died, note, who, portrait=None, visibility=None):
     if kind == "rename":
         return lambda s: f"Renamed to **{rename_sitter(s, name, other, who).name}**."
     if kind == "edit":
         listed = None if aliases is None or not aliases.strip() else [a for a in aliases.split(";")]
-        return lambda s: _edited(edit_sitter(s, name, who, listed, _year(born), _year(died)))
+        chosen = _portrait(portrait)
+        hidden = {VISIBILITY[1]: True, VISIBILITY[2]: False}.get(visibility)
+        return lambda s: _edited(edit_sitter(s, name, who, listed, _year(born), _year(died), portrait=chosen,
+                                             hidden=hidden))
     if kind == "merge":
         return lambda s: merge_words(merge_sitters(s, name, other, who, note or None))
 
@@ -58,6 +69,15 @@ def _change(kind: str, name, other, aliases, born, died, note, who):
     return delete
 
 
+def _portrait(text) -> int | str | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text != AUTO and not text.isdigit():
+        raise GalleryError(f"the portrait is a face id or '{AUTO}', got {text!r}")
+    return text if text == AUTO else int(text)
+
+
 def _year(value) -> int | None:
     """A year from a number box: an empty box arrives as None or 0 (there is no year 0), meaning unknown."""
     return None if value in (None, "", 0) else int(value)
@@ -65,7 +85,8 @@ def _year(value) -> int | None:
 
 def _edited(sitter) -> str:
     return (f"**{sitter.name}**: {', '.join(sitter.alternative_names) or 'no alternative names'}; "
-            f"born {sitter.birth_year or '?'}, died {sitter.death_year or '?'}.")
+            f"born {sitter.birth_year or '?'}, died {sitter.death_year or '?'}; portrait "
+            f"{sitter.portrait_face_id or 'auto'}" + ("; hidden from sitter lists." if sitter.hidden else "."))
 
 
 def listen(c: dict, services: Services) -> None:
@@ -74,21 +95,23 @@ def listen(c: dict, services: Services) -> None:
             return [[e.at.strftime("%Y-%m-%d %H:%M"), e.kind, e.sitter_name, e.who or "", str(e.detail)]
                     for e in sitter_events(session)]
 
-    def act(kind, name, other, aliases, born, died, note, request: gr.Request):
+    def act(kind, name, other, aliases, born, died, note, portrait, visibility, request: gr.Request):
         try:
             who = services.curator(request)
             with services.database.session() as session:
-                message = _change(kind, name, other, aliases, born, died, note, who)(session)
+                message = _change(kind, name, other, aliases, born, died, note, who, portrait, visibility)(session)
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         return message, events()
 
     picker.listen(c["name"], services)
     picker.listen(c["other"], services)
-    inputs = [c["name"]["box"], c["other"]["box"], c["aliases"], c["born"], c["died"], c["note"]]
+    inputs = [c["name"]["box"], c["other"]["box"], c["aliases"], c["born"], c["died"], c["note"], c["portrait"],
+              c["visibility"]]
+
     def handler(kind: str):
-        def run(name, other, aliases, born, died, note, request: gr.Request):  # gradio fills `request`
-            return act(kind, name, other, aliases, born, died, note, request)
+        def run(name, other, aliases, born, died, note, portrait, visibility, request: gr.Request):  # gradio fills `request`
+            return act(kind, name, other, aliases, born, died, note, portrait, visibility, request)
 
         return run
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gallery.config.settings import Settings
 
+from ui import keys
 from ui.auth import Authenticator, read_users
 
 
@@ -19,7 +20,7 @@ def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth_f
     services = build_services(settings, auth_on=authenticator is not None,
                               roles=authenticator.roles() if authenticator else None)
     demo = build_app(services)
-    demo.launch(server_name=host, server_port=port, auth=authenticator, max_file_size=settings.max_upload_bytes,
+    demo.launch(js=keys.script(), server_name=host, server_port=port, auth=authenticator, max_file_size=settings.max_upload_bytes,
                 allowed_paths=[], show_error=True, prevent_thread_lock=not block, inbrowser=False,
                 app_kwargs=_guarded() if authenticator else None,
                 auth_message="Portrait Gallery: log in with your account." if authenticator else None)

@@ -190,10 +190,13 @@ def sitters_import(csv_file, settings):
 
 @sitters.command("list")
 @click.option("--search", "query", default=None, help="Only sitters whose name contains this.")
+@click.option("--all", "include_hidden", is_flag=True, help="Hidden sitters too (marked [hidden]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the sitters as JSON.")
 @settings_options
-def sitters_list(query, as_json, settings):
-    """Every sitter with dates and the number of identified faces and artworks.
+def sitters_list(query, include_hidden, as_json, settings):
+    """Every sitter with dates, the number of identified faces and artworks, and the face shown for it.
+
+    Sitters hidden with `gallery sitters edit NAME --hide` are listed only with --all.
 
     \b
     Example:
@@ -205,9 +208,12 @@ def sitters_list(query, as_json, settings):
     with domain_errors():
         database = open_database(settings.database_url)
         with database.session() as session:
-            found = list_sitters(session, query)
+            found = list_sitters(session, query, include_hidden)
     if as_json:
         echo_json([s.to_json() for s in found])
         return
     for s in found:
-        click.echo(f"{s.name:<40} {s.dates:<12} {s.faces:>5} face(s) {s.artworks:>5} artwork(s)")
+        shown = f"portrait face {s.portrait_face_id}" + (" (chosen)" if s.portrait_chosen else "") \
+            if s.portrait_face_id else "no likeness"
+        click.echo(f"{s.name:<40} {s.dates:<12} {s.faces:>5} face(s) {s.artworks:>5} artwork(s)  {shown}"
+                   + ("  [hidden]" if s.hidden else ""))

@@ -1,4 +1,4 @@
-"""gallery faces | embed | compare."""
+"""gallery faces (detect | add | reject | restore) | embed | compare."""
 
 from __future__ import annotations
 
@@ -15,12 +15,36 @@ def _pipeline(settings):
     return FacePipeline(settings)
 
 
-@click.command()
+class _DetectByDefault(click.Group):
+    """`gallery faces IMAGE` detects (as it always has); `gallery faces add|reject|restore ...` edit."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["detect", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DetectByDefault)
+def faces():
+    """Detect faces in an image (`gallery faces IMAGE`), or edit a collection's faces.
+
+    \b
+    Examples:
+      gallery faces group.jpg --json
+      gallery faces add collection/miniature.jpg --box 212,96,48,60 --sitter "Anne of Cleves"
+      gallery faces reject 1207
+      gallery faces restore 1207
+    """
+
+
+@faces.command("detect")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the faces as JSON.")
 @settings_options
-def faces(image, as_json, settings):
+def detect(image, as_json, settings):
     """Detect every face in IMAGE, largest first, with box, 5 landmarks and score.
+
+    `gallery faces IMAGE` is short for this.
 
     \b
     Example:
@@ -104,3 +128,90 @@ def compare(image_a, image_b, face_a, face_b, as_json, settings):
     click.echo(f"score {result.score:.4f}")
     for name, value in result.components.items():
         click.echo(f"  {name:<16} {value:.4f}")
+
+
+_WHO = click.option("--curator", "who", default=None, help="Who makes the edit (recorded with it).")
+
+
+@faces.command("add")
+@click.argument("image")
+@click.option("--box", required=True, help="X,Y,W,H of the face in the image's pixels (top-left corner, width, "
+                                           "height).")
+@click.option("--sitter", default=None, help="Confirm the drawn face as this existing sitter.")
+@click.option("--new-sitter", is_flag=True, help="--sitter names a new sitter, to be created.")
+@click.option("--note", default=None, help="A note recorded with the identification.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_WHO
+@settings_options
+def add_face(image, box, sitter, new_sitter, note, as_json, who, settings):
+    """Draw a face the detector missed: IMAGE (an artwork's path, or its id) at --box.
+
+    Landmarks come from the detector run on the box alone, or are placed from the box; the face
+    is embedded and searchable at once, keeps its place through later index runs and model
+    upgrades, and is marked as drawn by hand. Nothing is written when anything is refused: a box
+    too small or outside the image, a face already there, an unknown sitter.
+
+    \b
+    Example:
+      gallery faces add collection/miniature.jpg --box 212,96,48,60 --sitter "Anne of Cleves"
+    """
+    from db.engine import open_database
+    from gallery.faces.drawn import parse_box
+    from gallery.faces.pipeline import FacePipeline
+    from indexer.face_edits import draw_face
+
+    with domain_errors():
+        drawn = draw_face(settings, FacePipeline(settings), open_database(settings.database_url), image,
+                          parse_box(box), sitter, new_sitter, who, note)
+    if as_json:
+        echo_json(drawn.to_json())
+    else:
+        click.echo(drawn.describe())
+
+
+def _face_edit(edit, face_id, who, as_json, settings):
+    from db.engine import open_database
+
+    with domain_errors():
+        state = edit(settings, open_database(settings.database_url), face_id, who)
+    if as_json:
+        echo_json(state.to_json())
+    else:
+        click.echo(state.describe())
+
+
+@faces.command("reject")
+@click.argument("face_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_WHO
+@settings_options
+def reject_face(face_id, as_json, who, settings):
+    """Mark face FACE_ID as not a face (an ornament, a reflection, a pattern).
+
+    It leaves search, suggestions, clusters, evaluation and training, and a later index run does
+    not bring it back. Its record and identifications stay; `gallery faces restore` undoes it.
+
+    \b
+    Example:
+      gallery faces reject 1207 --curator "A. Curator"
+    """
+    from indexer.face_edits import reject_face as edit
+
+    _face_edit(edit, face_id, who, as_json, settings)
+
+
+@faces.command("restore")
+@click.argument("face_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_WHO
+@settings_options
+def restore_face(face_id, as_json, who, settings):
+    """Take back the rejection of face FACE_ID: it is searchable again, with its identifications.
+
+    \b
+    Example:
+      gallery faces restore 1207
+    """
+    from indexer.face_edits import restore_face as edit
+
+    _face_edit(edit, face_id, who, as_json, settings)

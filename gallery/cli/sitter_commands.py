@@ -45,22 +45,33 @@ def sitters_rename(name, new_name, who, settings):
 @click.option("--died", type=int, default=None, help="Death year.")
 @click.option("--clear-dates", is_flag=True, help="Forget both years before applying --born/--died.")
 @click.option("--notes", default=None, help="Free-text notes (an empty string clears them).")
+@click.option("--portrait", default=None, metavar="FACE_ID|auto",
+              help="The likeness shown for the sitter in lists, the dossier and reports: one of its identified "
+                   "faces, or 'auto' (the best confirmed one).")
+@click.option("--hide/--show", "hidden", default=None,
+              help="Keep the sitter out of sitter lists and pickers (a bystander the museum does not name), or "
+                   "show it again; no record changes.")
 @_WHO
 @settings_options
-def sitters_edit(name, aliases, clear_aliases, born, died, clear_dates, notes, who, settings):
-    """Set the alternative names, life dates or notes of sitter NAME.
+def sitters_edit(name, aliases, clear_aliases, born, died, clear_dates, notes, portrait, hidden, who, settings):
+    """Set the alternative names, life dates, notes, shown likeness or visibility of sitter NAME.
 
     \b
-    Example:
+    Examples:
       gallery sitters edit "Rembrandt van Rijn" --alias Rembrandt --alias "Rembrandt Harmenszoon" --born 1606 --died 1669
+      gallery sitters edit "Rembrandt van Rijn" --portrait 412
+      gallery sitters edit "Man at the window" --hide
     """
-    from db.sitter_changes import edit_sitter
+    from db.sitter_changes import AUTO, edit_sitter
 
+    if portrait is not None and portrait != AUTO and not portrait.isdigit():
+        raise click.BadParameter(f"give a face id or '{AUTO}', got {portrait!r}", param_hint="--portrait")
     new_aliases = [] if clear_aliases else (list(aliases) if aliases else None)
     sitter = _change(settings, lambda session: edit_sitter(session, name, who, new_aliases, born, died, notes,
-                                                           clear_dates))
+                                                           clear_dates, portrait, hidden))
     click.echo(f"{sitter.name}: aliases {', '.join(sitter.alternative_names) or '-'}; "
-               f"born {sitter.birth_year or '?'}, died {sitter.death_year or '?'}")
+               f"born {sitter.birth_year or '?'}, died {sitter.death_year or '?'}; "
+               f"portrait {sitter.portrait_face_id or 'auto'}" + ("; hidden from lists" if sitter.hidden else ""))
 
 
 @sitters.command("merge")

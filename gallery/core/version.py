@@ -1,6 +1,6 @@
 """The release: CHANGELOG.md lists each release with its collection schema."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 
 def release() -> str:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from db.identifications import current_identifications
-from db.schema import Artwork, Face, Sitter
-from db.sitters import life_dates, sitter_typed
+from db.schema import Artwork, Face, Sitter, serving
+from db.sitters import life_dates, portraits, sitter_typed
 
 from gallery.core.dates import catalogued_date, judge
 from gallery.core.version import release
@@ -59,6 +59,11 @@ class Dossier:
     notes: str | None
     likenesses: list[Likeness]
     created_at: str
+    portrait_face_id: int | None = None  # the likeness shown for the sitter (db.sitters.portraits)
+
+    @property
+    def portrait(self) -> Likeness | None:
+        return next((x for x in self.likenesses if x.face_id == self.portrait_face_id), None)
 
     @property
     def dates(self) -> str:
@@ -68,7 +73,7 @@ class Dossier:
         return {"dossier": "portrait-gallery sitter dossier", "release": release(), "created_at": self.created_at,
                 "sitter": self.sitter, "sitter_id": self.sitter_id, "birth_year": self.birth_year, "death_year": self.death_year,
                 "alternative_names": self.alternative_names, "external_ids": self.external_ids, "notes": self.notes,
-                "likenesses": [x.to_json() for x in self.likenesses]}
+                "portrait_face_id": self.portrait_face_id, "likenesses": [x.to_json() for x in self.likenesses]}
 
 
 def build_dossier(database, name: str, posthumous_years: int) -> Dossier:
@@ -79,7 +84,8 @@ def build_dossier(database, name: str, posthumous_years: int) -> Dossier:
         likenesses = _likenesses(session, sitter, posthumous_years)
         return Dossier(sitter.name, sitter.id, sitter.birth_year, sitter.death_year,
                        list(sitter.alternative_names or []), dict(sitter.external_ids or {}), sitter.notes,
-                       likenesses, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                       likenesses, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       portraits(session, sitter_ids=[sitter.id]).get(sitter.id))
 
 
 def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness]:
@@ -90,7 +96,7 @@ def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness
     rows = session.execute(select(Face.id, Face.artwork_id, Face.thumbnail, Artwork.path, Artwork.title,
                                   Artwork.artist, Artwork.date)
                            .join(Artwork, Artwork.id == Face.artwork_id)
-                           .where(Face.id.in_(list(current)), Face.active.is_(True))).all()
+                           .where(Face.id.in_(list(current)), serving())).all()
     out = []
     for row in rows:
         record = current[row.id]
@@ -115,7 +121,7 @@ def implausible_identifications(database, posthumous_years: int, limit: int | No
         works = {r.id: r for r in session.execute(
             select(Face.id, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title, Artwork.date)
             .join(Artwork, Artwork.id == Face.artwork_id)
-            .where(Face.active.is_(True), Artwork.date.is_not(None), Face.id.in_(faces)))} if faces else {}
+            .where(serving(), Artwork.date.is_not(None), Face.id.in_(faces)))} if faces else {}
         sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
     found = []
     for c in current:

@@ -90,7 +90,7 @@ def labelled_from_database(database, set_key: str, layout: FusionLayout, quality
 
     from db.collection import VECTOR_DTYPE, find_embedding_set
     from db.identifications import confirmed_sitters
-    from db.schema import Face, FaceVector
+    from db.schema import Face, FaceVector, serving
 
     with database.session() as session:
         eset = find_embedding_set(session, set_key)
@@ -99,7 +99,7 @@ def labelled_from_database(database, set_key: str, layout: FusionLayout, quality
         single = confirmed_sitters(session)
         rows = session.execute(select(FaceVector.face_id, FaceVector.vector, Face.quality)
                                .join(Face, Face.id == FaceVector.face_id)
-                               .where(FaceVector.set_id == eset.id, Face.active.is_(True),
+                               .where(FaceVector.set_id == eset.id, serving(),
                                       FaceVector.face_id.in_(list(single)))).all()
     rows = [r for r in rows if r.quality is None or r.quality >= quality_floor]
     if not rows:

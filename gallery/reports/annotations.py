@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from db.identifications import current_identifications
-from db.schema import Artwork, Face, Identification, Sitter
+from db.schema import Artwork, Face, Identification, Sitter, serving
 from db.sitters import sitter_named
 
 from gallery.core.version import release
@@ -51,7 +51,7 @@ def annotation_pages(database, base: str, sitter: str | None = None) -> list[dic
         faces = {r.id: r for r in session.execute(
             select(Face.id, Face.box, Face.artwork_id, Artwork.path, Artwork.width, Artwork.height, Artwork.extras,
                    Artwork.title).join(Artwork, Artwork.id == Face.artwork_id)
-            .where(Face.active.is_(True), Artwork.status == "present",
+            .where(serving(), Artwork.status == "present",
                    Face.id.in_({c.face_id for c in current})))} if current else {}
         sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
         record_ids = _record_ids(session, current)

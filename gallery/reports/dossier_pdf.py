@@ -37,6 +37,17 @@ def dossier_section(out: Writer, dossier, title: str | None = None) -> None:
         facts.append(dossier.notes)
     for fact in facts:
         out.line(fact, 8)
+    portrait = dossier.portrait
+    if portrait is not None and portrait.thumbnail:
+        out.room(2 * ROW + 2)
+        top = out.pdf.get_y() + 1
+        out.image(portrait.thumbnail, MARGIN, top, 2 * ROW)
+        out.pdf.set_xy(MARGIN + 2 * ROW + 4, top)
+        out.pdf.set_font(out.family, "", 8)
+        out.pdf.cell(0, 4, out.text(f"The likeness shown for the sitter: face {portrait.face_id}, "
+                                    f"{short(portrait.title or Path(portrait.path).name, 60)}"),
+                     new_x="LMARGIN", new_y="NEXT")
+        out.pdf.set_y(top + 2 * ROW + 1)
     out.line(f"{len(dossier.likenesses)} identified likeness(es), by the work's date:", 9)
     for likeness in dossier.likenesses:
         out.room(ROW + 2)

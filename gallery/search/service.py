@@ -31,7 +31,7 @@ from db.collection import CollectionFace, face_in_file, face_thumbnails, find_em
 from db.engine import Database
 from db.identifications import current_identifications, identified_face_count, sitter_likenesses
 from db.replicas import replica_decisions
-from db.schema import Artwork, EmbeddingSet, Face, Identification, Sitter
+from db.schema import Artwork, EmbeddingSet, Face, Identification, Sitter, serving
 from db.vectors import index_folder, open_set_index
 
 from gallery.faces.batch import pick_face
@@ -393,11 +393,11 @@ class SearchService:
             rows = {r.id: r for r in session.execute(
                 select(Face.id, Face.quality, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title,
                        Artwork.artist, Artwork.date, Artwork.status, Artwork.sha256)
-                .join(Artwork, Artwork.id == Face.artwork_id).where(Face.id.in_([int(i) for i in ids])))}
+                .join(Artwork, Artwork.id == Face.artwork_id).where(Face.id.in_([int(i) for i in ids]), serving()))}
         out = []
         for position, (face_id, score) in enumerate(zip(ids, scores)):
             row = rows.get(int(face_id))
-            if row is None:  # retired since the index was saved
+            if row is None:  # retired or rejected since the index was saved
                 continue
             out.append(FaceMatch(int(face_id), row.artwork_id, row.path, row.title, row.artist, row.date,
                                  float(score), {k: float(v[position]) for k, v in per_component.items()},

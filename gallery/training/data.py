@@ -93,14 +93,14 @@ def faces_from_database(database, spec: CropSpec, max_pixels: int, on_image=None
     from sqlalchemy import select
 
     from db.identifications import confirmed_sitters
-    from db.schema import Artwork, Face
+    from db.schema import Artwork, Face, serving
 
     from gallery.faces.images import load_image
 
     with database.session() as session:
         single = confirmed_sitters(session)
         rows = session.execute(select(Face.id, Face.landmarks, Artwork.path).join(Artwork)
-                               .where(Face.id.in_(list(single)), Face.active.is_(True),
+                               .where(Face.id.in_(list(single)), serving(),
                                       Artwork.status == "present",
                                       Face.quality.is_(None) | (Face.quality >= quality_floor))
                                .order_by(Artwork.path)).all()
