@@ -44,7 +44,9 @@ def test_index_status_and_sitters_commands(gallery_cli, lfw_dir, onnx_profile, t
     listed = json.loads(gallery_cli("sitters", "list", "--search", "gore", "--json").stdout)
     assert listed == [{"id": listed[0]["id"], "name": "Al Gore", "alternative_names": ["Albert Arnold Gore Jr."],
                        "birth_year": 1948, "death_year": None, "external_ids": {"wikidata": "Q19673"},
-                       "faces": 4, "artworks": 4}]
+                       "faces": 4, "artworks": 4, "portrait_face_id": listed[0]["portrait_face_id"],
+                       "portrait_chosen": False, "hidden": False}]
+    assert listed[0]["portrait_face_id"] is not None  # the best of its likenesses
 
 
 def test_index_command_errors_are_one_clear_line(gallery_cli, onnx_profile, tmp_path):

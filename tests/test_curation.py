@@ -207,7 +207,7 @@ def test_cli_add_suggest_and_clusters(curated, gallery_cli):
 
 
 def test_gallery_curate_records_each_decision_as_the_page_does(tmp_path):
-    """`gallery curate` on a real collection (the one release 0.5.0 made, tests/data/releases):
+    """`gallery curate` on a real collection (the one release 0.6.0 made, tests/data/releases):
     the page's decisions, through the same function and in the same words."""
     import shutil
 
@@ -221,7 +221,8 @@ def test_gallery_curate_records_each_decision_as_the_page_does(tmp_path):
 
     assert tuple(curate.params[1].type.choices) == ACTIONS
     data = tmp_path / "data"
-    shutil.copytree(Path(__file__).parent / "data" / "releases" / "0.5.0" / "data", data)
+    shutil.copytree(Path(__file__).parent / "data" / "releases" / "0.6.0" / "data", data)
+    assert CliRunner().invoke(main, ["db", "upgrade", "--data-dir", str(data)]).exit_code == 0
     database = open_database(f"sqlite:///{data / 'gallery.db'}")
     with database.session() as session:
         standing = next(c for c in current_identifications(session)
