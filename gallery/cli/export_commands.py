@@ -1,4 +1,4 @@
-"""gallery export identifications | annotations."""
+"""gallery export identifications | annotations | wikidata."""
 
 from __future__ import annotations
 
@@ -77,3 +77,28 @@ def export_annotations(out, sitter, base, manifest, manifest_out, settings):
                                          target)
     click.echo(f"{count} annotation(s) on {pages} canvas(es) written to {out}"
                + (f"; annotated manifest: {target}" if target else ""))
+
+
+@export.command("wikidata")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The QuickStatements batch (.txt, tab-separated).")
+@settings_options
+def export_wikidata(out, settings):
+    """The identifications as a Wikidata QuickStatements batch: each artwork with a Wikidata id
+    depicts (P180) the sitter's item, with the face's relative position (P2677) and "presumably"
+    (P1480) for a probable identification. Artworks and sitters without ids are listed, not guessed.
+
+    \b
+    Example:
+      gallery export wikidata -o depicts.txt
+    """
+    from db.engine import open_database
+
+    from gallery.reports.wikidata import write_wikidata
+
+    with domain_errors():
+        written, batch = write_wikidata(open_database(settings.database_url), Path(out))
+    for line in batch.describe():
+        click.echo(line, err=True)
+    click.echo(f"{len(batch.lines)} statement(s) written to {written}; paste them into QuickStatements "
+               "(https://quickstatements.toolforge.org) to add them to Wikidata")

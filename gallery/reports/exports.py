@@ -40,7 +40,8 @@ def identification_rows(database: Database) -> list[dict]:
         face, sitter = faces[c.face_id], sitters[c.sitter_id]
         art = artworks[face.artwork_id]
         rows.append({"face_id": face.id, "face_index": face.face_index, "box": [round(v, 1) for v in face.box],
-                     "active": face.active, "artwork_id": art.id, "path": art.path, "sha256": art.sha256,
+                     "active": face.active, "origin": face.origin,
+                     "rejected": face.rejected_at is not None, "artwork_id": art.id, "path": art.path, "sha256": art.sha256,
                      "title": art.title, "artist": art.artist, "date": art.date,
                      "accession_number": art.accession_number, "institution": art.institution,
                      "artwork_status": art.status, "sitter_id": sitter.id, "sitter": sitter.name,
