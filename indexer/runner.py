@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from db.collection import (artworks_with_drawn_faces, drawn_faces, faces_without_vector, clear_metadata_errors, embedding_set, finish_run, known_artworks,
-                           record_error, start_run)
+from db.collection import (artworks_with_drawn_faces, clear_metadata_errors, drawn_faces, embedding_set,
+                           faces_without_vector, finish_run, known_artworks, record_error, start_run)
 from db.engine import Database, open_database
 from db.vectors import index_folder, open_set_index
 from gallery.faces.pipeline import FacePipeline
