@@ -19,8 +19,8 @@ from gallery.reports.formats import file_format
 from gallery.core.errors import GalleryError
 from gallery.core.files import write_atomically
 
-COLUMNS = ("face_id", "face_index", "box", "active", "artwork_id", "path", "sha256", "title", "artist", "date",
-           "accession_number", "institution", "artwork_status", "sitter_id", "sitter", "alternative_names",
+COLUMNS = ("face_id", "face_index", "box", "active", "origin", "rejected", "artwork_id", "path", "sha256", "title",
+           "artist", "date", "accession_number", "institution", "artwork_status", "sitter_id", "sitter", "alternative_names",
            "birth_year", "death_year", "external_ids", "status", "source", "who", "at", "note")
 
 
