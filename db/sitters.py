@@ -240,11 +240,13 @@ def list_sitters(session: Session, query: str | None = None, include_hidden: boo
             for s in sitters]
 
 
-def portraits(session: Session, standing: list | None = None, sitter_ids=None) -> dict[int, int]:
+def portraits(session: Session, standing: list | None = None, sitter_ids=None, face_ids=None) -> dict[int, int]:
     """Sitter id -> the face shown for the sitter: the likeness a curator chose, while it is still a
     current identification of the sitter; otherwise the best of its likenesses (confirmed before
-    probable or disputed, then the highest face quality, then the earliest face)."""
-    standing = _standing(session) if standing is None else standing
+    probable or disputed, then the highest face quality, then the earliest face). `standing` is
+    db.sitters' reading of the current identifications when the caller has it; otherwise that of
+    `face_ids` (the sitters' likenesses, when known) or of the whole collection is read."""
+    standing = _standing(session, face_ids) if standing is None else standing
     wanted = None if sitter_ids is None else set(sitter_ids)
     likenesses: dict[int, dict[int, str]] = {}
     for current, _artwork in standing:

@@ -24,13 +24,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from db.collection import embedding_set, encode_vector
+from db.collection import active_faces, embedding_set, encode_vector
 from db.decisions import name_faces
 from db.engine import Database
 from db.identifications import current_identifications
 from db.schema import Artwork, EmbeddingSet, Face, FaceVector, utcnow
 from db.vectors import index_folder, open_set_index
 from gallery.core.errors import GalleryError
+from gallery.core.files import read_image_bytes
 from gallery.faces.detection import box_iou
 from gallery.faces.drawn import DrawnFace, face_in_box
 from gallery.index.choice import IndexRule
@@ -111,12 +112,12 @@ def draw_face(settings, pipeline, database: Database, artwork_ref, box, sitter: 
     with database.session() as session:
         artwork = artwork_for(session, artwork_ref)
         artwork_id, path, sha = artwork.id, artwork.path, artwork.sha256
-        faces = list(session.scalars(select(Face).where(Face.artwork_id == artwork_id, Face.active.is_(True))))
+        faces = active_faces(session, artwork_id)
         if sitter is not None:
             from db.sitters import chosen_sitter
 
             chosen_sitter(session, sitter, new_sitter, create=False)
-    data = _read(path)
+    data = read_image_bytes(path)
     if hashlib.sha256(data).hexdigest() != sha:
         raise FaceEditError(f"{path} changed since it was indexed; run `gallery index` on its folder first")
     image = pipeline.load(data, path)
@@ -216,9 +217,4 @@ def catch_up_indexes(settings, database: Database) -> list[str]:
     return opened
 
 
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise FaceEditError(f"cannot read {path}: {err.strerror or err}") from None
 

@@ -252,7 +252,7 @@ def test_suggestions_are_reviewed_from_the_keyboard(curated_page, capsys):
     last = decided[-1][0]
     page.locator("#suggestions-outcome", has_text=f"Undone: face {last}").wait_for()
     assert _face_shown(page) == last
-    database = open_database(_settings_of(page))
+    database = open_database(_database_url_of(page))
     with database.session() as session:
         records = {r.face_id: r for r in session.query(Identification).where(Identification.source == "curator")
                    .order_by(Identification.id)}
@@ -260,7 +260,7 @@ def test_suggestions_are_reviewed_from_the_keyboard(curated_page, capsys):
         decided[0][0]: "confirmed", decided[1][0]: "rejected", decided[2][0]: "confirmed", last: "withdrawn"}
 
 
-def _settings_of(page) -> str:
+def _database_url_of(page) -> str:
     return page.context.gallery_db  # set by curated_page
 
 

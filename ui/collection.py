@@ -57,7 +57,8 @@ def listen(c: dict, services: Services) -> None:
             return [], []
         with services.database.session() as session:
             entries = sitter_faces(session, int(sitter_id))
-            portrait = portraits(session, sitter_ids=[int(sitter_id)]).get(int(sitter_id))
+            portrait = portraits(session, sitter_ids=[int(sitter_id)],
+                                 face_ids=[e.face_id for e in entries]).get(int(sitter_id))
         entries.sort(key=lambda e: e.face_id != portrait)  # the likeness shown for the sitter first
         return ([(jpeg(e.thumbnail), f"face {e.face_id} · {e.status}") for e in entries if e.thumbnail],
                 [[e.face_id, e.status, e.source, e.who or "", e.title or "", e.path] for e in entries])

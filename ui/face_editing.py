@@ -8,7 +8,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from db.schema import Face
+from db.collection import active_faces
 from gallery.core.errors import GalleryError
 from gallery.faces.drawn import parse_box
 from indexer.face_edits import artwork_for, draw_face, reject_face, restore_face
@@ -52,14 +52,13 @@ def listen(c: dict, services: Services) -> None:
         try:
             with services.database.session() as session:
                 art = artwork_for(session, reference)
-                faces = [(f.id, f.box, f.origin, f.rejected_at is not None) for f in session.query(Face).where(
-                    Face.artwork_id == art.id, Face.active.is_(True)).order_by(Face.face_index)]
+                faces = [(f.id, f.box, f.origin, f.rejected_at is not None) for f in active_faces(session, art.id)]
                 path, artwork_id = art.path, art.id
             image = services.search.pipeline.load(path)
         except GalleryError as err:
             raise gr.Error(str(err)) from None
         state = {"artwork_id": artwork_id, "size": image.size, "faces": faces, "corner": corner}
-        return _picture(image.rgb, image.size, faces, None), _listing(faces), state
+        return _picture(image.rgb, image.size, faces), _listing(faces), state
 
     c["show"].click(show, [c["artwork"]], [c["picture"], c["described"], c["state"]], api_name="artwork_faces")
     c["artwork"].submit(show, [c["artwork"]], [c["picture"], c["described"], c["state"]], api_name=False)
@@ -112,7 +111,7 @@ def listen(c: dict, services: Services) -> None:
     c["restore"].click(edit(restore_face), [c["state"], c["face_id"]], outputs, api_name="restore_face")
 
 
-def _picture(rgb: np.ndarray, size: tuple[int, int], faces, chosen) -> str:
+def _picture(rgb: np.ndarray, size: tuple[int, int], faces) -> str:
     """The artwork at most SHOWN_SIDE pixels a side, its faces boxed (rejected ones left out)."""
     from PIL import Image
 
@@ -120,7 +119,7 @@ def _picture(rgb: np.ndarray, size: tuple[int, int], faces, chosen) -> str:
     factor = min(SHOWN_SIDE, max(size)) / max(size)
     image = image.resize((max(1, round(size[0] * factor)), max(1, round(size[1] * factor))))
     boxes = [[v * factor for v in box] for _id, box, _origin, rejected in faces if not rejected]
-    return shown(annotate(np.asarray(image), boxes, chosen))
+    return shown(annotate(np.asarray(image), boxes))
 
 
 def _listing(faces) -> str:

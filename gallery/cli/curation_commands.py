@@ -38,10 +38,11 @@ def add(image, sitter, new_sitter, face, title, artist, date, accession_number, 
     """
     from db.engine import open_database
     from indexer.adding import add_image
+    from gallery.core.files import read_image_bytes
     from gallery.faces.pipeline import FacePipeline
 
     with domain_errors():
-        data = _read(Path(image))
+        data = read_image_bytes(image)
         added = add_image(settings, FacePipeline(settings), open_database(settings.database_url), data,
                           Path(image).name, {"title": title, "artist": artist, "date": date,
                                              "accession_number": accession_number},
@@ -50,15 +51,6 @@ def add(image, sitter, new_sitter, face, title, artist, date, accession_number, 
         echo_json(added.to_json())
     else:
         click.echo(added.describe())
-
-
-def _read(path: Path) -> bytes:
-    from gallery.core.errors import ImageLoadError
-
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise ImageLoadError(str(path), err.strerror or "cannot be read") from None
 
 
 def _face_ids(text: str) -> list[int]:

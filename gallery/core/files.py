@@ -1,4 +1,4 @@
-"""Writing a file whole or not at all."""
+"""Reading an image file's bytes; writing a file whole or not at all."""
 
 from __future__ import annotations
 
@@ -6,6 +6,16 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from gallery.core.errors import ImageLoadError
+
+
+def read_image_bytes(path) -> bytes:
+    """An image file's bytes, or an ImageLoadError naming the file and why it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise ImageLoadError(str(path), err.strerror or "cannot be read") from None
 
 
 def write_atomically(path: Path, data: bytes) -> Path:

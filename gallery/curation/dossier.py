@@ -85,7 +85,8 @@ def build_dossier(database, name: str, posthumous_years: int) -> Dossier:
         return Dossier(sitter.name, sitter.id, sitter.birth_year, sitter.death_year,
                        list(sitter.alternative_names or []), dict(sitter.external_ids or {}), sitter.notes,
                        likenesses, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       portraits(session, sitter_ids=[sitter.id]).get(sitter.id))
+                       portraits(session, sitter_ids=[sitter.id],
+                                 face_ids=[x.face_id for x in likenesses]).get(sitter.id))
 
 
 def _likenesses(session, sitter: Sitter, posthumous_years: int) -> list[Likeness]:

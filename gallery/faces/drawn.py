@@ -37,11 +37,6 @@ class DrawnFace:
     face: DetectedFace  # box as drawn (clipped to the image), landmarks estimated, score
     landmarks_from: str  # "detector" or "box"
 
-    def describe(self) -> str:
-        if self.landmarks_from == "detector":
-            return f"landmarks from the detector run on the box (score {self.face.score:.2f})"
-        return "landmarks placed from the box (the detector found no face in it)"
-
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
     """'X,Y,W,H' (pixels of the full-resolution image, top-left corner and size) -> x1, y1, x2, y2."""
@@ -95,9 +90,8 @@ def face_in_box(detector, spec, image: LoadedImage, box, max_side: int) -> Drawn
         full = (np.asarray(face.box, np.float32).reshape(2, 2) + offset) / scale
         overlap = box_iou(box, tuple(full.reshape(-1)))
         if overlap >= best_iou:
-            best, best_iou = (face, full), overlap
+            best, best_iou = face, overlap
     if best is not None:
-        face, _full = best
-        landmarks = (np.asarray(face.landmarks, np.float32) + offset) / scale
-        return DrawnFace(DetectedFace(box, landmarks, float(face.score)), "detector")
+        landmarks = (np.asarray(best.landmarks, np.float32) + offset) / scale
+        return DrawnFace(DetectedFace(box, landmarks, float(best.score)), "detector")
     return DrawnFace(DetectedFace(box, box_landmarks(box), 0.0), "box")

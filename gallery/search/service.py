@@ -38,7 +38,8 @@ from gallery.faces.batch import pick_face
 from gallery.evaluation.calibration import Calibration
 from gallery.evaluation.likelihood import Ratio, evidence_score
 from gallery.core.dates import DateRange, Plausibility, catalogued_date, judge, parse_date
-from gallery.core.errors import GalleryError, ImageLoadError
+from gallery.core.errors import GalleryError
+from gallery.core.files import read_image_bytes
 from gallery.faces.pipeline import FacePipeline, ImageResult
 from gallery.faces.query_view import QueryView, query_view
 from gallery.curation.replicas import ReplicaRule, group_faces, thumbnail_signature
@@ -271,7 +272,7 @@ class SearchService:
         loaded = []
         for position, request in enumerate(requests):
             try:
-                data = request.source if isinstance(request.source, bytes) else _read(Path(request.source))
+                data = request.source if isinstance(request.source, bytes) else read_image_bytes(request.source)
                 loaded.append((position, data, self.pipeline.load(data, request.label)))
             except GalleryError as err:
                 answers[position] = err
@@ -489,13 +490,6 @@ def _judged(ranked: list[Candidate], date: DateRange | None, posthumous_years: i
                 judged[i], judged[i + 1] = second, first
                 moved = True
     return judged
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise ImageLoadError(str(path), err.strerror or "cannot be read") from None
 
 
 def search_service(settings) -> SearchService:
