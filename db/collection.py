@@ -143,11 +143,17 @@ def record_error(session: Session, path: str, stage: str, message: str, run_id: 
 
 
 WALK_STAGES = ("metadata", "unsupported")  # errors found by walking the folder, not by reading a file
+DECODE_STAGES = ("regions",)  # errors found only when a file is decoded (its XMP face regions)
 
 
-def clear_errors(session: Session, paths: list[str]) -> None:
+def clear_errors(session: Session, paths: list[str], decoded: list[str] = ()) -> None:
+    """Forget the read errors of files read well, and the decoding ones of files decoded again."""
     if paths:
-        session.execute(delete(IngestError).where(IngestError.path.in_(paths), IngestError.stage.notin_(WALK_STAGES)))
+        session.execute(delete(IngestError).where(IngestError.path.in_(paths),
+                                                  IngestError.stage.notin_(WALK_STAGES + DECODE_STAGES)))
+    if decoded:
+        session.execute(delete(IngestError).where(IngestError.path.in_(list(decoded)),
+                                                  IngestError.stage.in_(DECODE_STAGES)))
 
 
 def clear_metadata_errors(session: Session, collection: str) -> None:

@@ -53,13 +53,14 @@ def identify(session: Session, face_id: int, sitter_id: int, status: str, source
     return record
 
 
-def add_metadata_identification(session: Session, face_id: int, sitter_id: int, note: str | None = None) -> bool:
+def add_metadata_identification(session: Session, face_id: int, sitter_id: int, note: str | None = None,
+                                status: str = "confirmed") -> bool:
     """Record a catalogue label unless the pair already has any record (a curator's included)."""
     exists = session.scalar(select(Identification.id).where(Identification.face_id == face_id,
                                                             Identification.sitter_id == sitter_id).limit(1))
     if exists is not None:
         return False
-    identify(session, face_id, sitter_id, "confirmed", "metadata", note=note)
+    identify(session, face_id, sitter_id, status, "metadata", note=note)
     return True
 
 

@@ -71,7 +71,10 @@ class Task:
     # carried to the new picture where the detector finds no face (indexer.mapper)
     drawn: list | None = None
     drawn_size: tuple[int, int] | None = None
-    drawn_kept: int = 0  # how many of the result's faces, at its end, are drawn faces carried over
+    drawn_kept: int = 0  # how many of the result's faces, at its end, are hand-drawn (carried over, or regions')
+    # named face regions of the file's XMP, each with the position of its face in `result` (indexer.mapper)
+    regions: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the file's metadata problems, recorded as its errors
     result: ImageResult | None = None  # filled by the mapper
     notes: list[str] = field(default_factory=list)
 

@@ -126,12 +126,12 @@ def plan_for(settings: Settings, resources: dict) -> RayPlan:
     return RayPlan(settings.ray_actors or max(1, left // per_actor), {"num_cpus": per_actor}, readers)
 
 
-def read_files(batch: dict, max_pixels: int, reduce_to: int | None = None) -> dict:
+def read_files(batch: dict, max_pixels: int, reduce_to: int | None = None, regions: bool = True) -> dict:
     """The read stage: each job's file hashed and decoded (indexer.reader.read_file)."""
     reads = []
     for blob in batch["job"]:
         job = pickle.loads(blob)
-        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels, reduce_to),
+        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels, reduce_to, regions),
                                   protocol=pickle.HIGHEST_PROTOCOL))
     return {"job": batch["job"], "read": np.array(reads, dtype=object)}
 
@@ -150,7 +150,7 @@ class MapperActor:
         jobs = [pickle.loads(blob) for blob in batch["job"]]
         reads = [pickle.loads(blob) for blob in batch["read"]] if "read" in batch else \
             [read_file(job.file.read_path, job.file.known_sha256, self.settings.max_pixels,
-                       self.settings.detect_max_side) for job in jobs]
+                       self.settings.detect_max_side, self.settings.read_regions) for job in jobs]
         tasks = [self._task(job, read) for job, read in zip(jobs, reads)]
         for _ in self.mapper.map(tasks):  # fills each task's result (and fails those it must)
             pass
@@ -186,7 +186,8 @@ def ray_tasks(settings: Settings, address: str, jobs: list[Job], planner: Planne
         dataset = ray.data.from_items([{"job": pickle.dumps(job)} for job in jobs],
                                       override_num_blocks=-(-len(jobs) // files_per_block))
         if plan.readers:
-            reading = {"max_pixels": settings.max_pixels, "reduce_to": settings.detect_max_side}
+            reading = {"max_pixels": settings.max_pixels, "reduce_to": settings.detect_max_side,
+                       "regions": settings.read_regions}
             dataset = dataset.map_batches(read_files, fn_kwargs=reading,
                                           batch_size=settings.batch_size, batch_format="numpy", num_cpus=1,
                                           concurrency=plan.readers)
@@ -228,7 +229,8 @@ def jobs_for(files: Iterable[CollectionFile], planner: Planner, stored: dict[str
 
 def read_again(settings: Settings, task: Task) -> Task:
     """A task the cluster's result did not fit, read here (decoded) for the driver's own mapper."""
-    task.read = read_file(task.file.read_path, None, settings.max_pixels, settings.detect_max_side)
+    task.read = read_file(task.file.read_path, None, settings.max_pixels, settings.detect_max_side,
+                          settings.read_regions)
     if task.read.error is not None:
         task.kind = "failed"
     return task

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator, TypeVar
 
 from gallery.core.errors import GalleryError, ImageLoadError
 from gallery.faces.images import LoadedImage, load_image
+from gallery.faces.regions import read_regions
 
 T = TypeVar("T")
 MAX_CRASHES_IN_A_ROW = 3
@@ -42,11 +43,15 @@ class ReadResult:
     image: LoadedImage | None  # None when unchanged (not decoded), when it failed, or once mapped
     error: str | None = None  # why it failed
     unchanged: bool = False  # its hash was the known one, so it was not decoded
+    regions: tuple = ()  # named face regions of its XMP (gallery.faces.regions.Region), when decoded
+    region_problem: str | None = None  # what was wrong with them
 
 
-def read_file(path: str, known_sha256: str | None, max_pixels: int, reduce_to: int | None = None) -> ReadResult:
+def read_file(path: str, known_sha256: str | None, max_pixels: int, reduce_to: int | None = None,
+              regions: bool = True) -> ReadResult:
     """Read a file once: hash it, and decode it unless its hash is `known_sha256` (a master with
-    resolution levels at the coarsest one of at least `reduce_to` pixels a side)."""
+    resolution levels at the coarsest one of at least `reduce_to` pixels a side), with the named
+    face regions of its XMP (its sidecar's, else its own) unless `regions` is False."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -56,9 +61,11 @@ def read_file(path: str, known_sha256: str | None, max_pixels: int, reduce_to: i
     if sha == known_sha256:
         return ReadResult(path, sha, None, unchanged=True)
     try:
-        return ReadResult(path, sha, load_image(data, max_pixels, name=path, reduce_to=reduce_to))
+        image = load_image(data, max_pixels, name=path, reduce_to=reduce_to)
     except ImageLoadError as err:
         return ReadResult(path, sha, None, err.reason)
+    found, problem = read_regions(path, data) if regions else ([], None)
+    return ReadResult(path, sha, image, regions=tuple(found), region_problem=problem)
 
 
 class _Inline(Executor):
@@ -77,8 +84,9 @@ class Reader:
     """A pool of reader processes (`processes` = 0: in this process, with no time limit)."""
 
     def __init__(self, processes: int, max_pixels: int, window: int | None = None, timeout_s: float = 120.0,
-                 read=read_file, reduce_to: int | None = None):
+                 read=read_file, reduce_to: int | None = None, regions: bool = True):
         self.processes = processes
+        self.regions = regions
         self.reduce_to = reduce_to
         self.read_one = read  # a picklable function with read_file's signature
         self.max_pixels = max_pixels
@@ -113,7 +121,7 @@ class Reader:
 
     def _submit(self, item) -> Future:
         return self._executor.submit(self.read_one, str(getattr(item, "read_path", item.path)), item.known_sha256,
-                                     self.max_pixels, self.reduce_to)
+                                     self.max_pixels, self.reduce_to, self.regions)
 
     def read(self, items: Iterable[T]) -> Iterator[tuple[T, ReadResult]]:
         """(item, ReadResult) in input order, with at most `window` files ahead. Items carry

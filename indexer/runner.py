@@ -115,7 +115,8 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
     pipeline.check_weights()  # a missing weights file is said before anything starts
     # the reader's processes start next, so they boot while the models and the database open
     with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s,
-                reduce_to=settings.detect_max_side) as reader:
+                reduce_to=settings.detect_max_side,
+                regions=settings.read_regions and isinstance(walked.root, Path)) as reader:
         return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started, ray)
 
 
@@ -140,7 +141,7 @@ def _index_reading(settings: Settings, walked: Collection, database: Database | 
     opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory,
                             rule=IndexRule.of(settings))
     writer = Writer(run.database, walked.root, run.set_id, opened.index, index_folder(settings.index_dir, eset),
-                    run.set_key, run.run_id)
+                    run.set_key, run.run_id, region_status=settings.region_status)
     writer.stats.errors += [(p.where, p.message) for p in walked.problems]
     writer.stats.errors += [(str(r), unsupported_message(r)) for r in walked.unsupported]
     planner = Planner(known, walked.root)
@@ -192,8 +193,8 @@ def _with_stored_faces(run: _Run, task: Task) -> Task:
 def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, files: list[CollectionFile],
                  mapper: Mapper) -> Iterator[list[Task]]:
     """Batches of tasks mapped on a Ray cluster, in collection order; the few whose cluster result
-    does not fit, and changed files with hand-drawn faces to carry over, are read and mapped here,
-    at the end."""
+    does not fit, changed files with hand-drawn faces to carry over and files with face regions in
+    their metadata, are read and mapped here, at the end."""
     from indexer.ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
 
     with run.database.session() as session:
@@ -202,7 +203,8 @@ def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, 
     batch: list[Task] = []
     leftover: list[Task] = []
     for task, mapped in ray_tasks(settings, address, jobs_for(files, planner, stored), planner):
-        if not mapped or (task.kind == "changed" and task.known.id in with_drawn):  # drawn faces are carried here
+        if not mapped or (task.kind == "changed" and task.known.id in with_drawn) or task.read.regions:
+            # drawn faces are carried, and face regions matched, here
             leftover.append(task)
             continue
         batch.append(task)

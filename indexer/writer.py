@@ -46,7 +46,7 @@ class WriteStats:
 class Writer:
     def __init__(self, database: Database, collection: Path, set_id: int, index: VectorIndex, index_folder: Path,
                  set_key: str, run_id: int | None = None, save_every_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, region_status: str = "confirmed"):
         self.database = database
         self.collection = str(collection)
         self.set_id = set_id
@@ -55,6 +55,7 @@ class Writer:
         self.set_key = set_key
         self.run_id = run_id
         self.save_every_s = save_every_s
+        self.region_status = region_status  # of identifications read from XMP face regions
         self.stats = WriteStats()
         self.clock = clock
         self._last_save = clock()
@@ -74,11 +75,17 @@ class Writer:
                 session.add(FaceVector(face_id=row.id, set_id=self.set_id, vector=encode_vector(vector)))
                 if row.rejected_at is None:  # a face rejected again where a rejected one was stays out
                     added.append((row.id, vector))
-            sitters = sitters_named(session, {t.file.meta.sitter for _, t, _ in pending.labels if t.file.meta.sitter},
-                                    create=True)  # held here, so identify finds them in the session
+            names = {t.file.meta.sitter for _, t, _ in pending.labels if t.file.meta.sitter}
+            names |= {region.name for _, t, _ in pending.labels for _, region in t.regions}
+            sitters = sitters_named(session, names, create=True)  # held here, so identify finds them in the session
             for artwork, task, rows in pending.labels:
                 self._label(session, artwork, task, rows, sitters)
-            clear_errors(session, [t.file.path for t in batch if t.kind != "failed"])
+                self._label_regions(session, task, rows, sitters)
+            clear_errors(session, [t.file.path for t in batch if t.kind != "failed"],
+                         [t.file.path for t in batch if t.kind in ("new", "changed")])
+            for path, problem in pending.problems:
+                record_error(session, path, "regions", problem, self.run_id)
+                self.stats.errors.append((path, problem))
         if retired:
             self.index.remove(retired)
         if added:
@@ -136,6 +143,7 @@ class Writer:
                 self._carry_identifications(session, old, old_size, new, (artwork.width, artwork.height))
         if task.kind in ("new", "changed", "moved") or task.file.from_csv:
             pending.labels.append((artwork, task, new))
+        pending.problems += [(task.file.path, p) for p in filter(None, [task.read.region_problem, *task.problems])]
 
     def _artwork(self, session: Session, task: Task) -> Artwork:
         if task.known is None:
@@ -218,6 +226,20 @@ class Writer:
             return
         self.stats.counts["identifications_added"] += 1
 
+    def _label_regions(self, session: Session, task: Task, faces: list[Face] | None, sitters: dict[str, Sitter]):
+        """The named face regions of the file's XMP on the faces the mapper matched them to."""
+        if not task.regions or faces is None:
+            return
+        for position, region in task.regions:
+            note = f"face region ({region.convention.upper()}) in the metadata of {task.file.relative}"
+            if task.kind == "new":
+                identify(session, faces[position].id, sitters[region.name].id, self.region_status, "metadata",
+                         note=note, flush=False)
+            elif not add_metadata_identification(session, faces[position].id, sitters[region.name].id, note=note,
+                                                 status=self.region_status):
+                continue
+            self.stats.counts["identifications_from_regions"] += 1
+
 
 @dataclass
 class _Pending:
@@ -225,6 +247,7 @@ class _Pending:
 
     vectors: list[tuple[Face, np.ndarray]] = field(default_factory=list)
     labels: list[tuple[Artwork, Task, list[Face] | None]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message) of face regions not read
 
 
 def _fraction(box, size) -> tuple[float, ...]:

@@ -1,4 +1,4 @@
-"""gallery export identifications | annotations | wikidata."""
+"""gallery export identifications | annotations | wikidata | xmp | linked-art."""
 
 from __future__ import annotations
 
@@ -102,3 +102,33 @@ def export_wikidata(out, settings):
         click.echo(line, err=True)
     click.echo(f"{len(batch.lines)} statement(s) written to {written}; paste them into QuickStatements "
                "(https://quickstatements.toolforge.org) to add them to Wikidata")
+
+
+@export.command("xmp")
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
+              help="The folder the sidecars (or, with --embed, the picture copies) go to, by their paths in the "
+                   "collection.")
+@click.option("--embed", is_flag=True,
+              help="Write the regions into copies of the pictures instead of sidecars (never into the originals).")
+@click.option("--probable", "include_probable", is_flag=True, help="Probable identifications too (default: confirmed).")
+@settings_options
+def export_xmp(out, embed, include_probable, settings):
+    """Each identified face as an XMP face region, in the two conventions digital asset managers
+    read: Metadata Working Group regions and IPTC Extension image regions (with the sitter's
+    Wikidata, ULAN and VIAF URIs). Sidecar .xmp files by default.
+
+    \b
+    Examples:
+      gallery export xmp -o regions/
+      gallery export xmp -o tagged-copies/ --embed --probable
+    """
+    from db.engine import open_database
+
+    from gallery.reports.xmp import write_xmp
+
+    with domain_errors():
+        report = write_xmp(open_database(settings.database_url), Path(out), embed, include_probable)
+    for line in report.describe():
+        click.echo(line, err=True)
+    kind = "picture copies" if embed else "sidecar(s)"
+    click.echo(f"{report.regions} face region(s) written to {len(report.written)} {kind} under {out}")

@@ -19,6 +19,7 @@ from gallery.config.profiles import ProfileSpec, builtin_profile, localise, prof
 from gallery.weights.registry import REGISTRY
 
 ENV_PREFIX = "GALLERY_"
+REGION_STATUSES = ("confirmed", "probable")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -56,6 +57,8 @@ class Settings:
     iiif_max_size: int = 2048  # IIIF import: images are asked for at most this many pixels a side
     http_timeout_s: float = 30.0  # IIIF import: connecting to, or waiting on, a server longer is a failure
     http_concurrency: int = 4  # IIIF import: images fetched at once
+    read_regions: bool = True  # indexing: named face regions in a picture's XMP become identifications
+    region_status: str = "confirmed"  # ... with this status (confirmed | probable), source "metadata"
     config_file: Path | None = None
 
     def __post_init__(self):
@@ -68,6 +71,8 @@ class Settings:
                     "ray_cpus_per_actor"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.region_status not in REGION_STATUSES:
+            raise ConfigError(f"region_status must be one of {', '.join(REGION_STATUSES)}, got {self.region_status!r}")
         if self.http_timeout_s <= 0:
             raise ConfigError(f"http_timeout_s must be positive, got {self.http_timeout_s!r}")
         if self.decode_timeout_s <= 0:
