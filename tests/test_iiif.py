@@ -4,6 +4,8 @@ its identifications exported as Web Annotations checked structurally."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -74,10 +76,23 @@ def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):
     assert len({c.face_id for c in current}) == photos  # each object's sitter from its metadata
 
     service = SearchService(onnx_pipeline, database, settings.index_dir)
+    from gallery.core.iiif import decode_content_state
+
     for sitter, photo in held_out.items():
         result = service.search(photo)
         assert result.candidates[0].sitter == sitter
-        assert result.candidates[0].artworks[0].path.startswith(f"{server.url}/canvas/")
+        work = result.candidates[0].artworks[0]
+        assert work.path.startswith(f"{server.url}/canvas/")
+        # a Content State link that opens the face's region of the canvas, in its manifest
+        viewer, encoded = work.iiif_link.split("?iiif-content=")
+        assert viewer == "https://theseusviewer.org/" and "=" not in encoded and "+" not in encoded
+        state = decode_content_state(encoded)
+        assert state["motivation"] == ["contentState"] and state["type"] == "Annotation"
+        canvas, fragment = state["target"]["id"].split("#")
+        assert canvas == work.path and state["target"]["type"] == "Canvas"
+        assert state["target"]["partOf"][0]["id"].startswith(f"{server.url}/manifest/")
+        x, y, w, h = map(int, re.fullmatch(r"xywh=(\d+),(\d+),(\d+),(\d+)", fragment).groups())
+        assert w > 40 and h > 40 and x + w <= 502 and y + h <= 502  # on the 500 px canvas
 
     # re-import: nothing downloaded again (the server's ETag answers 304), nothing decoded again
     again = index_iiif(settings, source, database=database, pipeline=onnx_pipeline, fetcher=_fetcher(settings))
@@ -101,6 +116,12 @@ def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):
 
     report = write_report(build_report(service, result), tmp_path / "report.pdf")
     assert "wikidata.org/entity/Q19673" in " ".join(page.extract_text() for page in PdfReader(report).pages)
+    links = [a["/A"]["/URI"] for page in PdfReader(report).pages for a in page.get("/Annots", [])
+             if "/A" in a and "/URI" in a["/A"]]
+    assert result.candidates[0].artworks[0].iiif_link in links  # the picture opens the face in the viewer
+    rows = list(csv.DictReader(io.StringIO(write_report(build_report(service, result), tmp_path / "r.csv")
+                                           .read_text())))
+    assert rows[0]["iiif_link"] == result.candidates[0].artworks[0].iiif_link
 
     pages = annotation_pages(database, "https://museum.example/anno")
     assert len(pages) == photos - 1  # the missing canvas is not annotated
@@ -136,7 +157,30 @@ def test_import_search_reimport_and_export(served, onnx_pipeline, tmp_path):
                                              next(iter(people)))
     written = json.loads((tmp_path / "anno.json").read_text())
     assert written["type"] == "AnnotationCollection" and written["total"] == count == pages_written
-    assert {a["body"][0]["value"] for p in written["items"] for a in p["items"]} == {next(iter(people))}
+    assert written["id"] == "https://museum.example/anno/collection"
+    files = sorted((tmp_path / "anno-pages").glob("*.json"))
+    chain = [json.loads(f.read_text()) for f in files]
+    assert written["first"]["id"] == chain[0]["id"] and written["last"]["id"] == chain[-1]["id"]
+    assert all(p["partOf"][0]["id"] == written["id"] for p in chain)
+    assert [p.get("next", {}).get("id") for p in chain] == [p["id"] for p in chain[1:]] + [None]
+    assert {a["body"][0]["value"] for p in chain for a in p["items"]} == {next(iter(people))}
+
+    # without a base, ids come from the canvases: every id a web address, the documents valid
+    from gallery.reports.annotations import AnnotationError, validated
+
+    derived = annotation_pages(database)
+    assert all(p["id"].startswith(f"{server.url}/canvas/") and p["id"].endswith("/portrait-gallery/page")
+               for p in derived)
+    for bad in ("urn:portrait-gallery:annotations", "museum.example/anno", "ftp://museum.example/anno"):
+        with pytest.raises(AnnotationError, match="must be an http"):
+            annotation_pages(database, bad)
+    with pytest.raises(AnnotationError, match="is 2.x"):
+        annotated_manifest({"@context": "http://iiif.io/api/presentation/2/context.json", "@id": "x",
+                            "@type": "sc:Manifest", "sequences": []}, pages)
+    with pytest.raises(AnnotationError, match="not a valid IIIF Presentation 3 Manifest"):
+        annotated_manifest({**manifest, "label": None}, pages)
+    with pytest.raises(AnnotationError, match="is not an http"):
+        validated({**manifest, "id": "urn:x:manifest"}, "Manifest")
 
 
 def test_cli_index_iiif_and_export_annotations(served, gallery_cli, tmp_path):

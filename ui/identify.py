@@ -188,7 +188,13 @@ def _selected(state) -> str:
     more = (f" Showing the {WORKS_SHOWN} best of its {len(chosen.artworks)} matching works; the report lists them all."
             if len(chosen.artworks) > WORKS_SHOWN else "")
     return (f"Selected candidate: **{chosen.sitter}** ({chosen.score:.3f}){_links(chosen)}; click a row of the table "
-            f"to choose another.{more}")
+            f"to choose another.{more}{_viewer_links(chosen.artworks[:WORKS_SHOWN])}")
+
+
+def _viewer_links(works) -> str:
+    """For works from IIIF: Content State links that open each face in the museum's viewer."""
+    links = [f"[{w.title or Path(w.path).name}]({w.iiif_link})" for w in works if w.iiif_link]
+    return ("  \nOpen the face in the viewer: " + " · ".join(links)) if links else ""
 
 
 def _links(candidate) -> str:

@@ -43,8 +43,9 @@ def export_identifications(out, settings):
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
               help="The AnnotationCollection (.json).")
 @click.option("--sitter", default=None, help="Only this sitter's identifications.")
-@click.option("--base", default="urn:portrait-gallery:annotations", show_default=True,
-              help="The URI the annotation and page ids are made under (where you will publish them).")
+@click.option("--base", default=None, metavar="URL",
+              help="The http(s) address the annotation and page ids are made under (where you will publish them). "
+                   "Default: under each canvas's own id; works indexed from a folder need one.")
 @click.option("--manifest", default=None, metavar="URL|FILE",
               help="Also write a copy of this IIIF Presentation 3 manifest with the annotations on its canvases.")
 @click.option("--manifest-out", type=click.Path(dir_okay=False), default=None,

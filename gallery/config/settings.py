@@ -57,6 +57,8 @@ class Settings:
     iiif_max_size: int = 2048  # IIIF import: images are asked for at most this many pixels a side
     http_timeout_s: float = 30.0  # IIIF import: connecting to, or waiting on, a server longer is a failure
     http_concurrency: int = 4  # IIIF import: images fetched at once
+    # works from IIIF: the viewer a match's Content State link opens (the encoded state is appended, or put at {})
+    iiif_viewer: str = "https://theseusviewer.org/?iiif-content="
     read_regions: bool = True  # indexing: named face regions in a picture's XMP become identifications
     region_status: str = "confirmed"  # ... with this status (confirmed | probable), source "metadata"
     config_file: Path | None = None

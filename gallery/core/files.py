@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
 from gallery.core.errors import ImageLoadError
@@ -49,3 +49,12 @@ def write_files_atomically(folder: Path, writers: dict[str, Callable[[BinaryIO],
         for tmp, _path in written:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def relative_to_collection(path: str, collection: str | None) -> PurePosixPath:
+    """A picture's path inside its collection folder (its file name when that is unknown)."""
+    try:
+        return PurePosixPath(Path(path).relative_to(collection).as_posix()) if collection else PurePosixPath(
+            Path(path).name)
+    except ValueError:
+        return PurePosixPath(Path(path).name)

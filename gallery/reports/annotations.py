@@ -9,9 +9,17 @@
   Wikidata, ULAN and VIAF entries where known. The motivation is `identifying` for a confirmed
   or probable identification, `tagging` for a disputed one; `creator` and `created` come from
   the identification record (a curator is a Person; the catalogue and the model are Software).
-- The file written is an AnnotationCollection holding its pages (`items`); `--manifest` also
-  writes a copy of a manifest with each canvas's page embedded in its `annotations`, so a
-  viewer loads the identifications with the images.
+- The file written is an AnnotationCollection (`total`, `first`, `last`); its pages, one per
+  canvas, each `partOf` the collection and linked by `next`, are written in order to the folder
+  beside it (`OUT-pages/`). `--manifest` also writes a copy of a manifest with each canvas's page
+  embedded in its `annotations`, so a viewer loads the identifications with the images.
+- Ids are HTTP(S) URIs, as IIIF Presentation 3 requires: under `base` when one is given (where
+  the annotations will be published), else derived from each canvas's own id
+  (`CANVAS/portrait-gallery/...`). Artworks indexed from a folder have no web address, so they
+  need a base; their pictures are then addressed as `BASE/images/<path in the collection>`.
+- Every document is checked before anything is written: built with iiif-prezi3's Presentation 3
+  models, and every id an HTTP(S) URI; an annotated copy is made only of a valid Presentation 3
+  manifest.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import select
 
@@ -29,17 +38,32 @@ from db.sitters import sitter_named
 from gallery.core.version import release
 from gallery.core.authorities import authority_links
 from gallery.core.errors import GalleryError
-from gallery.core.files import write_atomically
+from gallery.core.files import relative_to_collection, write_atomically, write_files_atomically
+from gallery.core.iiif import CONTEXT, canvas_region
 
-CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 MEDIA_FRAGMENTS = "http://www.w3.org/TR/media-frags/"
+SUFFIX = "portrait-gallery"  # the path segment ids derived from a canvas's id are made under
+
+
 class AnnotationError(GalleryError):
-    """Annotations that cannot be exported as asked."""
+    """Annotations that cannot be exported as asked; nothing was written."""
 
 
-def annotation_pages(database, base: str, sitter: str | None = None) -> list[dict]:
-    """The AnnotationPages of the collection's identifications (or of one sitter's)."""
-    base = base.rstrip("/")
+def checked_base(base: str | None) -> str | None:
+    if base is None or not base.strip():
+        return None
+    base = base.strip().rstrip("/")
+    if not base.lower().startswith(("http://", "https://")) or len(base.split("/")) < 3 or not base.split("/")[2]:
+        raise AnnotationError(f"--base must be an http(s) address (where the annotations will be published), such as "
+                              f"https://museum.example/annotations; IIIF Presentation 3 ids are web addresses, got "
+                              f"{base!r}")
+    return base
+
+
+def annotation_pages(database, base: str | None = None, sitter: str | None = None) -> list[dict]:
+    """The AnnotationPages of the collection's identifications (or of one sitter's); ids under
+    `base`, or derived from the canvases' ids when there is none."""
+    base = checked_base(base)
     with database.session() as session:
         chosen = None
         if sitter is not None:
@@ -50,22 +74,30 @@ def annotation_pages(database, base: str, sitter: str | None = None) -> list[dic
                    and (chosen is None or c.sitter_id == chosen.id)]
         faces = {r.id: r for r in session.execute(
             select(Face.id, Face.box, Face.artwork_id, Artwork.path, Artwork.width, Artwork.height, Artwork.extras,
-                   Artwork.title).join(Artwork, Artwork.id == Face.artwork_id)
+                   Artwork.title, Artwork.collection).join(Artwork, Artwork.id == Face.artwork_id)
             .where(serving(), Artwork.status == "present",
                    Face.id.in_({c.face_id for c in current})))} if current else {}
         sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
         record_ids = _record_ids(session, current)
     pages: dict[int, dict] = {}
+    unaddressed = sorted({f.path for f in faces.values() if canvas_region(f.box, f.extras, f.width, f.height) is None})
+    if unaddressed and base is None:
+        raise AnnotationError(f"{len(unaddressed)} identified artwork(s) were indexed from a folder (such as "
+                              f"{unaddressed[0]}) and have no web address to annotate; give --base https://… (where "
+                              "the annotations will be published; their pictures are then addressed as "
+                              "BASE/images/<path in the collection>). Nothing was written.")
     for c in current:
         face = faces.get(c.face_id)
         if face is None:
             continue
-        target, page_id = _target(face), f"{base}/page/{face.artwork_id}"
+        target = _target(face, base)
+        under = base or f"{target['source']['id'].rstrip('/')}/{SUFFIX}"
+        page_id = f"{under}/page/{face.artwork_id}" if base else f"{under}/page"
         page = pages.setdefault(face.artwork_id, {"@context": CONTEXT, "id": page_id, "type": "AnnotationPage",
                                                   "label": {"none": [face.title or face.path]}, "items": []})
-        page["items"].append(_annotation(f"{base}/annotation/{record_ids[(c.face_id, c.sitter_id)]}", c,
+        page["items"].append(_annotation(f"{under}/annotation/{record_ids[(c.face_id, c.sitter_id)]}", c,
                                          sitters[c.sitter_id], target))
-    return [pages[k] for k in sorted(pages)]
+    return [validated(pages[k], "AnnotationPage") for k in sorted(pages)]
 
 
 def _record_ids(session, current) -> dict[tuple[int, int], int]:
@@ -79,20 +111,51 @@ def _record_ids(session, current) -> dict[tuple[int, int], int]:
     return latest
 
 
-def _target(face) -> dict:
-    iiif = (face.extras or {}).get("iiif")
-    x1, y1, x2, y2 = face.box
-    if iiif:
-        sx = (iiif.get("canvas_width") or face.width) / (face.width or 1)
-        sy = (iiif.get("canvas_height") or face.height) / (face.height or 1)
-        source = {"id": iiif["canvas"], "type": "Canvas", "partOf": [{"id": iiif["manifest"], "type": "Manifest"}]}
+def _target(face, base: str | None) -> dict:
+    region = canvas_region(face.box, face.extras, face.width, face.height)
+    if region is not None:
+        source = {"id": region.canvas, "type": "Canvas"}
+        if region.manifest:
+            source["partOf"] = [{"id": region.manifest, "type": "Manifest"}]
+        fragment = region.fragment
     else:
-        sx = sy = 1.0
-        source = {"id": Path(face.path).as_uri(), "type": "Image"}
-    x, y = max(0, round(x1 * sx)), max(0, round(y1 * sy))
-    w, h = round((x2 - x1) * sx), round((y2 - y1) * sy)
+        x1, y1, x2, y2 = face.box
+        source = {"id": f"{base}/images/{quote(str(relative_to_collection(face.path, face.collection)))}",
+                  "type": "Image"}
+        fragment = f"xywh={max(0, round(x1))},{max(0, round(y1))},{round(x2 - x1)},{round(y2 - y1)}"
     return {"type": "SpecificResource", "source": source,
-            "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": f"xywh={x},{y},{w},{h}"}}
+            "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": fragment}}
+
+
+def validated(document: dict, model: str) -> dict:
+    """`document` checked as a IIIF Presentation 3 `model` (iiif-prezi3) whose ids are all web
+    addresses; an AnnotationError says what is wrong."""
+    import iiif_prezi3
+    from pydantic import ValidationError
+
+    try:
+        getattr(iiif_prezi3, model)(**document)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise AnnotationError(f"not a valid IIIF Presentation 3 {model} ({err.error_count()} problem(s); the first, "
+                              f"at {where or 'the top'}: {first.get('msg')}); nothing was written") from None
+    bad = next((i for i in _ids(document) if not str(i).lower().startswith(("http://", "https://"))), None)
+    if bad is not None:
+        raise AnnotationError(f"not a valid IIIF Presentation 3 {model}: the id {bad!r} is not an http(s) address; "
+                              "nothing was written")
+    return document
+
+
+def _ids(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("id"), str):
+            yield node["id"]
+        for value in node.values():
+            yield from _ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _ids(item)
 
 
 def _annotation(annotation_id: str, current, sitter: Sitter, target: dict) -> dict:
@@ -110,27 +173,66 @@ def _annotation(annotation_id: str, current, sitter: Sitter, target: dict) -> di
             "label": {"none": [f"{sitter.name}: {current.status}"]}}
 
 
-def write_annotations(database, out: Path, base: str, sitter: str | None = None, manifest: dict | None = None,
-                      manifest_out: Path | None = None) -> tuple[int, int]:
-    """Write the AnnotationCollection (and, with `manifest`, the annotated manifest copy);
-    returns (pages, annotations)."""
+def write_annotations(database, out: Path, base: str | None = None, sitter: str | None = None,
+                      manifest: dict | None = None, manifest_out: Path | None = None) -> tuple[int, int]:
+    """Write the AnnotationCollection (`out`), its pages (one file per canvas in the folder
+    `pages_folder(out)`, linked first to last) and, with `manifest`, the annotated manifest copy;
+    returns (pages, annotations). Everything is checked before anything is written."""
+    base = checked_base(base)
     pages = annotation_pages(database, base, sitter)
+    if not pages:
+        raise AnnotationError("no identification to annotate" + (f" for {sitter}" if sitter else "")
+                              + "; nothing was written")
     count = sum(len(p["items"]) for p in pages)
-    collection = {"@context": CONTEXT, "id": f"{base.rstrip('/')}/collection", "type": "AnnotationCollection",
-                  "label": {"en": ["Portrait Gallery identifications" + (f": {sitter}" if sitter else "")]},
-                  "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  "generator": {"type": "Software", "name": release()}, "total": count, "items": pages}
-    write_atomically(Path(out), json.dumps(collection, indent=2, ensure_ascii=False).encode("utf-8"))
-    if manifest is not None and manifest_out is not None:
-        write_atomically(Path(manifest_out), json.dumps(annotated_manifest(manifest, pages), indent=2,
-                                                        ensure_ascii=False).encode("utf-8"))
+    given = str((manifest or {}).get("id", ""))
+    under = base or (f"{given.rstrip('/')}/{SUFFIX}" if given.lower().startswith(("http://", "https://"))
+                     else pages[0]["id"].rsplit("/page", 1)[0])
+    collection_id = f"{under}/collection"
+    for number, page in enumerate(pages):
+        page["partOf"] = [{"id": collection_id, "type": "AnnotationCollection"}]
+        if number + 1 < len(pages):
+            page["next"] = {"id": pages[number + 1]["id"], "type": "AnnotationPage"}
+        validated(page, "AnnotationPage")
+    collection = validated({"@context": CONTEXT, "id": collection_id, "type": "AnnotationCollection",
+                            "label": {"en": ["Portrait Gallery identifications" + (f": {sitter}" if sitter else "")]},
+                            "total": count, "first": {"id": pages[0]["id"], "type": "AnnotationPage"},
+                            "last": {"id": pages[-1]["id"], "type": "AnnotationPage"}}, "AnnotationCollection")
+    collection |= {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "generator": {"type": "Software", "name": release()}}
+    copy = annotated_manifest(manifest, pages) if manifest is not None and manifest_out is not None else None
+    folder = pages_folder(Path(out))
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {f"{number:05d}.json": _writer(page) for number, page in enumerate(pages, start=1)}
+    write_files_atomically(folder, names)
+    for stale in folder.glob("[0-9][0-9][0-9][0-9][0-9].json"):  # pages of an earlier, longer export
+        if stale.name not in names:
+            stale.unlink()
+    write_atomically(Path(out), _json(collection))
+    if copy is not None:
+        write_atomically(Path(manifest_out), _json(copy))
     return len(pages), count
+
+
+def pages_folder(out: Path) -> Path:
+    """Where the AnnotationCollection written to `out` keeps its pages: OUT-pages/, in order."""
+    return Path(out).with_name(Path(out).stem + "-pages")
+
+
+def _json(document: dict) -> bytes:
+    return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def _writer(document: dict):
+    return lambda handle: handle.write(_json(document))
 
 
 def annotated_manifest(manifest: dict, pages: list[dict]) -> dict:
     """A copy of a Presentation 3 manifest (2.1 is refused) with each canvas's page in `annotations`."""
-    if "sequences" in manifest or manifest.get("type") != "Manifest":
-        raise AnnotationError("an annotated copy is made of a IIIF Presentation 3 manifest; this one is not")
+    if not isinstance(manifest, dict) or "sequences" in manifest or manifest.get("type") != "Manifest":
+        version = "2.x (it has sequences)" if isinstance(manifest, dict) and "sequences" in manifest else "not a manifest"
+        raise AnnotationError(f"an annotated copy is made of a IIIF Presentation 3 manifest; this one is {version}. "
+                              "Nothing was written")
+    validated(manifest, "Manifest")
     by_canvas: dict[str, list[dict]] = {}
     for page in pages:
         for item in page["items"]:
@@ -142,4 +244,4 @@ def annotated_manifest(manifest: dict, pages: list[dict]) -> dict:
             canvas.setdefault("annotations", []).append(
                 {"id": f"{canvas['id'].rstrip('/')}/portrait-gallery-identifications", "type": "AnnotationPage",
                  "items": items})
-    return copy
+    return validated(copy, "Manifest")

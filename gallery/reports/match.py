@@ -129,7 +129,7 @@ def _json_bytes(report: MatchReport) -> bytes:
 
 LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
 CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
-               "artwork", "title", "artist", "date", "match_score", "components", "query", "face", "threshold",
+               "artwork", "title", "artist", "date", "match_score", "components", "iiif_link", "query", "face", "threshold",
                "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces", "curator",
                "note", "created_at", "release")
 
@@ -162,7 +162,7 @@ def _csv_bytes(report: MatchReport) -> bytes:
 def _artwork_columns(artwork: dict) -> dict:
     return {"face_id": artwork["face_id"], "artwork": artwork["path"], "title": artwork["title"] or "",
             "artist": artwork["artist"] or "", "date": artwork["date"] or "", "match_score": artwork["score"],
-            "components": json.dumps(artwork["components"])}
+            "components": json.dumps(artwork["components"]), "iiif_link": artwork.get("iiif_link") or ""}
 
 
 def _weights(profile: dict) -> list[str]:

@@ -79,9 +79,9 @@ class Writer:
         self.pdf.set_font(self.family, "B" if bold else "", size)
         self.pdf.multi_cell(0, height, self.text(value), new_x="LMARGIN", new_y="NEXT")
 
-    def image(self, jpeg: bytes, x: float, y: float, w: float, h: float | None = None) -> None:
-        """Fit the image in a w x h box (h = w: a square), keeping its proportions."""
-        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w, h=h or w, keep_aspect_ratio=True)
+    def image(self, jpeg: bytes, x: float, y: float, w: float, h: float | None = None, link: str = "") -> None:
+        """Fit the image in a w x h box (h = w: a square), keeping its proportions; `link` opens on a click."""
+        self.pdf.image(io.BytesIO(jpeg), x=x, y=y, w=w, h=h or w, keep_aspect_ratio=True, link=link)
 
     def room(self, height: float) -> None:
         if self.pdf.get_y() + height > self.pdf.h - MARGIN:
@@ -115,16 +115,18 @@ def new_writer() -> Writer:
 
 
 def thumbnail_row(out: Writer, thumbnails: dict[int, bytes], artworks: list[dict]) -> None:
-    """Face thumbnails side by side, each with its match score and file name."""
+    """Face thumbnails side by side, each with its match score and file name; a work from IIIF
+    links (its picture and the words "open in viewer") to the face in the museum's viewer."""
     top = out.pdf.get_y() + 1
     for i, artwork in enumerate(artworks):
         x = MARGIN + i * (THUMB + 10)
+        link = artwork.get("iiif_link") or ""
         jpeg = thumbnails.get(artwork["face_id"])
         if jpeg:
-            out.image(jpeg, x, top, THUMB)
+            out.image(jpeg, x, top, THUMB, link=link)
         out.pdf.set_xy(x, top + THUMB + 0.5)
         out.pdf.set_font(out.family, "", 6)
-        out.pdf.cell(THUMB + 8, 3, out.text(score(artwork["score"])))
+        out.pdf.cell(THUMB + 8, 3, out.text(score(artwork["score"]) + ("  open in viewer" if link else "")), link=link)
         out.pdf.set_xy(x, top + THUMB + 3.5)
         out.pdf.cell(THUMB + 8, 3, out.text(short(Path(artwork["path"]).name, 24)))
     out.pdf.set_xy(MARGIN, top + THUMB + 8)

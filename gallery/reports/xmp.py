@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from db.engine import Database
 from gallery.core.authorities import authority_links
 from gallery.core.errors import GalleryError
+from gallery.core.files import relative_to_collection
 from gallery.core.version import release
 from gallery.faces.formats import is_image_path
 from gallery.faces.regions import Region, RegionError, stored_geometry, write_regions
@@ -55,15 +56,6 @@ class XmpExport:
         return out
 
 
-def relative_path(artwork) -> PurePosixPath:
-    """The artwork's path inside its collection folder (its file name when that is unknown)."""
-    path, root = Path(artwork.path), Path(artwork.collection or "")
-    try:
-        return PurePosixPath(path.relative_to(root).as_posix()) if artwork.collection else PurePosixPath(path.name)
-    except ValueError:
-        return PurePosixPath(path.name)
-
-
 def sidecar_name(picture: Path) -> str:
     """NAME.xmp, or NAME.EXT.xmp when another picture in the folder has the same NAME."""
     twins = [p for p in picture.parent.glob(picture.stem + ".*") if p != picture and is_image_path(p)]
@@ -96,7 +88,7 @@ def write_xmp(database: Database, out: Path, embed: bool = False, include_probab
     if embed:
         for items in chosen.values():
             original = Path(items[0].artwork.path).resolve()
-            if (out / relative_path(items[0].artwork)).resolve() == original:
+            if (out / relative_to_collection(items[0].artwork.path, items[0].artwork.collection)).resolve() == original:
                 raise XmpExportError(f"{out} would put the copies over the originals (such as {original}); regions "
                                      "are written into copies only: choose another folder")
     for items in chosen.values():
@@ -109,7 +101,7 @@ def write_xmp(database: Database, out: Path, embed: bool = False, include_probab
             continue
         regions = [Region(i.sitter.name, _fractions(i.face.box, artwork.width, artwork.height),
                           tuple(authority_links(i.sitter.external_ids).values())) for i in items]
-        relative = relative_path(artwork)
+        relative = relative_to_collection(artwork.path, artwork.collection)
         if embed:
             target = out / relative
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from gallery.faces.batch import pick_face
 from gallery.evaluation.calibration import Calibration
 from gallery.evaluation.likelihood import Ratio, evidence_score
 from gallery.core.dates import DateRange, Plausibility, catalogued_date, judge, parse_date
+from gallery.core.iiif import canvas_region, viewer_link
 from gallery.core.errors import GalleryError
 from gallery.core.files import read_image_bytes
 from gallery.faces.pipeline import FacePipeline, ImageResult
@@ -68,6 +69,7 @@ class FaceMatch:
     same_file: bool = False  # the very file that was uploaded
     replicas: tuple["FaceMatch", ...] = ()  # other artworks that are the same image (gallery.curation.replicas)
     quality: float | None = None  # of the matched face (gallery.faces.quality)
+    iiif_link: str | None = None  # for a work from IIIF: a Content State link that opens the face in the viewer
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()} | {
@@ -392,8 +394,9 @@ class SearchService:
         per_component = self.pipeline.layout.component_scores(query[None], stored)
         with self.database.session() as session:
             rows = {r.id: r for r in session.execute(
-                select(Face.id, Face.quality, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title,
-                       Artwork.artist, Artwork.date, Artwork.status, Artwork.sha256)
+                select(Face.id, Face.quality, Face.box, Artwork.id.label("artwork_id"), Artwork.path, Artwork.title,
+                       Artwork.artist, Artwork.date, Artwork.status, Artwork.sha256, Artwork.extras, Artwork.width,
+                       Artwork.height)
                 .join(Artwork, Artwork.id == Face.artwork_id).where(Face.id.in_([int(i) for i in ids]), serving()))}
         out = []
         for position, (face_id, score) in enumerate(zip(ids, scores)):
@@ -403,7 +406,9 @@ class SearchService:
             out.append(FaceMatch(int(face_id), row.artwork_id, row.path, row.title, row.artist, row.date,
                                  float(score), {k: float(v[position]) for k, v in per_component.items()},
                                  missing=row.status == "missing", same_file=row.sha256 == query_sha,
-                                 quality=row.quality))
+                                 quality=row.quality, iiif_link=viewer_link(
+                                     self.pipeline.settings.iiif_viewer,
+                                     canvas_region(row.box, row.extras, row.width, row.height))))
         return out, {int(face_id): stored[position] for position, face_id in enumerate(ids)}
 
     def _group(self, matches: list[FaceMatch], vectors: dict[int, np.ndarray]) -> tuple[list[Candidate], list[FaceMatch]]:
