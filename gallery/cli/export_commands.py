@@ -133,3 +133,27 @@ def export_xmp(out, embed, include_probable, settings):
         click.echo(line, err=True)
     kind = "picture copies" if embed else "sidecar(s)"
     click.echo(f"{report.regions} face region(s) written to {len(report.written)} {kind} under {out}")
+
+
+@export.command("linked-art")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), help="The JSON-LD file (.jsonld).")
+@click.option("--base", required=True, metavar="URI",
+              help="The URI the records' ids are made under (where you will publish them), "
+                   "such as https://museum.example/linked-art.")
+@settings_options
+def export_linked_art(out, base, settings):
+    """The identifications as Linked Art: each artwork shows a visual item that represents its
+    sitters, with every identification (confirmed, probable, disputed or rejected) as an
+    attribute assignment: who, when, status and evidence.
+
+    \b
+    Example:
+      gallery export linked-art -o identifications.jsonld --base https://museum.example/linked-art
+    """
+    from db.engine import open_database
+
+    from gallery.reports.linked_art import write_linked_art
+
+    with domain_errors():
+        written, count = write_linked_art(open_database(settings.database_url), Path(out), base)
+    click.echo(f"{count} artwork record(s) written to {written}")

@@ -1,6 +1,7 @@
 """What the exchange exports (XMP regions, Linked Art, Wikidata) state: the current
 identifications of the serving faces of present artworks, each with its face, artwork and sitter,
-in artwork then face order. Rejected identifications are never stated."""
+in artwork then face order. Rejected identifications only where asked for (Linked Art keeps them
+as assignments)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ class Stated:
     sitter: Sitter
 
 
-def stated_identifications(database: Database) -> list[Stated]:
+def stated_identifications(database: Database, include_rejected: bool = False) -> list[Stated]:
     with database.session() as session:
-        current = [c for c in current_identifications(session) if c.status != "rejected"]
+        current = [c for c in current_identifications(session) if include_rejected or c.status != "rejected"]
         faces = {f.id: f for f in session.scalars(select(Face).where(Face.id.in_({c.face_id for c in current}),
                                                                       serving()))}
         artworks = {a.id: a for a in session.scalars(select(Artwork).where(
