@@ -246,7 +246,7 @@ def region_keys(regions: list[Region], stored: tuple[int, int], orientation: int
                      f"{iptc}/Iptc4xmpExt:rCtype[1]/Iptc4xmpExt:Identifier": [HUMAN],
                      person: 'type="Bag"', f"{person}[1]/Iptc4xmpExt:PersonName": {'lang="x-default"': region.name}})
         if region.ids:
-            keys[f"{person}[1]/Iptc4xmpExt:PersonId"] = list(region.ids)
+            keys[f"{person}[1]/Iptc4xmpExt:PersonId"] = list(region.ids)  # exiv2 writes lists as rdf:Seq
     return keys
 
 

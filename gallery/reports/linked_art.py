@@ -111,7 +111,7 @@ def write_linked_art(database: Database, path: Path, base: str) -> tuple[Path, i
     if not records:
         raise LinkedArtError("the collection has no identification to state as Linked Art; nothing was written")
     document = {"@context": CONTEXT_URL, "@graph": [{k: v for k, v in r.items() if k != "@context"} for r in records],
-                "_label": f"Portrait Gallery identifications ({release()})"}
+                "_label": f"Identifications, exported by {release()}"}
     return write_atomically(Path(path), (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()), \
         len(records)
 
