@@ -198,7 +198,7 @@ def test_regions_without_a_detection_and_bad_regions(tmp_path, lfw_dir, onnx_pro
     assert "region_status must be one of confirmed, probable" in refused.output
 
 
-def test_nothing_to_write_is_said_and_nothing_written(tmp_path, lfw_dir, onnx_profile):
+def test_nothing_to_write_and_folder_works_without_a_web_address(tmp_path, lfw_dir, onnx_profile):
     folder = tmp_path / "collection"
     folder.mkdir()
     shutil.copy(sorted(sorted(p for p in lfw_dir.iterdir() if p.is_dir())[0].glob("*.jpg"))[0], folder / "a.jpg")
@@ -206,6 +206,16 @@ def test_nothing_to_write_is_said_and_nothing_written(tmp_path, lfw_dir, onnx_pr
     _cli("index", folder, *where)
     refused = _cli("export", "xmp", "-o", tmp_path / "out", *where, ok=False)
     assert "no face region to write; nothing was written" in refused.output and not (tmp_path / "out").exists()
+    # annotations of works from a folder need a web address; a urn: base is refused (IIIF ids are http(s))
+    _cli("curate", 1, "confirmed", "--sitter", "Someone", *where)
+    anno = tmp_path / "anno.json"
+    assert "give --base https://" in _cli("export", "annotations", "-o", anno, *where, ok=False).output
+    assert "must be an http(s) address" in _cli("export", "annotations", "-o", anno, "--base",
+                                                "urn:portrait-gallery:annotations", *where, ok=False).output
+    assert not anno.exists()
+    _cli("export", "annotations", "-o", anno, "--base", "https://museum.example/anno", *where)
+    page = json.loads((tmp_path / "anno-pages" / "00001.json").read_text())
+    assert page["items"][0]["target"]["source"] == {"id": "https://museum.example/anno/images/a.jpg", "type": "Image"}
 
 
 def test_orientation_turns_are_undone():

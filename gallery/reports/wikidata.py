@@ -16,13 +16,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
 from db.engine import Database
-from db.identifications import current_identifications
-from db.schema import Artwork, Face, Sitter, serving
 from gallery.core.errors import GalleryError
 from gallery.core.files import write_atomically
+
+from gallery.reports.stated import stated_identifications
 
 DEPICTS, POSITION, SOURCING, PRESUMABLY = "P180", "P2677", "P1480", "Q18122778"
 STATED = {"confirmed": (), "probable": ((SOURCING, PRESUMABLY),)}  # status -> extra qualifiers
@@ -72,34 +70,23 @@ def position(box, width: int | None, height: int | None) -> str:
 
 def wikidata_batch(database: Database) -> WikidataBatch:
     batch = WikidataBatch()
-    with database.session() as session:
-        current = [c for c in current_identifications(session) if c.status != "rejected"]
-        faces = {f.id: f for f in session.scalars(select(Face).where(Face.id.in_({c.face_id for c in current}),
-                                                                      serving()))}
-        artworks = {a.id: a for a in session.scalars(select(Artwork).where(
-            Artwork.id.in_({f.artwork_id for f in faces.values()}), Artwork.status == "present"))}
-        sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
-    for c in sorted(current, key=lambda c: (c.face_id, c.sitter_id)):
-        face = faces.get(c.face_id)
-        artwork = artworks.get(face.artwork_id) if face is not None else None
-        if artwork is None:
-            continue
-        sitter = sitters[c.sitter_id]
+    for item in stated_identifications(database):
+        c, face, artwork, sitter = item.current, item.face, item.artwork, item.sitter
         if c.status == "disputed":
             batch.disputed += 1
             continue
         if sitter.hidden:
             batch.hidden.add(sitter.name)
             continue
-        item, person = qid((artwork.extras or {}).get("wikidata")), qid((sitter.external_ids or {}).get("wikidata"))
-        if item is None:
+        work, person = qid((artwork.extras or {}).get("wikidata")), qid((sitter.external_ids or {}).get("wikidata"))
+        if work is None:
             batch.without_item[artwork.id] = artwork.path
         if person is None:
             batch.sitters_without_item.add(sitter.name)
-        if item is None or person is None:
+        if work is None or person is None:
             continue
         qualifiers = [(POSITION, f'"{position(face.box, artwork.width, artwork.height)}"'), *STATED[c.status]]
-        batch.lines.append("\t".join([item, DEPICTS, person, *(v for pair in qualifiers for v in pair)]))
+        batch.lines.append("\t".join([work, DEPICTS, person, *(v for pair in qualifiers for v in pair)]))
     return batch
 
 
