@@ -202,7 +202,8 @@ def test_the_page_shows_a_candidates_best_works_and_says_how_many_more(monkeypat
 
     from ui import identify
 
-    works = [SimpleNamespace(face_id=i) for i in range(45)]  # best first, as search ranks them
+    works = [SimpleNamespace(face_id=i, iiif_link=None, title=f"Work {i}", path=f"/c/{i}.jpg")
+             for i in range(45)]  # best first, as search ranks them
     candidate = SimpleNamespace(sitter="Jan Six", score=0.8, artworks=works, links={})
     state = {"result": SimpleNamespace(candidates=[candidate]), "row": 0}
     monkeypatch.setattr(identify, "_gallery", lambda services, matches: list(matches))
@@ -210,3 +211,6 @@ def test_the_page_shows_a_candidates_best_works_and_says_how_many_more(monkeypat
     assert f"the {identify.WORKS_SHOWN} best of its 45 matching works" in identify._selected(state)
     candidate.artworks = works[:3]
     assert identify._works(None, state) == works[:3] and "best of its" not in identify._selected(state)
+    assert "viewer" not in identify._selected(state)
+    works[1].iiif_link = "https://viewer.example/?iiif-content=abc"  # a work from IIIF: its face opens in the viewer
+    assert "Open the face in the viewer: [Work 1](https://viewer.example/?iiif-content=abc)" in identify._selected(state)
