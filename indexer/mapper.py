@@ -2,8 +2,9 @@
 
 New and changed files are detected (a changed file's hand-drawn faces carried to its new picture
 where the detector finds no face; a named face region of the file's XMP matched to the detection it
-overlaps most, by REGION_IOU or more, or else added as a hand-drawn face); files that only lack vectors for a new embedding set are
-aligned again from their stored landmarks, so their faces (and identifications) stay the same.
+overlaps most, by REGION_IOU or more, or else added as a hand-drawn face); files that only lack
+vectors for a new embedding set are aligned again from their stored landmarks, so their faces (and
+identifications) stay the same.
 """
 
 from __future__ import annotations

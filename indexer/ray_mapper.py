@@ -131,8 +131,8 @@ def read_files(batch: dict, max_pixels: int, reduce_to: int | None = None, regio
     reads = []
     for blob in batch["job"]:
         job = pickle.loads(blob)
-        reads.append(pickle.dumps(read_file(job.file.read_path, job.file.known_sha256, max_pixels, reduce_to, regions),
-                                  protocol=pickle.HIGHEST_PROTOCOL))
+        read = read_file(job.file.read_path, job.file.known_sha256, max_pixels, reduce_to, regions)
+        reads.append(pickle.dumps(read, protocol=pickle.HIGHEST_PROTOCOL))
     return {"job": batch["job"], "read": np.array(reads, dtype=object)}
 
 

@@ -96,7 +96,7 @@ def build_corpus(faces: list[Path], target: Path, seed: int = 0) -> list[Path]:
 
 
 # -- decoders that misbehave, for the reader's limits ---------------------------------------------
-def misbehaving_read(path: str, known_sha256, max_pixels: int, reduce_to=None):
+def misbehaving_read(path: str, known_sha256, max_pixels: int, reduce_to=None, regions=True):
     """read_file, except that a file named *spin* never finishes and one named *crash* kills its
     worker as a decoder crash would."""
     from indexer.reader import read_file
@@ -107,4 +107,4 @@ def misbehaving_read(path: str, known_sha256, max_pixels: int, reduce_to=None):
             time.sleep(0.05)
     if "crash" in name:
         os.kill(os.getpid(), signal.SIGKILL)
-    return read_file(path, known_sha256, max_pixels, reduce_to)
+    return read_file(path, known_sha256, max_pixels, reduce_to, regions)

@@ -12,22 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from gallery.cli import main
+from tests.invoke import run_cli as _cli
 from tests.conftest import write_profile
 
 SITTERS = 6
 
 
-def _cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    if ok:
-        assert result.exit_code == 0, result.output
-    else:
-        assert result.exit_code != 0, result.output
-    return result
 
 
 def _json(*args) -> dict | list:

@@ -7,17 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 
-from click.testing import CliRunner
+from tests.invoke import run_cli as _cli
 
-from gallery.cli import main
 
 CRM = "http://www.cidoc-crm.org/cidoc-crm/"
 
 
-def _cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result
 
 
 def test_linked_art_records_expand_without_loss(tmp_path, lfw_dir, onnx_profile):

@@ -6,15 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from click.testing import CliRunner
-
-from gallery.cli import main
-
-
-def _cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result
+from tests.invoke import run_cli as _cli
 
 
 def test_depicts_statements_with_position_and_presumably(tmp_path, lfw_dir, onnx_profile):

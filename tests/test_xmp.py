@@ -14,20 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from gallery.cli import main
+from tests.invoke import run_cli as _cli
+
 
 exiftool = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(exiftool is None, reason="ExifTool (Debian's libimage-exiftool-perl) is "
                                                               "not installed (scripts/install-test-services.sh)")
 
 
-def _cli(*args, ok=True):
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    assert (result.exit_code == 0) == ok, result.output
-    return result
 
 
 def _read(path: Path) -> dict:
