@@ -229,7 +229,8 @@ def _writer(document: dict):
 def annotated_manifest(manifest: dict, pages: list[dict]) -> dict:
     """A copy of a Presentation 3 manifest (2.1 is refused) with each canvas's page in `annotations`."""
     if not isinstance(manifest, dict) or "sequences" in manifest or manifest.get("type") != "Manifest":
-        version = "2.x (it has sequences)" if isinstance(manifest, dict) and "sequences" in manifest else "not a manifest"
+        version = "2.x (it has sequences)" if isinstance(manifest, dict) and "sequences" in manifest \
+            else "not a manifest"
         raise AnnotationError(f"an annotated copy is made of a IIIF Presentation 3 manifest; this one is {version}. "
                               "Nothing was written")
     validated(manifest, "Manifest")

@@ -29,7 +29,8 @@ def stated_identifications(database: Database, include_rejected: bool = False) -
                                                                       serving()))}
         artworks = {a.id: a for a in session.scalars(select(Artwork).where(
             Artwork.id.in_({f.artwork_id for f in faces.values()}), Artwork.status == "present"))}
-        sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
+        sitters = {s.id: s for s in session.scalars(
+            select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
         session.expunge_all()
     stated = [Stated(c, faces[c.face_id], artworks[faces[c.face_id].artwork_id], sitters[c.sitter_id])
               for c in current if c.face_id in faces and faces[c.face_id].artwork_id in artworks]

@@ -48,7 +48,8 @@ class XmpExport:
             out.append(f"{len(self.iiif)} artwork(s) from IIIF have no local picture to describe; their "
                        "identifications travel as annotations (gallery export annotations)")
         if self.missing:
-            out.append(f"{len(self.missing)} picture(s) could not be read, left out: " + "; ".join(sorted(self.missing)))
+            out.append(f"{len(self.missing)} picture(s) could not be read, left out: "
+                       + "; ".join(sorted(self.missing)))
         if self.hidden:
             out.append(f"{len(self.hidden)} hidden sitter(s) left out: " + "; ".join(sorted(self.hidden)))
         if self.not_stated:
