@@ -130,8 +130,8 @@ def _json_bytes(report: MatchReport) -> bytes:
 LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
 CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
                "artwork", "title", "artist", "date", "match_score", "components", "iiif_link", "query", "face",
-               "threshold", "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces", "curator",
-               "note", "created_at", "release")
+               "threshold", "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces",
+               "curator", "note", "created_at", "release")
 
 
 def _csv_bytes(report: MatchReport) -> bytes:
