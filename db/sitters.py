@@ -267,6 +267,15 @@ def portraits(session: Session, standing: list | None = None, sitter_ids=None, f
     return out
 
 
+def portraits_of(session: Session, sitter_ids) -> dict[int, int]:
+    """Sitter id -> the face shown for the sitter (`portraits`), reading only these sitters' faces."""
+    sitter_ids = [int(s) for s in sitter_ids]
+    if not sitter_ids:
+        return {}
+    faces = session.scalars(select(Identification.face_id).where(Identification.sitter_id.in_(sitter_ids))).all()
+    return portraits(session, sitter_ids=sitter_ids, face_ids=set(faces))
+
+
 def likeness_of(session: Session, sitter: Sitter, face_id: int) -> bool:
     """Whether the face is one of the sitter's current likenesses (serving, identified, not rejected)."""
     return any(c.face_id == face_id and c.sitter_id == sitter.id for c, _a in _standing(session, [face_id]))

@@ -4,6 +4,7 @@ with nothing written."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -205,6 +206,14 @@ def test_a_sitters_portrait_and_hiding(collection):
     assert listed["portrait_face_id"] == faces[1] and listed["portrait_chosen"]
     _cli("dossier", name, "-o", folder.parent / "dossier.json", *where)
     assert json.loads((folder.parent / "dossier.json").read_text())["portrait_face_id"] == faces[1]
+    query = sorted(people[3].glob("*.jpg"))[2]
+    _cli("report", folder / query.name, "-o", folder.parent / "report.json", *where)
+    _cli("report", folder / query.name, "-o", folder.parent / "report.csv", *where)
+    [candidate] = [c for c in json.loads((folder.parent / "report.json").read_text())["candidates"]
+                   if c["sitter"] == name]
+    assert candidate["portrait_face_id"] == faces[1]  # the report names the likeness its dossier page shows
+    rows = [r for r in csv.DictReader(open(folder.parent / "report.csv", encoding="utf-8")) if r["sitter"] == name]
+    assert rows and all(r["portrait_face_id"] == str(faces[1]) for r in rows)
     refused = _cli("sitters", "edit", name, "--portrait", faces[2], *where, ok=False)  # not identified as the sitter
     assert "is not one of" in refused.output
     assert "face id or 'auto'" in _cli("sitters", "edit", name, "--portrait", "best", *where, ok=False).output

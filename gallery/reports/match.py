@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from db.collection import collection_counts, face_thumbnails
+from db.sitters import portraits_of
 
 from gallery.core.version import release
 from gallery.reports.formats import file_format
@@ -72,10 +73,14 @@ def build_report(service: SearchService, result: SearchResult, curator: str | No
     with service.database.session() as session:
         counts = collection_counts(session)
         thumbs = face_thumbnails(session, face_ids)
+        portrait = portraits_of(session, [c.sitter_id for c in result.candidates])
+    answer = result.to_json()
+    for candidate in answer["candidates"]:  # the face the sitter's dossier shows, as the PDF does
+        candidate["portrait_face_id"] = portrait.get(candidate["sitter_id"])
     dossier = build_dossier(service.database, result.candidates[0].sitter, service.posthumous_years) \
         if result.candidates else None
     explanation, explanation_note, overlays = _explanation(service, result, explain_grid)
-    return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, result.to_json(),
+    return MatchReport(datetime.now(timezone.utc).isoformat(timespec="seconds"), curator, note, answer,
                        service.pipeline.info().to_json(), {k: v for k, v in counts.items() if k != "last_run"},
                        _calibration_note(result.calibration), encode_jpeg(overview),
                        encode_jpeg(view.crops[result.face]), thumbs, dossier, explanation, explanation_note, overlays)
@@ -128,7 +133,7 @@ def _json_bytes(report: MatchReport) -> bytes:
 
 
 LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
-CSV_COLUMNS = ("rank", "sitter", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
+CSV_COLUMNS = ("rank", "sitter", "portrait_face_id", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
                "artwork", "title", "artist", "date", "match_score", "components", "iiif_link", "query", "face",
                "threshold", "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces",
                "curator", "note", "created_at", "release")
@@ -146,14 +151,16 @@ def _csv_bytes(report: MatchReport) -> bytes:
     writer.writeheader()
     for rank, candidate in enumerate(r["candidates"], start=1):
         for artwork in candidate["artworks"]:
-            writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"], "sitter_score": candidate["score"],
+            writer.writerow({**common, "rank": rank, "sitter": candidate["sitter"],
+                             "portrait_face_id": candidate.get("portrait_face_id") or "",
+                             "sitter_score": candidate["score"],
                              "false_match": candidate["false_match"] or "",
                              "search_false_match": candidate.get("search_false_match") or "",
                              **{k: "" if candidate.get(k) is None else candidate[k] for k in LR_COLUMNS},
                              "status": artwork["status"],
                              **_artwork_columns(artwork)})
     for artwork in r["unidentified"]:
-        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "sitter_score": "", "false_match": "",
+        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "portrait_face_id": "", "sitter_score": "", "false_match": "",
                          "search_false_match": "", **dict.fromkeys(LR_COLUMNS, ""), "status": "",
                          **_artwork_columns(artwork)})
     return out.getvalue().encode()
