@@ -12,8 +12,9 @@ Metadata Working Group's rule, which ExifTool and the asset managers follow); th
 are on the picture as displayed, so boxes are turned through the orientation on the way out and
 back on the way in.
 
-Sidecars: a region file is read from `NAME.EXT.xmp` or `NAME.xmp` beside the picture (the first
-found), else from the picture itself. MWG regions win where a file has both conventions (they are
+Sidecars: regions are read from `NAME.EXT.xmp` or `NAME.xmp` beside the picture (the first found)
+when it holds any, else from the picture itself. Files without the region namespaces are not
+parsed at all. MWG regions win where a file has both conventions (they are
 read as the same faces); IPTC regions are read where there are no MWG ones.
 """
 
@@ -102,7 +103,13 @@ def read_regions(path: Path | str, data: bytes | None = None) -> tuple[list[Regi
     """The named face regions of a picture (its sidecar's, else its own) on the picture as
     displayed, and what was wrong with them (None when nothing was)."""
     sidecar = next((s for s in sidecars_of(path) if s.is_file()), None)
-    if sidecar is None and data is not None and not any(marker in data for marker in _MARKERS):
+    if sidecar is not None:
+        try:
+            if not _marked(sidecar.read_bytes()):
+                sidecar = None  # a sidecar without regions (develop settings, keywords): the picture's own XMP
+        except OSError as err:
+            return [], f"the sidecar {sidecar.name} cannot be read: {err}"
+    if sidecar is None and data is not None and not _marked(data):
         return [], None  # no region namespace in the file: nothing for exiv2 to read
     try:
         xmp = _read_xmp(sidecar or Path(path))
@@ -115,6 +122,10 @@ def read_regions(path: Path | str, data: bytes | None = None) -> tuple[list[Regi
     turned = [Region(r.name, turn_box(r.box, orientation, True), r.ids, r.convention) for r in regions]
     where = f" ({sidecar.name})" if sidecar else ""
     return turned, ("; ".join(problems) + where) if problems else None
+
+
+def _marked(data: bytes) -> bool:
+    return any(marker in data for marker in _MARKERS)
 
 
 def _read_xmp(path: Path) -> dict:
