@@ -28,6 +28,7 @@ from db.schema import Artwork, Face, FaceVector, Sitter
 from db.sitters import sitters_named
 from gallery.faces.detection import box_iou
 from gallery.faces.pipeline import EmbeddedFace
+from gallery.faces.regions import box_fractions
 from gallery.index.vector_index import VectorIndex
 
 from indexer.plan import CARRY_IOU, Task
@@ -190,8 +191,8 @@ class Writer:
 
     def _carry_identifications(self, session: Session, old: list[Face], old_size, new: list[Face], new_size):
         for face in old:
-            before = _fraction(face.box, old_size)
-            overlaps = [(box_iou(before, _fraction(n.box, new_size)), n) for n in new]
+            before = box_fractions(face.box, old_size)
+            overlaps = [(box_iou(before, box_fractions(n.box, new_size)), n) for n in new]
             best, match = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
             if match is None or best < CARRY_IOU:
                 continue
@@ -218,13 +219,9 @@ class Writer:
             record_error(session, task.file.path, "metadata", message, self.run_id)
             self.stats.errors.append((task.file.path, message))
             return
-        sitter_id = sitters[meta.sitter].id
-        note = f"from {task.file.relative}"
-        if task.kind == "new":  # faces inserted just now: no record can exist for them yet
-            identify(session, faces[index].id, sitter_id, "confirmed", "metadata", note=note, flush=False)
-        elif not add_metadata_identification(session, faces[index].id, sitter_id, note=note):
-            return
-        self.stats.counts["identifications_added"] += 1
+        if _record_label(session, task, faces[index].id, sitters[meta.sitter].id, "confirmed",
+                         f"from {task.file.relative}"):
+            self.stats.counts["identifications_added"] += 1
 
     def _label_regions(self, session: Session, task: Task, faces: list[Face] | None, sitters: dict[str, Sitter]):
         """The named face regions of the file's XMP on the faces the mapper matched them to."""
@@ -232,13 +229,17 @@ class Writer:
             return
         for position, region in task.regions:
             note = f"face region ({region.convention.upper()}) in the metadata of {task.file.relative}"
-            if task.kind == "new":
-                identify(session, faces[position].id, sitters[region.name].id, self.region_status, "metadata",
-                         note=note, flush=False)
-            elif not add_metadata_identification(session, faces[position].id, sitters[region.name].id, note=note,
-                                                 status=self.region_status):
-                continue
-            self.stats.counts["identifications_from_regions"] += 1
+            if _record_label(session, task, faces[position].id, sitters[region.name].id, self.region_status, note):
+                self.stats.counts["identifications_from_regions"] += 1
+
+
+def _record_label(session: Session, task: Task, face_id: int, sitter_id: int, status: str, note: str) -> bool:
+    """A label from the file's metadata (source `metadata`) on one of its faces, unless the pair has
+    any record already (a curator's included); whether it was recorded."""
+    if task.kind == "new":  # faces inserted just now: no record can exist for them yet
+        identify(session, face_id, sitter_id, status, "metadata", note=note, flush=False)
+        return True
+    return add_metadata_identification(session, face_id, sitter_id, note=note, status=status)
 
 
 @dataclass
@@ -248,13 +249,6 @@ class _Pending:
     vectors: list[tuple[Face, np.ndarray]] = field(default_factory=list)
     labels: list[tuple[Artwork, Task, list[Face] | None]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, message) of face regions not read
-
-
-def _fraction(box, size) -> tuple[float, ...]:
-    """A box as fractions of its image, so boxes from scans of different resolution compare."""
-    width, height = size
-    x1, y1, x2, y2 = box
-    return x1 / width, y1 / height, x2 / width, y2 / height
 
 
 class WriteBehind:

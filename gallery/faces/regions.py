@@ -49,6 +49,14 @@ class Region:
     convention: str = "mwg"  # mwg | iptc
 
 
+def box_fractions(box, size) -> tuple[float, float, float, float]:
+    """A box (x1, y1, x2, y2, pixels) as fractions of its picture's (width, height), so boxes on
+    pictures of different resolution compare; an unknown side counts as 1."""
+    width, height = (side or 1 for side in size)
+    x1, y1, x2, y2 = box
+    return x1 / width, y1 / height, x2 / width, y2 / height
+
+
 # -- orientation ----------------------------------------------------------------------------------
 def _to_display(u: float, v: float, orientation: int) -> tuple[float, float]:
     """A point (fractions of the stored picture) on the picture as displayed (EXIF orientation 1-8)."""
@@ -283,8 +291,6 @@ def write_regions(target: Path, regions: list[Region], stored: tuple[int, int], 
             if creator_tool:
                 keys["Xmp.xmp.CreatorTool"] = creator_tool
             image.modify_xmp(keys)
-    except RegionError:
-        raise
     except Exception as err:
         raise RegionError(f"cannot write face regions into {target}: {err}") from None
     return target

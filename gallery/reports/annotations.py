@@ -61,9 +61,13 @@ def checked_base(base: str | None) -> str | None:
 
 
 def annotation_pages(database, base: str | None = None, sitter: str | None = None) -> list[dict]:
-    """The AnnotationPages of the collection's identifications (or of one sitter's); ids under
-    `base`, or derived from the canvases' ids when there is none."""
-    base = checked_base(base)
+    """The AnnotationPages of the collection's identifications (or of one sitter's), each checked;
+    ids under `base`, or derived from the canvases' ids when there is none."""
+    return [validated(page, "AnnotationPage") for page in _pages(database, checked_base(base), sitter)]
+
+
+def _pages(database, base: str | None, sitter: str | None) -> list[dict]:
+    """The pages, not yet checked, with ids under `base` (already checked) or the canvases'."""
     with database.session() as session:
         chosen = None
         if sitter is not None:
@@ -80,7 +84,8 @@ def annotation_pages(database, base: str | None = None, sitter: str | None = Non
         sitters = {s.id: s for s in session.scalars(select(Sitter).where(Sitter.id.in_({c.sitter_id for c in current})))}
         record_ids = _record_ids(session, current)
     pages: dict[int, dict] = {}
-    unaddressed = sorted({f.path for f in faces.values() if canvas_region(f.box, f.extras, f.width, f.height) is None})
+    regions = {i: canvas_region(f.box, f.extras, f.width, f.height) for i, f in faces.items()}
+    unaddressed = sorted({faces[i].path for i, region in regions.items() if region is None})
     if unaddressed and base is None:
         raise AnnotationError(f"{len(unaddressed)} identified artwork(s) were indexed from a folder (such as "
                               f"{unaddressed[0]}) and have no web address to annotate; give --base https://… (where "
@@ -90,14 +95,14 @@ def annotation_pages(database, base: str | None = None, sitter: str | None = Non
         face = faces.get(c.face_id)
         if face is None:
             continue
-        target = _target(face, base)
+        target = _target(face, regions[c.face_id], base)
         under = base or f"{target['source']['id'].rstrip('/')}/{SUFFIX}"
         page_id = f"{under}/page/{face.artwork_id}" if base else f"{under}/page"
         page = pages.setdefault(face.artwork_id, {"@context": CONTEXT, "id": page_id, "type": "AnnotationPage",
                                                   "label": {"none": [face.title or face.path]}, "items": []})
         page["items"].append(_annotation(f"{under}/annotation/{record_ids[(c.face_id, c.sitter_id)]}", c,
                                          sitters[c.sitter_id], target))
-    return [validated(pages[k], "AnnotationPage") for k in sorted(pages)]
+    return [pages[k] for k in sorted(pages)]
 
 
 def _record_ids(session, current) -> dict[tuple[int, int], int]:
@@ -111,8 +116,9 @@ def _record_ids(session, current) -> dict[tuple[int, int], int]:
     return latest
 
 
-def _target(face, base: str | None) -> dict:
-    region = canvas_region(face.box, face.extras, face.width, face.height)
+def _target(face, region, base: str | None) -> dict:
+    """Where an annotation points: the face's region of its canvas (`region`), or, for a work from
+    a folder, of its picture published under `base`."""
     if region is not None:
         source = {"id": region.canvas, "type": "Canvas"}
         if region.manifest:
@@ -179,7 +185,7 @@ def write_annotations(database, out: Path, base: str | None = None, sitter: str 
     `pages_folder(out)`, linked first to last) and, with `manifest`, the annotated manifest copy;
     returns (pages, annotations). Everything is checked before anything is written."""
     base = checked_base(base)
-    pages = annotation_pages(database, base, sitter)
+    pages = _pages(database, base, sitter)  # each checked below, once linked to the collection
     if not pages:
         raise AnnotationError("no identification to annotate" + (f" for {sitter}" if sitter else "")
                               + "; nothing was written")

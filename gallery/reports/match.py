@@ -133,10 +133,10 @@ def _json_bytes(report: MatchReport) -> bytes:
 
 
 LR_COLUMNS = ("likelihood_ratio", "log10_lr", "verbal", "likenesses")
-CSV_COLUMNS = ("rank", "sitter", "portrait_face_id", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS, "status", "face_id",
-               "artwork", "title", "artist", "date", "match_score", "components", "iiif_link", "query", "face",
-               "threshold", "no_confident_match", "profile", "embedding_set", "weights_sha256", "collection_faces",
-               "curator", "note", "created_at", "release")
+CSV_COLUMNS = ("rank", "sitter", "portrait_face_id", "sitter_score", "false_match", "search_false_match", *LR_COLUMNS,
+               "status", "face_id", "artwork", "title", "artist", "date", "match_score", "components", "iiif_link",
+               "query", "face", "threshold", "no_confident_match", "profile", "embedding_set", "weights_sha256",
+               "collection_faces", "curator", "note", "created_at", "release")
 
 
 def _csv_bytes(report: MatchReport) -> bytes:
@@ -160,8 +160,8 @@ def _csv_bytes(report: MatchReport) -> bytes:
                              "status": artwork["status"],
                              **_artwork_columns(artwork)})
     for artwork in r["unidentified"]:
-        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "portrait_face_id": "", "sitter_score": "", "false_match": "",
-                         "search_false_match": "", **dict.fromkeys(LR_COLUMNS, ""), "status": "",
+        writer.writerow({**common, "rank": "", "sitter": "(unidentified)", "portrait_face_id": "", "sitter_score": "",
+                         "false_match": "", "search_false_match": "", **dict.fromkeys(LR_COLUMNS, ""), "status": "",
                          **_artwork_columns(artwork)})
     return out.getvalue().encode()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from db.engine import Database
 from gallery.core.errors import GalleryError
 from gallery.core.files import write_atomically
+from gallery.faces.regions import box_fractions
 
 from gallery.reports.stated import stated_identifications
 
@@ -62,9 +63,8 @@ def qid(value) -> str | None:
 
 def position(box, width: int | None, height: int | None) -> str:
     """A face box as P2677's `pct:x,y,w,h` of the picture."""
-    x1, y1, x2, y2 = box
-    width, height = width or 1, height or 1
-    parts = (100 * x1 / width, 100 * y1 / height, 100 * (x2 - x1) / width, 100 * (y2 - y1) / height)
+    x1, y1, x2, y2 = box_fractions(box, (width, height))
+    parts = (100 * x1, 100 * y1, 100 * (x2 - x1), 100 * (y2 - y1))
     return "pct:" + ",".join(f"{max(0.0, min(100.0, v)):.2f}".rstrip("0").rstrip(".") for v in parts)
 
 

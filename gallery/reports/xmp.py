@@ -24,7 +24,7 @@ from gallery.core.errors import GalleryError
 from gallery.core.files import relative_to_collection
 from gallery.core.version import release
 from gallery.faces.formats import is_image_path
-from gallery.faces.regions import Region, RegionError, stored_geometry, write_regions
+from gallery.faces.regions import Region, RegionError, box_fractions, stored_geometry, write_regions
 
 from gallery.reports.stated import Stated, stated_identifications
 
@@ -78,8 +78,7 @@ def regions_by_artwork(database: Database, include_probable: bool = False) -> tu
     return chosen, report
 
 
-def write_xmp(database: Database, out: Path, embed: bool = False, include_probable: bool = False,
-              on_written=None) -> XmpExport:
+def write_xmp(database: Database, out: Path, embed: bool = False, include_probable: bool = False) -> XmpExport:
     """Write each identified artwork's face regions under `out`; see the module's doc."""
     out = Path(out)
     chosen, report = regions_by_artwork(database, include_probable)
@@ -100,7 +99,7 @@ def write_xmp(database: Database, out: Path, embed: bool = False, include_probab
         except RegionError as err:
             report.missing.add(f"{artwork.path} ({err})")
             continue
-        regions = [Region(i.sitter.name, _fractions(i.face.box, artwork.width, artwork.height),
+        regions = [Region(i.sitter.name, box_fractions(i.face.box, (artwork.width, artwork.height)),
                           tuple(authority_links(i.sitter.external_ids).values())) for i in items]
         relative = relative_to_collection(artwork.path, artwork.collection)
         if embed:
@@ -112,12 +111,5 @@ def write_xmp(database: Database, out: Path, embed: bool = False, include_probab
             target.parent.mkdir(parents=True, exist_ok=True)
         report.written.append(write_regions(target, regions, stored, orientation, release()))
         report.regions += len(regions)
-        if on_written:
-            on_written(len(report.written), len(chosen))
     return report
 
-
-def _fractions(box, width, height) -> tuple[float, float, float, float]:
-    width, height = width or 1, height or 1
-    x1, y1, x2, y2 = box
-    return x1 / width, y1 / height, x2 / width, y2 / height
