@@ -48,6 +48,22 @@ def matmul_gflops(dtype: torch.dtype, device: str = "cpu", seconds: float = 2.0)
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
+def int8_gops(seconds: float = 2.0) -> float:
+    """The CPU's rate for a 2048^3 product through torch's dynamically quantized linear layer (fbgemm,
+    int8 weights, activations quantized per call): the roofline of the encoders' int8 precision."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    n = 2048
+    layer = DynamicLinear(n, n, bias_=False)
+    x = torch.randn(n, n)
+    layer(x)
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        layer(x)
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
 def gflop_per_face(encoder) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -83,7 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--batch-sizes", help="1,8,32 on CPU, 1,32,256 on a GPU")
-    parser.add_argument("--precisions", help="fp32 and bf16 where the CPU has bf16, else fp32; fp16,bf16 on a GPU")
+    parser.add_argument("--precisions", help="fp32, int8 and bf16 where the CPU has bf16 (else fp32,int8); fp16,bf16 "
+                                             "on a GPU")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -91,10 +108,11 @@ def main() -> None:
     gpu = device == "cuda"
     batches = [int(b) for b in (args.batch_sizes or ("1,32,256" if gpu else "1,8,32")).split(",")]
     chunk = max(64, *batches)  # the encoders' own batch: every measured batch is one call to the network
-    precisions = (args.precisions or ("fp16,bf16" if gpu else "fp32,bf16" if cpu_has_bf16() else "fp32")).split(",")
+    precisions = (args.precisions or ("fp16,bf16" if gpu else "fp32,bf16,int8" if cpu_has_bf16() else "fp32,int8")
+                  ).split(",")
     store = WeightStore(Path("/nonexistent"), offline=True)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    roofline = {p: matmul_gflops(dtype[p], device) for p in precisions}
+    roofline = {p: int8_gops() if p == "int8" else matmul_gflops(dtype[p], device) for p in precisions}
     gflop = {name: gflop_per_face(build_encoder(EncoderSpec(name, kind, None), store, Placement("cpu", "fp32")))
              for name, kind in COMPONENTS.items()}
     gflop["fused"] = sum(gflop[c] for c in FUSED)

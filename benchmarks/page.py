@@ -10,7 +10,8 @@ same run, on the same collection and queries.
   `/gradio_api/call/identify`, its event stream read to the answer (gradio_client builds new HTTP
   clients and connections for every call);
 - browser: Playwright driving Chromium (when installed): from choosing the file to the ranked table
-  showing the expected sitter;
+  showing the expected sitter, and on to the pictures that follow the table (the annotated upload
+  and the top candidate's works shown);
 - gradio's floor, in the same run and the same browser: a bare gradio app with the page's image
   upload (`ui.services.upload_image`) that answers every upload with a fixed one-row table naming
   the same sitter, no search, no pictures. The page's own cost is browser minus floor minus service;
@@ -88,11 +89,17 @@ def api_times(url: str, images: list[Path], download: bool = True, lean_client: 
     from gradio_client import handle_file
 
     client = connect(url, download_files=download, ssl_verify=not lean_client)
-    client.predict(handle_file(str(images[0])), 10, -1.0, api_name="/identify")
+
+    def identify(image: Path) -> None:
+        client.predict(handle_file(str(image)), 10, -1.0, api_name="/identify")
+        if download:  # the answer's pictures come in a second call, as the page fetches them after its table
+            client.predict(api_name="/identify_pictures")
+
+    identify(images[0])
     times = []
     for image in images:
         started = time.perf_counter()
-        client.predict(handle_file(str(image)), 10, -1.0, api_name="/identify")
+        identify(image)
         times.append(time.perf_counter() - started)
     return times
 
@@ -140,9 +147,10 @@ def page_rows(url: str, images: list[Path], browser_queries: int, suffix: str = 
     rows = {"page_api": percentiles(api_times(url, images)),
             "page_api_answer_lean_client": percentiles(api_times(url, images, download=False, lean_client=True)),
             "page_http_answer": percentiles(http_times(url, images))}
-    shown = browser_times(url, images[:browser_queries])
+    shown = browser_times(url, images[:browser_queries], pictures=True)
     if shown:
-        rows["browser_to_table"] = percentiles(shown)
+        rows["browser_to_table"] = percentiles(shown[0])
+        rows["browser_to_pictures"] = percentiles(shown[1])
     return {name + suffix: row for name, row in rows.items()}
 
 
@@ -168,7 +176,9 @@ def floor_app():
     return demo
 
 
-def browser_times(url: str, images: list[Path]) -> list[float] | None:
+def browser_times(url: str, images: list[Path], pictures: bool = False) -> tuple[list[float], list[float]] | None:
+    """Seconds from choosing each file to the ranked table, and (`pictures`) on to the annotated
+    upload and the top candidate's works shown."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
@@ -176,7 +186,7 @@ def browser_times(url: str, images: list[Path]) -> list[float] | None:
         return None
     if chromium is None:
         return None
-    times = []
+    times, with_pictures = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -189,8 +199,12 @@ def browser_times(url: str, images: list[Path]) -> list[float] | None:
             page.locator("#identify-upload input[type=file]").set_input_files(str(image))
             page.locator("[role=gridcell]", has_text=sitter).first.wait_for()
             times.append(time.perf_counter() - started)
+            if pictures:
+                page.locator("#identify-faces img").first.wait_for()
+                page.locator("#identify-works img").first.wait_for()
+                with_pictures.append(time.perf_counter() - started)
         browser.close()
-    return times
+    return times, with_pictures
 
 
 def main() -> None:
@@ -198,6 +212,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--browser-queries", type=int, default=10)
     parser.add_argument("--large", type=int, default=10, help="scan-sized queries (0: none)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if not LFW.exists():
         sys.exit(f"{LFW} is absent (see ../shared/README.md)")
@@ -216,7 +231,7 @@ def main() -> None:
             try:
                 floor = browser_times(f"http://127.0.0.1:{port}/", queries[:args.browser_queries])
                 if floor:
-                    rows["gradio_floor_browser_to_table"] = percentiles(floor)
+                    rows["gradio_floor_browser_to_table"] = percentiles(floor[0])
             finally:
                 demo.close()
         port = free_port()
@@ -248,9 +263,9 @@ def main() -> None:
             print(f"{label}: page API p50 / service p50 = {out[f'page_api{suffix}_over_service_p50']:.2f}; the answer "
                   f"alone (lean client) / service = {out[f'answer{suffix}_over_service_p50']:.2f}; through HTTP on one "
                   f"session / service = {out[f'http_answer{suffix}_over_service_p50']:.2f} (goal <= 2)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"CPU: {out['cpu']} ({out['cores']} cores); written {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"CPU: {out['cpu']} ({out['cores']} cores); written {args.out}")
 
 
 if __name__ == "__main__":

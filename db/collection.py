@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -297,3 +298,32 @@ def save_calibration(session: Session, set_key: str, calibration: dict) -> None:
 
         raise GalleryError(f"there is no embedding set {set_key}")
     eset.calibration = calibration
+
+
+def sample_pictures(session: Session, count: int) -> list[str]:
+    """Up to `count` local files of present artworks with faces, spread over the collection by id
+    (the pictures int8 models are calibrated on); works from IIIF are left out (no local file)."""
+    with_faces = select(Face.artwork_id).where(Face.active.is_(True)).distinct()
+    local = (Artwork.status == "present", Artwork.id.in_(with_faces), ~Artwork.path.like("http%"))
+    total = session.scalar(select(func.count()).select_from(Artwork).where(*local)) or 0
+    step = max(1, total // max(count, 1))
+    return list(session.scalars(select(Artwork.path).where(*local, Artwork.id % step == 0)
+                                .order_by(Artwork.id).limit(count)))
+
+
+def calibration_pictures(url: str, count: int, first: Iterable = ()) -> Callable[[], Iterator]:
+    """The pictures int8 models are calibrated on (gallery.faces.int8): `first` (the files being
+    indexed or embedded), then up to `count` of the collection's at `url`; a SQLite collection
+    not made yet gives none and is not created."""
+
+    def pictures() -> Iterator:
+        yield from first
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+            return
+        from db.engine import open_database
+
+        with open_database(url).session() as session:
+            found = sample_pictures(session, count)
+        yield from found
+
+    return pictures

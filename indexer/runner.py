@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from db.collection import (artworks_with_drawn_faces, clear_metadata_errors, drawn_faces, embedding_set,
-                           faces_without_vector, finish_run, known_artworks, record_error, start_run)
+from db.collection import (artworks_with_drawn_faces, calibration_pictures, clear_metadata_errors, drawn_faces,
+                           embedding_set, faces_without_vector, finish_run, known_artworks, record_error, start_run)
 from db.engine import Database, open_database
 from db.vectors import index_folder, open_set_index
 from gallery.faces.pipeline import FacePipeline
@@ -112,6 +112,9 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
            ray: str | None = None) -> IndexSummary:
     started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
+    if pipeline.calibration is None:  # int8 asked for and not made yet: the files at hand, then the collection's
+        local = [f.read_path for f in walked.files] if isinstance(walked.root, Path) else []
+        pipeline.calibration = calibration_pictures(settings.database_url, settings.int8_pictures, local)
     pipeline.check_weights()  # a missing weights file is said before anything starts
     # the reader's processes start next, so they boot while the models and the database open
     with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s,

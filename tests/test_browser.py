@@ -53,6 +53,8 @@ def test_upload_rank_compare_and_download_a_pdf(page_at, indexed, tmp_path):
     page.locator("#identify-upload input[type=file]").set_input_files(str(held_out[0]))
     page.wait_for_selector(f"text=Best candidate: {sitter}", timeout=EVENT_MS)
     page.locator("[role=gridcell]", has_text=sitter).first.wait_for(timeout=EVENT_MS)  # the ranked sitters
+    page.locator("#identify-works img").first.wait_for(timeout=EVENT_MS)  # then the pictures, after the table
+    page.locator("#identify-faces img").first.wait_for(timeout=EVENT_MS)
 
     page.get_by_role("button", name="Report (PDF)").click()
     link = page.locator("a[href*='-report.pdf']").first

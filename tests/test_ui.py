@@ -44,10 +44,12 @@ def test_identify_then_report_in_one_session(server, tmp_path):
 
     url, (_settings, _service, held_out, _db) = server
     client = _client(url)
-    annotated, face, crop, verdict, table, works, loose, *_acting = client.predict(handle_file(str(held_out[0])), 5, -1.0,
-                                                                         api_name="/identify")
+    empty, face, no_crop, verdict, table, no_works, no_loose, *_acting = client.predict(
+        handle_file(str(held_out[0])), 5, -1.0, api_name="/identify")
     sitter = held_out[0].parent.name.replace("_", " ")
     assert table["data"][0][1] == sitter and f"Best candidate: {sitter}" in verdict
+    assert empty is None and no_crop is None and no_works == [] and no_loose == []  # the table comes first
+    annotated, crop, works, _loose = client.predict(api_name="/identify_pictures")  # then its pictures
     assert len(works) == 3 and Path(annotated).exists() and Path(crop).exists()
     pictures, words = client.predict(api_name="/explain")  # why the top candidate matched
     assert len(pictures) == 2 and all(Path(p["image"]).exists() for p in pictures)  # one component: query, match
@@ -72,8 +74,8 @@ def test_pictures_are_served_as_they_are_written(server):
 
     url, (_settings, _service, held_out, _db) = server
     client = _client(url, download_files=False)
-    annotated, _face, crop, _verdict, _table, works, loose, *_rest = client.predict(
-        handle_file(str(held_out[0])), 5, -1.0, api_name="/identify")
+    client.predict(handle_file(str(held_out[0])), 5, -1.0, api_name="/identify")
+    annotated, crop, works, loose = client.predict(api_name="/identify_pictures")
     pictures = [annotated, crop, *(item["image"] for item in works + loose)]
     assert len(pictures) > 3
     for picture in pictures:
@@ -93,9 +95,11 @@ def test_a_scan_sized_upload_is_shown_at_display_size(server, tmp_path):
     url, (_settings, _service, held_out, _db) = server
     scan = tmp_path / "scan.jpg"
     scan.write_bytes(scan_of(held_out[2]))
-    annotated, _face, crop, _verdict, table, *_rest = _client(url).predict(handle_file(str(scan)), 5, -1.0,
-                                                                          api_name="/identify")
+    client = _client(url)
+    _empty, _face, _crop, _verdict, table, *_rest = client.predict(handle_file(str(scan)), 5, -1.0,
+                                                                   api_name="/identify")
     assert table["data"][0][1] == held_out[2].parent.name.replace("_", " ")
+    annotated, crop, _works, _loose = client.predict(api_name="/identify_pictures")
     assert Image.open(annotated).size == (VIEW_SIDE, 960) and Image.open(crop).size == (112, 112)
 
 

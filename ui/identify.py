@@ -1,5 +1,10 @@
 """Identify: upload a portrait or a photograph, see its faces, get the ranked candidate sitters,
-the works behind each match, and download the match report."""
+the works behind each match, and download the match report.
+
+An answer comes in two steps: the verdict and the ranked table first (`/identify`, the pictures'
+places emptied), then the pictures (`/identify_pictures`: the annotated upload, the aligned crop,
+the top candidate's works and the unidentified look-alikes), which the browser fetches one by one.
+The table does not wait for them."""
 
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ def render() -> dict:
                                   max_lines=1, elem_id="identify-date")
                 artist = gr.Textbox(label="Artist of the work (optional: cautions when the likenesses share the hand)",
                                     max_lines=1, elem_id="identify-artist")
-            faces_view = gr.Image(label="Faces found", interactive=False)
+            faces_view = gr.Image(label="Faces found", interactive=False, elem_id="identify-faces")
             crop = gr.Image(label="Aligned query face", interactive=False, height=160)
         with gr.Column(scale=2):
             verdict = gr.Markdown()
@@ -64,6 +69,8 @@ def listen(c: dict, services: Services) -> None:
     outputs = [c["faces_view"], c["face"], c["crop"], c["verdict"], c["table"], c["works"], c["loose"], c["state"],
                c["selected"], *acting.outputs(c["act"]), *context.outputs(c["more"]), *explaining.outputs(c["why"])]
 
+    pictures = [c["faces_view"], c["crop"], c["works"], c["loose"]]
+
     def identify(path, face, top_k, min_score, date=None, artist=None):
         try:
             data = read_upload(path, services.settings.max_upload_bytes)
@@ -82,13 +89,17 @@ def listen(c: dict, services: Services) -> None:
     def uploaded(path, top_k, min_score, date=None, artist=None):
         return identify(path, None, top_k, min_score, date, artist)
 
-    c["upload"].upload(uploaded, [c["upload"], c["top_k"], c["min_score"], c["date"], c["artist"]], outputs,
-                       api_name="identify", **concurrent)
-    c["date"].submit(identify, inputs, outputs, api_name=False, **concurrent)
-    c["artist"].submit(identify, inputs, outputs, api_name=False, **concurrent)
-    c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent)
-    c["top_k"].release(identify, inputs, outputs, api_name=False)
-    c["min_score"].release(identify, inputs, outputs, api_name=False)
+    def then_pictures(event, api_name=False):
+        event.success(lambda state: _pictures(services, state), [c["state"]], pictures, api_name=api_name,
+                      show_progress="hidden")
+
+    then_pictures(c["upload"].upload(uploaded, [c["upload"], c["top_k"], c["min_score"], c["date"], c["artist"]],
+                                     outputs, api_name="identify", **concurrent), "identify_pictures")
+    then_pictures(c["date"].submit(identify, inputs, outputs, api_name=False, **concurrent))
+    then_pictures(c["artist"].submit(identify, inputs, outputs, api_name=False, **concurrent))
+    then_pictures(c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent))
+    then_pictures(c["top_k"].release(identify, inputs, outputs, api_name=False))
+    then_pictures(c["min_score"].release(identify, inputs, outputs, api_name=False))
     def pick_sitter(state, evt: gr.SelectData):
         if state:
             state["row"] = evt.index[0]
@@ -138,7 +149,6 @@ def _search_rate(candidate) -> str:
 
 
 def _show(services: Services, result):
-    view = result.view  # made with the search: the upload is not decoded again
     rows = [[rank, cand.sitter, life_dates(cand.birth_year, cand.death_year), round(cand.score, 3),
              cand.false_match or "not calibrated", _search_rate(cand), _support(cand), cand.status, _works_count(cand)]
             + ([cand.plausibility.verdict, cand.plausibility.age_at_date or ""] if result.date else [])
@@ -169,10 +179,21 @@ def _show(services: Services, result):
                     "candidates stay listed, after plausible ones of equal evidence.")
     choices = [str(i) for i in range(len(result.faces))]
     state = {"result": result, "row": 0}
+    # the pictures' places emptied: the previous search's pictures must not stand beside this table
+    return (None, gr.Dropdown(choices=choices, value=str(result.face)), None, verdict, table, [], [], state,
+            _selected(state), *acting.shown(services, result), *context.shown(services, state),
+            *explaining.cleared())
+
+
+def _pictures(services: Services, state) -> tuple:
+    """The answer's pictures, after its table: the annotated upload, the aligned crop, the selected
+    candidate's works and the unidentified look-alikes."""
+    if not state:
+        return None, None, [], []
+    result = state["result"]
+    view = result.view  # made with the search: the upload is not decoded again
     return (shown(annotate(view.picture, [view.box(f.box) for f in result.faces], result.face)),
-            gr.Dropdown(choices=choices, value=str(result.face)), shown(view.crops[result.face]), verdict, table,
-            _works(services, state), _gallery(services, result.unidentified), state, _selected(state),
-            *acting.shown(services, result), *context.shown(services, state), *explaining.cleared())
+            shown(view.crops[result.face]), _works(services, state), _gallery(services, result.unidentified))
 
 
 def _works_count(candidate) -> str:

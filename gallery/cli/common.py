@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from gallery.config.device import PRECISIONS
 from gallery.core.errors import GalleryError
 from gallery.config.settings import Settings, load_settings
 
@@ -22,7 +23,8 @@ def settings_options(func):
     @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data folder.")
     @click.option("--weights-dir", type=click.Path(file_okay=False), default=None, help="Weights cache folder.")
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-    @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None)
+    @click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                  help="auto (bf16 where the CPU has it, fp16 on CUDA), fp32, bf16, fp16 or int8 (CPU).")
     @click.option("--offline", is_flag=True, default=None, help="Never use the network for weights.")
     @click.option("--db", "db_url", default=None, metavar="URL",
                   help="Collection database (SQLAlchemy URL); default: SQLite in the data folder.")

@@ -9,10 +9,14 @@ import click
 from gallery.cli.common import domain_errors, echo_json, progress, settings_options
 
 
-def _pipeline(settings):
+def _pipeline(settings, pictures=()):
+    """The pipeline, calibrating int8 models (when asked for and not made yet) on `pictures` and
+    then the collection's."""
+    from db.collection import calibration_pictures
     from gallery.faces.pipeline import FacePipeline
 
-    return FacePipeline(settings)
+    return FacePipeline(settings, calibration=calibration_pictures(settings.database_url, settings.int8_pictures,
+                                                                   pictures))
 
 
 class _DetectByDefault(click.Group):
@@ -51,7 +55,7 @@ def detect(image, as_json, settings):
       gallery faces group.jpg --config profile.toml --json
     """
     with domain_errors():
-        pipeline = _pipeline(settings)
+        pipeline = _pipeline(settings, [image])
         found = pipeline.detect(pipeline.load(image))
     if as_json:
         echo_json([f.to_json() for f in found])
@@ -81,7 +85,7 @@ def embed(paths, out, settings):
 
     with domain_errors():
         files = collect_images(paths)
-        pipeline = _pipeline(settings)
+        pipeline = _pipeline(settings, files)
         pipeline.layout  # load models before the progress bar starts
         bar = progress(len(files), "embedding")
         stats = {"faces": 0, "errors": 0}
@@ -120,7 +124,7 @@ def compare(image_a, image_b, face_a, face_b, as_json, settings):
     from gallery.faces.batch import compare_images
 
     with domain_errors():
-        result = compare_images(_pipeline(settings), image_a, image_b, face_a, face_b)
+        result = compare_images(_pipeline(settings, [image_a, image_b]), image_a, image_b, face_a, face_b)
     if as_json:
         echo_json(result.to_json(settings.match_threshold))
         return
@@ -157,11 +161,10 @@ def add_face(image, box, sitter, new_sitter, note, as_json, who, settings):
     """
     from db.engine import open_database
     from gallery.faces.drawn import parse_box
-    from gallery.faces.pipeline import FacePipeline
     from indexer.face_edits import draw_face
 
     with domain_errors():
-        drawn = draw_face(settings, FacePipeline(settings), open_database(settings.database_url), image,
+        drawn = draw_face(settings, _pipeline(settings), open_database(settings.database_url), image,
                           parse_box(box), sitter, new_sitter, who, note)
     if as_json:
         echo_json(drawn.to_json())

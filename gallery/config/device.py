@@ -4,6 +4,12 @@ CUDA when present, in half precision. On CPU, bfloat16 weights where the CPU
 has native bf16 dot products (AVX512-BF16 or AMX): ViT-B/16 measured ~4x faster
 than fp32 with cosine to fp32 >= 0.9999. `torch.autocast` on CPU is slower than
 plain bf16 weights, so it is not used. fp32 otherwise.
+
+int8 (CPU only, asked for with `precision = "int8"`): ONNX models run statically quantized
+(gallery.faces.quantize, calibrated on the collection's own pictures and faces), torch encoders
+with their linear layers quantized dynamically. `auto` on a CPU runs an ONNX model in int8 only
+where its int8 version was calibrated and measured to keep its answers (the record beside the
+cached model); never the torch encoders, whose int8 accuracy could not be measured on real weights.
 """
 
 from __future__ import annotations
@@ -15,19 +21,28 @@ from pathlib import Path
 from gallery.core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 @dataclass(frozen=True)
 class Placement:
     device: str  # "cpu" or "cuda"
-    precision: str  # "fp32", "bf16" or "fp16"
+    precision: str  # "fp32", "bf16", "fp16" or "int8"
+    int8_where_measured: bool = False  # `auto` on a CPU: ONNX models in int8 where measured to keep accuracy
 
     @property
     def torch_dtype(self):
+        """The dtype torch weights are held in; int8 keeps float32 weights and quantizes the linear
+        layers dynamically (gallery.faces.encoders.base)."""
         import torch
 
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+                "int8": torch.float32}[self.precision]
+
+    def onnx_int8(self, kept: bool) -> bool:
+        """Whether an ONNX model runs in int8: asked for, or `auto` and its calibrated int8 version
+        `kept` accuracy when measured."""
+        return self.precision == "int8" or (self.int8_where_measured and kept)
 
 
 @lru_cache(maxsize=1)
@@ -98,11 +113,14 @@ def resolve_placement(device: str = "auto", precision: str = "auto") -> Placemen
         raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
+    measured = False
     if precision == "auto":
         if device == "cuda":
             precision = "fp16"
         else:
-            precision = "bf16" if cpu_has_bf16() else "fp32"
+            precision, measured = ("bf16" if cpu_has_bf16() else "fp32"), True
     if precision == "fp16" and device == "cpu":
-        raise ConfigError("fp16 is for CUDA only; on CPU use bf16 or fp32")
-    return Placement(device=device, precision=precision)
+        raise ConfigError("fp16 is for CUDA only; on CPU use bf16, int8 or fp32")
+    if precision == "int8" and device == "cuda":
+        raise ConfigError("int8 is for CPUs; on CUDA use fp16 or bf16")
+    return Placement(device=device, precision=precision, int8_where_measured=measured)

@@ -24,17 +24,21 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
+MIN_INT8_PICTURES = 10
+
+
 @dataclass(frozen=True)
 class Settings:
     profile: ProfileSpec
     data_dir: Path
     weights_dir: Path
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 | int8
     offline: bool = False  # never try the network for weights
     max_pixels: int = 400_000_000  # refuse larger images (decompression bombs)
     detect_max_side: int = 2048  # images are downscaled to this for detection; crops use full resolution
     batch_size: int = 32
+    int8_pictures: int = 100  # int8: the collection's pictures an ONNX model is calibrated on (a fifth held out to check)
     db_url: str = ""  # any SQLAlchemy URL; empty = SQLite file <data_dir>/gallery.db
     index_factory: str = "auto"  # "auto" (chosen by size) or a FAISS factory string, e.g. "IVF4096,Flat"
     index_flat_max: int = 50_000  # auto: exact (Flat) search up to this many faces, IVF beyond
@@ -73,6 +77,9 @@ class Settings:
                     "ray_cpus_per_actor"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if int(self.int8_pictures) < MIN_INT8_PICTURES:
+            raise ConfigError(f"int8_pictures must be at least {MIN_INT8_PICTURES} (calibration needs faces to "
+                              f"measure and a part held out to check), got {self.int8_pictures!r}")
         if self.region_status not in REGION_STATUSES:
             raise ConfigError(f"region_status must be one of {', '.join(REGION_STATUSES)}, got {self.region_status!r}")
         if self.http_timeout_s <= 0:

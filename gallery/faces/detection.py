@@ -81,10 +81,10 @@ class ScrfdDetector:
         from gallery.faces.onnx_runtime import providers_for
         from gallery.faces.scrfd import Scrfd
 
-        self._model = Scrfd(weights, providers_for(device), spec.input_size, spec.threshold, spec.nms_threshold)
+        self.model = Scrfd(weights, providers_for(device), spec.input_size, spec.threshold, spec.nms_threshold)
 
     def detect_bgr(self, bgr):
-        return self._model.detect(bgr)
+        return self.model.detect(bgr)
 
 
 class YunetDetector:

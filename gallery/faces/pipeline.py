@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from gallery.faces.encoders.factory import build_encoder
 from gallery.core.errors import ImageLoadError, WeightsUnavailable
 from gallery.faces.fusion import FusionLayout
 from gallery.faces.images import LoadedImage, encode_jpeg, load_image
+from gallery.faces.int8 import calibrate
+from gallery.faces.quantize import int8_choice
+from gallery.faces.onnx_runtime import open_session, providers_for
 from gallery.faces.scaled import align_at_scale, aligned, detailed_enough, found_at_full_scale
 from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
 from gallery.config.settings import Settings
@@ -94,15 +97,22 @@ class ProfileInfo:
 
 
 class FacePipeline:
-    def __init__(self, settings: Settings, store: WeightStore | None = None):
+    def __init__(self, settings: Settings, store: WeightStore | None = None,
+                 calibration: Callable[[], Iterable] | None = None):
+        """`calibration`: the collection's pictures (paths or bytes) to calibrate int8 models on
+        when int8 is asked for and none is cached (gallery.faces.int8)."""
         self.settings = settings
         self.profile = settings.profile
         self.store = store or WeightStore(settings.weights_dir, offline=settings.offline)
+        self.calibration = calibration
         self._placement: Placement | None = None
         self._detector = None
         self._detector_sha = None
         self._encoders: list[Encoder] | None = None
         self._layout: FusionLayout | None = None
+        self.detector_int8 = None  # the detector's int8 form in use (gallery.weights.derived.Derived)
+        self.detector_int8_needed = False
+        self._calibrating = False
 
     # -- lazy construction ------------------------------------------------------
     @property
@@ -132,8 +142,15 @@ class FacePipeline:
         if self._detector is None:
             self.check_weights()
             resolved = self.store.resolve(self.profile.detector.weights)
-            self._detector = build_detector(self.profile.detector, resolved.path, self.placement.device)
-            self._detector_sha = resolved.sha256
+            detector = build_detector(self.profile.detector, resolved.path, self.placement.device)
+            if self.profile.detector.kind == "scrfd":
+                choice = int8_choice(self.placement, self.store.root / "derived", resolved.sha256)
+                if choice.model is not None:
+                    detector.model.session = open_session(choice.model.path, providers_for(self.placement.device),
+                                                          f"detector {resolved.path} (int8)")
+                self.detector_int8, self.detector_int8_needed = choice.model, choice.needed
+            self._detector, self._detector_sha = detector, resolved.sha256
+            self._calibrate_int8()
         return self._detector
 
     @property
@@ -145,7 +162,20 @@ class FacePipeline:
             for encoder in encoders:
                 encoder.load()
             self._encoders = encoders
+            self._calibrate_int8()
         return self._encoders
+
+    def _calibrate_int8(self) -> None:
+        """Calibrate the int8 forms asked for and not cached, once the detector and the encoders
+        are open (gallery.faces.int8); nothing otherwise."""
+        if self.placement.precision != "int8" or self._calibrating:
+            return
+        self._calibrating = True
+        try:
+            if self.detector_int8_needed or any(getattr(e, "int8_needed", False) for e in self.encoders):
+                calibrate(self, self.calibration() if self.calibration else (), self.settings.int8_pictures)
+        finally:
+            self._calibrating = False
 
     @property
     def layout(self) -> FusionLayout:
@@ -161,9 +191,13 @@ class FacePipeline:
     def info(self) -> ProfileInfo:
         layout = self.layout
         det = self.profile.detector
-        return ProfileInfo(self.profile.name,
-                           {"kind": det.kind, "weights": det.weights, "sha256": self._detector_sha or
-                            self.store.resolve(det.weights).sha256},
+        if self.placement.precision == "int8" or self.placement.int8_where_measured:
+            self.detector  # opened: whether it runs in int8 is part of the answer
+        detector = {"kind": det.kind, "weights": det.weights,
+                    "sha256": self._detector_sha or self.store.resolve(det.weights).sha256}
+        if self.detector_int8 is not None:
+            detector["int8_sha256"] = self.detector_int8.sha256
+        return ProfileInfo(self.profile.name, detector,
                            tuple(e.info() for e in self.encoders), layout,
                            tuple(e.name for e in self.encoders if e.spec.flip))
 

@@ -44,6 +44,7 @@ class Scrfd:
         self.threshold = threshold
         self.nms_threshold = nms_threshold
         self._centres: dict[tuple[int, int, int], np.ndarray] = {}
+        self.record: list[np.ndarray] | None = None  # the network's inputs are kept here when a list (int8 calibration)
 
     def detect(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N x 5 boxes + score, N x 5 x 2 landmarks) in `bgr`'s pixels, best score first after NMS."""
@@ -62,6 +63,8 @@ class Scrfd:
         for plane in range(3):
             np.subtract(canvas[:, :, 2 - plane], np.float32(INPUT_MEAN), out=blob[0, plane], dtype=np.float32)
         blob *= np.float32(1.0 / INPUT_STD)  # a power of two: the same floats as blobFromImage's
+        if self.record is not None:
+            self.record.append(blob)
         outputs = self.session.run(self.output_names, {self.input_name: blob})
         boxes, landmarks = self._decode(outputs, size, size)
         boxes[:, :4] /= scale

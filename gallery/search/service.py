@@ -499,8 +499,10 @@ def _judged(ranked: list[Candidate], date: DateRange | None, posthumous_years: i
 
 def search_service(settings) -> SearchService:
     """The service for the settings' profile, database and index folder (nothing loads yet)."""
+    from db.collection import calibration_pictures
     from db.engine import open_database
 
-    return SearchService(FacePipeline(settings), open_database(settings.database_url), settings.index_dir,
+    pipeline = FacePipeline(settings, calibration=calibration_pictures(settings.database_url, settings.int8_pictures))
+    return SearchService(pipeline, open_database(settings.database_url), settings.index_dir,
                          settings.index_factory, settings.posthumous_years, ReplicaRule(settings.replica_score),
                          settings.quality_floor, IndexRule.of(settings))

@@ -1,7 +1,9 @@
-"""Models derived from a weights file (the batch-free rewrite of an ONNX recogniser today), made
-once, checked, and cached beside the weights under `<weights_dir>/derived/`:
-`<source sha256>.<kind>.onnx` and a record `<source sha256>.<kind>.json` that names the source's
-sha256, the derived file's sha256 and how the derived model was checked against the source.
+"""Models derived from a weights file (the batch-free rewrite of an ONNX recogniser, the int8
+version of an ONNX model), made once, checked, and cached beside the weights under
+`<weights_dir>/derived/`: `<source sha256>.<kind>.onnx` and a record `<source sha256>.<kind>.json`
+that names the source's sha256, the derived file's sha256, how the derived model was checked
+against the source and, where measured, what the check found (`measured`, with `kept`: whether
+the derived model keeps the source's answers).
 
 A later process opens the cached file after checking its sha256, without making it again (for an
 ONNX rewrite that is the ONNX graph library's 0.9 s import, the rewrite and a second session to
@@ -28,6 +30,16 @@ class Derived:
 
     path: Path | None
     check: str
+    measured: dict | None = None
+
+    @property
+    def kept(self) -> bool:
+        """Whether the check found the derived model keeps the source's answers."""
+        return bool(self.path and self.measured and self.measured.get("kept"))
+
+    @property
+    def sha256(self) -> str:
+        return str((self.measured or {}).get("sha256", ""))
 
 
 def _record(cache: Path, source_sha256: str, kind: str) -> Path:
@@ -47,14 +59,17 @@ def cached(cache: Path, source_sha256: str, kind: str) -> Derived | None:
         if sha256_path(path) != record["sha256"]:
             log.warning("derived model %s does not match its recorded sha256; making it again", path)
             return None
-        return Derived(path, record["check"])
+        measured = record.get("measured")
+        return Derived(path, record["check"], dict(measured, sha256=record["sha256"]) if measured else None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def remember(cache: Path, source_sha256: str, kind: str, model: bytes | None, check: str) -> Derived:
-    """Record what was derived from the source (`model` None: it cannot be), the file first and the
-    record last, each written whole (a crash leaves no half file taken for a model)."""
+def remember(cache: Path, source_sha256: str, kind: str, model: bytes | None, check: str,
+             measured: dict | None = None) -> Derived:
+    """Record what was derived from the source (`model` None: it cannot be) and what its check
+    `measured`, the file first and the record last, each written whole (a crash leaves no half
+    file taken for a model)."""
     name = None if model is None else f"{source_sha256}.{kind}.onnx"
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -63,11 +78,15 @@ def remember(cache: Path, source_sha256: str, kind: str, model: bytes | None, ch
             _write_whole(cache / name, model)
             digest = sha256_path(cache / name)
         record = {"source_sha256": source_sha256, "kind": kind, "file": name, "sha256": digest, "check": check}
+        if measured is not None:
+            record["measured"] = measured
         _write_whole(_record(cache, source_sha256, kind), json.dumps(record, indent=1).encode())
     except OSError as err:
         log.warning("cannot cache the %s model in %s (%s); it is made again next time", kind, cache, err)
-        return Derived(None, check)
-    return Derived(None if name is None else cache / name, check)
+        return Derived(None, check, measured)
+    if name is None:
+        return Derived(None, check, measured)
+    return Derived(cache / name, check, dict(measured, sha256=digest) if measured else None)
 
 
 def _write_whole(path: Path, data: bytes) -> None:

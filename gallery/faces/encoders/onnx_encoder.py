@@ -4,7 +4,9 @@ The crop size is read from the model's input (N x 3 x S x S). A batch fixed at 1
 the graph allows it and the freed model gives the same outputs (gallery.faces.onnx_runtime; MobileFaceNet:
 200-215 -> 237-261 faces/s at 32 a run, benchmarks/onnx_runtime.py on 2 cores); otherwise, and for other fixed batches, the faces go
 in runs of that size. The freed model is made once and cached beside the weights with its checksum
-(gallery.weights.derived), so later processes open it directly. Options:
+(gallery.weights.derived), so later processes open it directly. In int8 (gallery.faces.int8) the
+session runs the model's int8 form, calibrated on the collection's faces and cached the same way.
+Options:
 `mean`/`std` on the 0-255 scale (default 127.5/127.5), `channel_order`
 ("RGB" default, or "BGR").
 """
@@ -18,9 +20,10 @@ from gallery.config.device import Placement
 from gallery.core.errors import ModelError
 from gallery.faces.onnx_runtime import batch_freed, open_session, providers_for, same_outputs
 from gallery.config.profiles import EncoderSpec
-from gallery.weights.derived import cached, remember
+from gallery.weights.derived import Derived, cached, remember
 from gallery.weights.store import WeightStore
 from gallery.faces.encoders.base import Encoder, EncoderInfo
+from gallery.faces.quantize import int8_choice
 
 
 BATCH_FREE = "batch-free"
@@ -38,6 +41,10 @@ class OnnxEncoder(Encoder):
         self._fixed_batch: int | None = None
         self._size: int | None = None
         self._dim: int | None = None
+        self.int8_source = None  # the fp32 model as this encoder runs it (a path, or the freed bytes)
+        self.int8: Derived | None = None  # the int8 form in use
+        self.int8_needed = False  # int8 asked for and no calibrated form cached yet
+        self.sha256 = ""
 
     def load(self) -> None:
         if self._session is not None:
@@ -47,7 +54,8 @@ class OnnxEncoder(Encoder):
         what = f"encoder '{self.name}': ONNX model {path}"
         providers = providers_for(self.placement.device)
         known = cached(cache, weights.sha256, BATCH_FREE)
-        session = open_session(known.path if known and known.path else path, providers, what)
+        self.sha256, self.int8_source = weights.sha256, known.path if known and known.path else path
+        session = open_session(self.int8_source, providers, what)
         inp = session.get_inputs()[0]
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
@@ -59,37 +67,60 @@ class OnnxEncoder(Encoder):
             same = candidate is not None and same_outputs(session, candidate, inp.name, tuple(shape))
             remember(cache, weights.sha256, BATCH_FREE, freed if same else None, SAME_OUTPUTS)
             if same:
-                session, self._fixed_batch = candidate, None
+                session, self._fixed_batch, self.int8_source = candidate, None, freed
+        choice = int8_choice(self.placement, cache, weights.sha256)
+        self.int8_needed = choice.needed
+        if choice.model is not None:
+            self.use_int8(open_session(choice.model.path, providers, what + " (int8)"), choice.model)
+            session = self._session
         self._size = int(shape[2])
         out_shape = session.get_outputs()[0].shape
         self._dim = out_shape[-1] if isinstance(out_shape[-1], int) else None
         self._input = inp.name
         self._session = session
 
+    def use_int8(self, session, derived: Derived) -> None:
+        """Run `session`, the int8 form `derived` describes, from now on."""
+        self._session, self.int8, self.int8_needed = session, derived, False
+
+    @property
+    def input_name(self) -> str:
+        self.load()
+        return self._input
+
     @property
     def crop(self) -> CropSpec:
         self.load()
         return CropSpec(self._size, 1.0)
 
-    def _encode(self, crops: np.ndarray) -> np.ndarray:
+    def inputs(self, crops: np.ndarray) -> np.ndarray:
+        """The network's input for these uint8 crops (N x 3 x S x S float32)."""
         opts = self.spec.options
         x = crops.astype(np.float32)
         if str(opts.get("channel_order", "RGB")).upper() == "BGR":
             x = x[..., ::-1]
         x = (x - float(opts.get("mean", 127.5))) / float(opts.get("std", 127.5))
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        step = self._fixed_batch or 64
-        outs = []
-        for start in range(0, len(x), step):
-            chunk = x[start:start + step]
-            short = step - len(chunk) if self._fixed_batch else 0
-            if short:  # a fixed batch size: pad the last chunk, drop the padding's outputs
-                chunk = np.concatenate([chunk, np.zeros((short,) + chunk.shape[1:], chunk.dtype)])
-            outs.append(self._session.run(None, {self._input: chunk})[0][: step - short])
-        result = np.concatenate(outs).reshape(len(x), -1)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def _encode(self, crops: np.ndarray) -> np.ndarray:
+        result = self.run(self._session, self.inputs(crops))
         self._dim = result.shape[1]
         return result
 
+    def run(self, session, x: np.ndarray) -> np.ndarray:
+        """The raw outputs of `session` (this encoder's model in some form) for the inputs `x`."""
+        fixed = session.get_inputs()[0].shape[0]
+        step = fixed if isinstance(fixed, int) else 64
+        outs = []
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
+            short = step - len(chunk) if isinstance(fixed, int) else 0
+            if short:  # a fixed batch size: pad the last chunk, drop the padding's outputs
+                chunk = np.concatenate([chunk, np.zeros((short,) + chunk.shape[1:], chunk.dtype)])
+            outs.append(session.run(None, {self._input: chunk})[0][: step - short])
+        return np.concatenate(outs).reshape(len(x), -1)
+
     def info(self) -> EncoderInfo:
         self.load()
-        return EncoderInfo(self.name, self.kind, self._dim or 0, self.weight_hashes(), self.placement.device, "fp32")
+        return EncoderInfo(self.name, self.kind, self._dim or 0, self.weight_hashes(), self.placement.device,
+                           "int8" if self.int8 else "fp32", self.int8.sha256 if self.int8 else "")
