@@ -13,7 +13,11 @@ does at the end of a run, searched through the real SearchService. Each query's 
 is also split in two: the models (decoding, detection, alignment, the networks) and the search
 (FAISS, the database reads, grouping and ranking), timed around the two steps `search` runs.
 
-    python benchmarks/query.py [--sizes 10000,100000,1000000] [--queries 30]
+`--precisions auto,int8,fp32` measures each precision in turn against the same collection (filled
+and indexed once). In int8 the detector is calibrated on lfw-mini's pictures, standing in for the
+collection's (the synthetic collection has none), and CLIP's linear layers run dynamically in int8.
+
+    python benchmarks/query.py [--sizes 10000,100000,1000000] [--queries 30] [--precisions auto,int8]
 """
 
 from __future__ import annotations
@@ -86,42 +90,52 @@ def fill(database, pipeline: FacePipeline, faces: int, rng) -> None:
     database.refresh_statistics()
 
 
-def measure(size: int, queries: int) -> dict:
+def measure(size: int, queries: int, precisions: list[str]) -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="gallery-query-"))
     try:
         settings = base_shape_settings(work)
-        pipeline = FacePipeline(settings)
         database = open_database(settings.database_url)
         start = time.perf_counter()
-        fill(database, pipeline, size, np.random.default_rng(0))
+        fill(database, FacePipeline(settings), size, np.random.default_rng(0))
         filled = time.perf_counter() - start
-        service = SearchService(pipeline, database, settings.index_dir)
-        data = QUERY.read_bytes()
-        start = time.perf_counter()
-        service.search(data, "query.jpg")  # opens (builds, for auto: chooses) the index, warms the models
-        opened = time.perf_counter() - start
-        latencies, models, searches = [], [], []
-        request = SearchRequest(data, "query.jpg", candidates=10)
-        for _ in range(queries):
-            t = time.perf_counter()
-            [processed] = service.prepare([request])  # the two steps of service.search, timed apart
-            between = time.perf_counter()
-            result = service.answer(request, processed, None)
-            done = time.perf_counter()
-            latencies.append(done - t)
-            models.append(between - t)
-            searches.append(done - between)
-        assert not isinstance(result, Exception) and result.candidates, f"no candidate: {result}"
-        return {"faces": size, "device": pipeline.placement.device, "precision": pipeline.placement.precision,
-                "faiss": "gpu" if on_gpu(service.index().index) else "cpu", "queries": queries,
-                "p50_s": round(float(np.percentile(latencies, 50)), 3),
-                "p95_s": round(float(np.percentile(latencies, 95)), 3),
-                "models_p50_s": round(float(np.percentile(models, 50)), 3),
-                "search_p50_s": round(float(np.percentile(searches, 50)), 4),
-                "search_p95_s": round(float(np.percentile(searches, 95)), 4), "fill_s": round(filled, 1),
-                "first_search_s": round(opened, 1), "index": _index_chosen(settings)}
+        pictures = sorted((SHARED / "data" / "lfw-mini").glob("*/*.jpg"))
+        rows = []
+        for precision in precisions:
+            pipeline = FacePipeline(replace(settings, precision=precision), calibration=lambda: iter(pictures))
+            rows.append(_queries(pipeline, database, settings, size, queries) | {"fill_s": round(filled, 1)})
+        return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _queries(pipeline: FacePipeline, database, settings, size: int, queries: int) -> dict:
+    service = SearchService(pipeline, database, settings.index_dir)
+    data = QUERY.read_bytes()
+    start = time.perf_counter()
+    service.search(data, "query.jpg")  # opens (builds, for auto: chooses) the index, warms the models
+    opened = time.perf_counter() - start
+    latencies, models, searches = [], [], []
+    request = SearchRequest(data, "query.jpg", candidates=10)
+    for _ in range(queries):
+        t = time.perf_counter()
+        [processed] = service.prepare([request])  # the two steps of service.search, timed apart
+        between = time.perf_counter()
+        result = service.answer(request, processed, None)
+        done = time.perf_counter()
+        latencies.append(done - t)
+        models.append(between - t)
+        searches.append(done - between)
+    assert not isinstance(result, Exception) and result.candidates, f"no candidate: {result}"
+    return {"faces": size, "device": pipeline.placement.device, "precision": pipeline.placement.precision,
+            "faiss": "gpu" if on_gpu(service.index().index) else "cpu", "queries": queries,
+            "p50_s": round(float(np.percentile(latencies, 50)), 3),
+            "p95_s": round(float(np.percentile(latencies, 95)), 3),
+            "models_p50_s": round(float(np.percentile(models, 50)), 3),
+            "search_p50_s": round(float(np.percentile(searches, 50)), 4),
+            "search_p95_s": round(float(np.percentile(searches, 95)), 4),
+            "first_search_s": round(opened, 1), "index": _index_chosen(settings),
+            "int8": [e.name for e in pipeline.info().encoders if e.precision == "int8"]
+            + (["detector"] if "int8_sha256" in pipeline.info().detector else [])}
 
 
 def _index_chosen(settings) -> dict | None:
@@ -134,19 +148,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--precisions", default="auto", help="each measured on the same collection, e.g. auto,int8")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    rows = [measure(int(s), args.queries) for s in args.sizes.split(",")]
+    rows = [row for s in args.sizes.split(",") for row in measure(int(s), args.queries, args.precisions.split(","))]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"profile": "base-shape (SCRFD-500M + CLIP ViT-B/16 + IResNet100)",
                                     "cpu": cpu_name(), "rows": rows}, indent=2) + "\n")
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
     print(f"{'faces':>8} {'models on':>9} {'precision':>9} {'FAISS on':>8} {'p50 s':>7} {'p95 s':>7} "
-          f"{'models p50 s':>12} {'search p50 s':>12} {'search p95 s':>12}  index")
+          f"{'models p50 s':>12} {'search p50 s':>12} {'search p95 s':>12}  index; in int8")
     for r in rows:
         print(f"{r['faces']:>8} {r['device']:>9} {r['precision']:>9} {r['faiss']:>8} {r['p50_s']:>7.3f} "
               f"{r['p95_s']:>7.3f} {r['models_p50_s']:>12.3f} {r['search_p50_s']:>12.4f} {r['search_p95_s']:>12.4f}  "
-              f"{(r['index'] or {}).get('factory')}")
+              f"{(r['index'] or {}).get('factory')}; {', '.join(r['int8']) or '-'}")
     print(f"-> {args.out}")
 
 

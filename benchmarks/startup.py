@@ -9,7 +9,9 @@
 2. Whole processes on --images lfw-mini photographs, runs interleaved: `gallery embed` (writes
    an .npz), `gallery index` into a fresh data folder, and insightface's own pipeline as a user
    would script it (import insightface and cv2, FaceAnalysis with the same SCRFD-500M and
-   MobileFaceNet, `get` image by image, the vectors saved with numpy).
+   MobileFaceNet, `get` image by image, the vectors saved with numpy). `gallery embed` and
+   `gallery index` also run with `--precision int8` (their int8 models made in the untimed first
+   round, calibrated on the photographs, in a weights folder of their own).
 
 --source DIR runs the gallery code of another checkout of the project (for before and after); the
 profile and models are always this checkout's. Prints tables and writes
@@ -118,8 +120,12 @@ def whole_processes(source: Path, work: Path, images: int, repeats: int, env: di
     (work / "files.txt").write_text("\n".join(str(p) for p in sorted(photos.rglob("*.jpg"))))
     (work / "run_insightface.py").write_text(INSIGHTFACE)
     common = ["--config", str(PROFILE), "--weights-dir", str(work / "weights")]
+    # int8 in a weights folder of its own (its int8 forms are made in the untimed first round): in
+    # the default folder `auto` would then run the measured int8 recogniser in the default rows too
+    int8 = ["--config", str(PROFILE), "--weights-dir", str(work / "weights-int8"), "--precision", "int8"]
     gallery = [sys.executable, "-m", "gallery"]
-    runs: dict[str, list[float]] = {"insightface (script)": [], "gallery embed": [], "gallery index": []}
+    runs: dict[str, list[float]] = {"insightface (script)": [], "gallery embed": [], "gallery index": [],
+                                    "gallery embed, int8": [], "gallery index, int8": []}
     for run in range(repeats + 1):  # the first round untimed: files cached, the freed recogniser made
         times = {
             "insightface (script)": _timed([sys.executable, str(work / "run_insightface.py"), str(work / "files.txt"),
@@ -128,6 +134,10 @@ def whole_processes(source: Path, work: Path, images: int, repeats: int, env: di
                                     source, env),
             "gallery index": _timed([*gallery, "index", str(photos), *common, "--data-dir",
                                      str(work / f"index{run}")], source, env),
+            "gallery embed, int8": _timed([*gallery, "embed", str(photos), "--out", str(work / "ours8.npz"), *int8],
+                                          source, env),
+            "gallery index, int8": _timed([*gallery, "index", str(photos), *int8, "--data-dir",
+                                           str(work / f"index8-{run}")], source, env),
         }
         if run:
             for name, seconds in times.items():

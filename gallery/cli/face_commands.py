@@ -11,12 +11,15 @@ from gallery.cli.common import domain_errors, echo_json, progress, settings_opti
 
 def _pipeline(settings, pictures=()):
     """The pipeline, calibrating int8 models (when asked for and not made yet) on `pictures` and
-    then the collection's."""
-    from db.collection import calibration_pictures
+    then the collection's; the database is opened only then (its libraries take 0.3 s to import)."""
     from gallery.faces.pipeline import FacePipeline
 
-    return FacePipeline(settings, calibration=calibration_pictures(settings.database_url, settings.int8_pictures,
-                                                                   pictures))
+    def calibration():
+        from db.collection import calibration_pictures
+
+        return calibration_pictures(settings.database_url, settings.int8_pictures, pictures)()
+
+    return FacePipeline(settings, calibration=calibration)
 
 
 class _DetectByDefault(click.Group):

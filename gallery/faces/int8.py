@@ -53,7 +53,8 @@ class Calibrated:
 def calibrate(pipeline, pictures: Iterable, count: int, again: bool = False) -> list[Calibrated]:
     """Calibrate the pipeline's ONNX models that need an int8 form (all of them with `again`) on up
     to `count` of `pictures` (paths or bytes), check each against fp32 on the held-out fifth, cache
-    and run it. Returns what was made."""
+    and run it. Returns what was made. Pictures are read one at a time: only their detection
+    inputs and aligned faces are kept."""
     detector = pipeline.detector
     scrfd = detector.model if isinstance(detector, ScrfdDetector) else None
     encoders = [e for e in pipeline.encoders if hasattr(e, "use_int8") and (again or e.int8_needed)]
@@ -61,27 +62,28 @@ def calibrate(pipeline, pictures: Iterable, count: int, again: bool = False) -> 
     if not encoders and not det_wanted:
         return []
     names = (["detector"] if det_wanted else []) + [e.name for e in encoders]
-    images = _loaded(pipeline, pictures, count)
-    if len(images) < 2 * HELD_OUT_EVERY:
-        raise ConfigError(
-            f"int8 needs pictures of the collection to calibrate {', '.join(names)} on, and found "
-            f"{len(images)} that load; index or embed in fp32 first, or calibrate on a folder of the collection's "
-            "pictures: gallery weights quantize --pictures DIR")
-    held = images[::HELD_OUT_EVERY]
-    calibration = [image for i, image in enumerate(images) if i % HELD_OUT_EVERY]
-    log.info("calibrating int8 %s on %d pictures (%d held out)", ", ".join(names), len(calibration), len(held))
+    seen = _Seen({e.crop for e in encoders})
     if scrfd is not None:
         scrfd.record = []
     try:
-        faces = [pipeline.detect(image) for image in calibration]
+        for source in islice(pictures, count * 2):  # room for pictures that do not load
+            seen.add(pipeline, source, scrfd)
+            if seen.pictures >= count:
+                break
     finally:
         blobs = scrfd.record if scrfd is not None else []
         if scrfd is not None:
             scrfd.record = None
-    held_faces = [pipeline.detect(image) for image in held]
-    made = [_encoder(pipeline, encoder, calibration, faces, held, held_faces, len(images)) for encoder in encoders]
+    if seen.pictures < 2 * HELD_OUT_EVERY:
+        raise ConfigError(
+            f"int8 needs pictures of the collection to calibrate {', '.join(names)} on, and found "
+            f"{seen.pictures} that load; index or embed in fp32 first, or calibrate on a folder of the collection's "
+            "pictures: gallery weights quantize --pictures DIR")
+    log.info("calibrating int8 %s on %d pictures (%d held out)", ", ".join(names), seen.pictures,
+             len(seen.held_sources))
+    made = [_encoder(pipeline, encoder, seen) for encoder in encoders]
     if det_wanted:
-        made.insert(0, _detector(pipeline, scrfd, blobs, held, held_faces, len(images)))
+        made.insert(0, _detector(pipeline, scrfd, blobs, seen))
     for item in made:
         if not item.kept and pipeline.placement.precision == "int8":
             log.warning("the int8 %s does not keep fp32's answers on this collection (%s); it runs as asked, "
@@ -89,30 +91,50 @@ def calibrate(pipeline, pictures: Iterable, count: int, again: bool = False) -> 
     return made
 
 
-def _loaded(pipeline, pictures: Iterable, count: int) -> list:
-    images = []
-    for source in islice(pictures, count * 2):  # room for pictures that do not load
+class _Seen:
+    """What calibration keeps of the pictures it reads: each crop size's aligned faces, for
+    calibrating (`taught`) and for checking (`checked`, every fifth picture), and the held-out
+    pictures' sources and fp32 faces, for checking the detector."""
+
+    def __init__(self, specs):
+        self.specs = specs
+        self.taught = {spec: [] for spec in specs}
+        self.checked = {spec: [] for spec in specs}
+        self.held_sources, self.held_faces = [], []
+        self.pictures = 0
+
+    def add(self, pipeline, source, scrfd) -> None:
         try:
-            images.append(pipeline.load(source))
+            image = pipeline.load(source)
         except (ImageLoadError, OSError):
-            continue
-        if len(images) >= count:
-            break
-    return images
+            return
+        held = self.pictures % HELD_OUT_EVERY == 0
+        start = len(scrfd.record) if scrfd is not None else 0
+        faces = pipeline.detect(image)
+        if held and scrfd is not None:
+            del scrfd.record[start:]  # the detector is calibrated on the other pictures' inputs only
+        if faces and self.specs:
+            crops = pipeline.crops(image, faces)
+            for spec in self.specs:
+                (self.checked if held else self.taught)[spec].append(crops[spec])
+        if held:
+            self.held_sources.append(source)
+            self.held_faces.append(faces)
+        self.pictures += 1
+
+    def faces(self, spec, held: bool) -> np.ndarray:
+        parts = (self.checked if held else self.taught)[spec]
+        return np.concatenate(parts) if parts else np.zeros((0, spec.size, spec.size, 3), np.uint8)
 
 
-def _encoder(pipeline, encoder, calibration, faces, held, held_faces, pictures: int) -> Calibrated:
+def _encoder(pipeline, encoder, seen: _Seen) -> Calibrated:
     from gallery.faces.onnx_runtime import open_session, providers_for
     from gallery.faces.quantize import METHOD, quantize_int8, vector_check
     from gallery.weights.derived import remember
 
-    def crops(images, found):
-        parts = [pipeline.crops(image, f)[encoder.crop] for image, f in zip(images, found) if f]
-        return np.concatenate(parts) if parts else np.zeros((0, encoder.crop.size, encoder.crop.size, 3), np.uint8)
-
-    taught, checked = encoder.inputs(crops(calibration, faces)), encoder.inputs(crops(held, held_faces))
+    taught, checked = (encoder.inputs(seen.faces(encoder.crop, held)) for held in (False, True))
     if not len(taught):
-        raise ConfigError(f"int8 calibration of encoder '{encoder.name}' found no faces in {pictures} pictures")
+        raise ConfigError(f"int8 calibration of encoder '{encoder.name}' found no faces in {seen.pictures} pictures")
     providers = providers_for(pipeline.placement.device)
     what = f"encoder '{encoder.name}'"
     model = quantize_int8(encoder.int8_source, [{encoder.input_name: taught[i:i + 1]} for i in range(len(taught))])
@@ -120,13 +142,13 @@ def _encoder(pipeline, encoder, calibration, faces, held, held_faces, pictures: 
     fp32 = open_session(encoder.int8_source, providers, what)
     measured = vector_check(encoder.run(fp32, checked), encoder.run(session, checked)) if len(checked) else \
         {"faces": 0, "kept": False}
-    measured.update(calibrated_on={"pictures": len(calibration), "faces": len(taught)})
+    measured.update(calibrated_on={"pictures": seen.pictures - len(seen.held_sources), "faces": len(taught)})
     derived = remember(pipeline.store.root / "derived", encoder.sha256, KIND, model, METHOD, measured)
     encoder.use_int8(session, derived)
     return Calibrated(encoder.name, derived.path, measured)
 
 
-def _detector(pipeline, scrfd, blobs, held, held_faces, pictures: int) -> Calibrated:
+def _detector(pipeline, scrfd, blobs, seen: _Seen) -> Calibrated:
     from gallery.faces.onnx_runtime import open_session, providers_for
     from gallery.faces.quantize import METHOD, detection_check, quantize_int8
     from gallery.weights.derived import remember
@@ -135,12 +157,10 @@ def _detector(pipeline, scrfd, blobs, held, held_faces, pictures: int) -> Calibr
     feeds = [{scrfd.input_name: blob} for blob in blobs[::step][:MAX_DETECTOR_INPUTS]]
     source = pipeline.store.resolve(pipeline.profile.detector.weights)
     model = quantize_int8(source.path, feeds)
-    fp32_session = scrfd.session
     scrfd.session = open_session(model, providers_for(pipeline.placement.device), "detector (int8)")
-    measured = detection_check(held_faces, [pipeline.detect(image) for image in held])
-    measured.update(calibrated_on={"pictures": pictures - len(held), "inputs": len(feeds)})
+    measured = detection_check(seen.held_faces, [pipeline.detect(pipeline.load(s)) for s in seen.held_sources])
+    measured.update(calibrated_on={"pictures": seen.pictures - len(seen.held_sources), "inputs": len(feeds)})
     derived = remember(pipeline.store.root / "derived", source.sha256, KIND, model, METHOD, measured)
-    del fp32_session
     pipeline.detector_int8 = derived
     pipeline.detector_int8_needed = False
     return Calibrated("detector", derived.path, measured)

@@ -191,12 +191,13 @@ class FacePipeline:
     def info(self) -> ProfileInfo:
         layout = self.layout
         det = self.profile.detector
-        if self.placement.precision == "int8" or self.placement.int8_where_measured:
-            self.detector  # opened: whether it runs in int8 is part of the answer
-        detector = {"kind": det.kind, "weights": det.weights,
-                    "sha256": self._detector_sha or self.store.resolve(det.weights).sha256}
-        if self.detector_int8 is not None:
-            detector["int8_sha256"] = self.detector_int8.sha256
+        sha256 = self._detector_sha or self.store.resolve(det.weights).sha256
+        detector = {"kind": det.kind, "weights": det.weights, "sha256": sha256}
+        int8 = self.detector_int8  # whether it runs in int8 is part of the answer, opened or not
+        if self._detector is None and det.kind == "scrfd":
+            int8 = int8_choice(self.placement, self.store.root / "derived", sha256).model
+        if int8 is not None:
+            detector["int8_sha256"] = int8.sha256
         return ProfileInfo(self.profile.name, detector,
                            tuple(e.info() for e in self.encoders), layout,
                            tuple(e.name for e in self.encoders if e.spec.flip))

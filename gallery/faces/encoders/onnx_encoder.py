@@ -55,29 +55,39 @@ class OnnxEncoder(Encoder):
         providers = providers_for(self.placement.device)
         known = cached(cache, weights.sha256, BATCH_FREE)
         self.sha256, self.int8_source = weights.sha256, known.path if known and known.path else path
-        session = open_session(self.int8_source, providers, what)
+        choice = int8_choice(self.placement, cache, weights.sha256)
+        self.int8_needed = choice.needed
+        if choice.model is not None:  # the fp32 model is not opened at all
+            session = open_session(choice.model.path, providers, what + " (int8)")
+            self.int8 = choice.model
+            self._checked_input(session, path)
+        else:
+            session = self._fp32_session(path, cache, known, providers, what)
+        out_shape = session.get_outputs()[0].shape
+        self._dim = out_shape[-1] if isinstance(out_shape[-1], int) else None
+        self._session = session
+
+    def _checked_input(self, session, path) -> tuple:
         inp = session.get_inputs()[0]
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelError(f"encoder '{self.name}': expected an N x 3 x S x S input, {path} has {shape}")
         self._fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        self._size, self._input = int(shape[2]), inp.name
+        return tuple(shape)
+
+    def _fp32_session(self, path, cache, known, providers, what: str):
+        """The fp32 model, its batch freed (once, then from the cache) where the export allows it."""
+        session = open_session(self.int8_source, providers, what)
+        shape = self._checked_input(session, path)
         if self._fixed_batch == 1 and known is None:  # many crops per run where the export allows it
             freed = batch_freed(path)
             candidate = None if freed is None else open_session(freed, providers, what)
-            same = candidate is not None and same_outputs(session, candidate, inp.name, tuple(shape))
-            remember(cache, weights.sha256, BATCH_FREE, freed if same else None, SAME_OUTPUTS)
+            same = candidate is not None and same_outputs(session, candidate, self._input, shape)
+            remember(cache, self.sha256, BATCH_FREE, freed if same else None, SAME_OUTPUTS)
             if same:
                 session, self._fixed_batch, self.int8_source = candidate, None, freed
-        choice = int8_choice(self.placement, cache, weights.sha256)
-        self.int8_needed = choice.needed
-        if choice.model is not None:
-            self.use_int8(open_session(choice.model.path, providers, what + " (int8)"), choice.model)
-            session = self._session
-        self._size = int(shape[2])
-        out_shape = session.get_outputs()[0].shape
-        self._dim = out_shape[-1] if isinstance(out_shape[-1], int) else None
-        self._input = inp.name
-        self._session = session
+        return session
 
     def use_int8(self, session, derived: Derived) -> None:
         """Run `session`, the int8 form `derived` describes, from now on."""
