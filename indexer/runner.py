@@ -113,7 +113,7 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
     started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
     if pipeline.calibration is None:  # int8 asked for and not made yet: the files at hand, then the collection's
-        local = [f.read_path for f in walked.files] if isinstance(walked.root, Path) else []
+        local = (f.read_path for f in walked.files) if isinstance(walked.root, Path) else ()  # read only if called
         pipeline.calibration = calibration_pictures(settings.database_url, settings.int8_pictures, local)
     pipeline.check_weights()  # a missing weights file is said before anything starts
     # the reader's processes start next, so they boot while the models and the database open

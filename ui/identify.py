@@ -87,8 +87,8 @@ def listen(c: dict, services: Services) -> None:
     # several sessions identify at once; their model work is batched in services.identify. While
     # a search runs, the verdict and the table show it, not each of the answer's twenty outputs
     # (gradio draws and removes a loading overlay on every output otherwise)
-    concurrent = {"concurrency_limit": services.settings.serve_batch, "concurrency_id": "identify",
-                  "show_progress_on": [c["verdict"], c["table"]]}
+    progress = {"show_progress_on": [c["verdict"], c["table"]]}
+    concurrent = {"concurrency_limit": services.settings.serve_batch, "concurrency_id": "identify", **progress}
     def uploaded(path, top_k, min_score, date=None, artist=None):
         return identify(path, None, top_k, min_score, date, artist)
 
@@ -101,7 +101,6 @@ def listen(c: dict, services: Services) -> None:
     then_pictures(c["date"].submit(identify, inputs, outputs, api_name=False, **concurrent))
     then_pictures(c["artist"].submit(identify, inputs, outputs, api_name=False, **concurrent))
     then_pictures(c["face"].input(identify, inputs, outputs, api_name="choose_face", **concurrent))
-    progress = {"show_progress_on": concurrent["show_progress_on"]}
     then_pictures(c["top_k"].release(identify, inputs, outputs, api_name=False, **progress))
     then_pictures(c["min_score"].release(identify, inputs, outputs, api_name=False, **progress))
 

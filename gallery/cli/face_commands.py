@@ -175,6 +175,19 @@ def add_face(image, box, sitter, new_sitter, note, as_json, who, settings):
         click.echo(drawn.describe())
 
 
+def _face_edit_command(name: str):
+    """`gallery faces NAME FACE_ID [--json] [--curator WHO]` with the settings options."""
+
+    def command(func):
+        for decorate in (settings_options, _WHO,
+                         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+                         click.argument("face_id", type=int), faces.command(name)):
+            func = decorate(func)
+        return func
+
+    return command
+
+
 def _face_edit(edit, face_id, who, as_json, settings):
     from db.engine import open_database
 
@@ -186,11 +199,7 @@ def _face_edit(edit, face_id, who, as_json, settings):
         click.echo(state.describe())
 
 
-@faces.command("reject")
-@click.argument("face_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_WHO
-@settings_options
+@_face_edit_command("reject")
 def reject_face(face_id, as_json, who, settings):
     """Mark face FACE_ID as not a face (an ornament, a reflection, a pattern).
 
@@ -206,11 +215,7 @@ def reject_face(face_id, as_json, who, settings):
     _face_edit(edit, face_id, who, as_json, settings)
 
 
-@faces.command("restore")
-@click.argument("face_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_WHO
-@settings_options
+@_face_edit_command("restore")
 def restore_face(face_id, as_json, who, settings):
     """Take back the rejection of face FACE_ID: it is searchable again, with its identifications.
 

@@ -135,13 +135,11 @@ def _encoder(pipeline, encoder, seen: _Seen) -> Calibrated:
     taught, checked = (encoder.inputs(seen.faces(encoder.crop, held)) for held in (False, True))
     if not len(taught):
         raise ConfigError(f"int8 calibration of encoder '{encoder.name}' found no faces in {seen.pictures} pictures")
-    providers = providers_for(pipeline.placement.device)
-    what = f"encoder '{encoder.name}'"
     model = quantize_int8(encoder.int8_source, [{encoder.input_name: taught[i:i + 1]} for i in range(len(taught))])
-    session = open_session(model, providers, what + " (int8)")
-    fp32 = open_session(encoder.int8_source, providers, what)
-    measured = vector_check(encoder.run(fp32, checked), encoder.run(session, checked)) if len(checked) else \
-        {"faces": 0, "kept": False}
+    session = open_session(model, providers_for(pipeline.placement.device), f"encoder '{encoder.name}' (int8)")
+    measured = {"faces": 0, "kept": False}
+    if len(checked):
+        measured = vector_check(encoder.run(encoder.fp32_session(), checked), encoder.run(session, checked))
     measured.update(calibrated_on={"pictures": seen.pictures - len(seen.held_sources), "faces": len(taught)})
     derived = remember(pipeline.store.root / "derived", encoder.sha256, KIND, model, METHOD, measured)
     encoder.use_int8(session, derived)

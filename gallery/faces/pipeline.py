@@ -24,7 +24,6 @@ from gallery.faces.fusion import FusionLayout
 from gallery.faces.images import LoadedImage, encode_jpeg, load_image
 from gallery.faces.int8 import calibrate
 from gallery.faces.quantize import int8_choice
-from gallery.faces.onnx_runtime import open_session, providers_for
 from gallery.faces.scaled import align_at_scale, aligned, detailed_enough, found_at_full_scale
 from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
 from gallery.config.settings import Settings
@@ -142,13 +141,12 @@ class FacePipeline:
         if self._detector is None:
             self.check_weights()
             resolved = self.store.resolve(self.profile.detector.weights)
-            detector = build_detector(self.profile.detector, resolved.path, self.placement.device)
-            if self.profile.detector.kind == "scrfd":
+            path = resolved.path
+            if self.profile.detector.kind == "scrfd":  # its int8 form, where it runs, opened instead of the fp32 model
                 choice = int8_choice(self.placement, self.store.root / "derived", resolved.sha256)
-                if choice.model is not None:
-                    detector.model.session = open_session(choice.model.path, providers_for(self.placement.device),
-                                                          f"detector {resolved.path} (int8)")
                 self.detector_int8, self.detector_int8_needed = choice.model, choice.needed
+                path = choice.model.path if choice.model is not None else path
+            detector = build_detector(self.profile.detector, path, self.placement.device)
             self._detector, self._detector_sha = detector, resolved.sha256
             self._calibrate_int8()
         return self._detector

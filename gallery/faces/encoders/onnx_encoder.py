@@ -89,6 +89,13 @@ class OnnxEncoder(Encoder):
                 session, self._fixed_batch, self.int8_source = candidate, None, freed
         return session
 
+    def fp32_session(self):
+        """A session of the fp32 model: the one running, or in int8 one opened from its source."""
+        self.load()
+        if self.int8 is None:
+            return self._session
+        return open_session(self.int8_source, providers_for(self.placement.device), f"encoder '{self.name}'")
+
     def use_int8(self, session, derived: Derived) -> None:
         """Run `session`, the int8 form `derived` describes, from now on."""
         self._session, self.int8, self.int8_needed = session, derived, False
