@@ -3,12 +3,16 @@
 1. SCRFD's input at 640 x 640: cv2.dnn.blobFromImage (insightface's) against gallery.faces.scrfd's;
 2. SCRFD-500M then MobileFaceNet on one face, alternately, with onnxruntime's threads spinning
    between runs (its default) and without (gallery.faces.onnx_runtime.open_session); each alone too;
-3. MobileFaceNet at its fixed batch of 1, face by face, against the freed batch (32 a run).
+3. MobileFaceNet at its fixed batch of 1, face by face, against the freed batch (32 a run);
+4. SCRFD-500M over --images lfw-mini photographs (their detection inputs at 640 x 640, as the
+   pipeline builds them): one image at a time on a session over every core, against one image per
+   core at once, each in a thread with a session of its own on one core (FacePipeline.each_image);
+   the network runs alone, then the whole detection (input, network, decoding) of each image.
 
 Milliseconds are the mean of --runs calls after a warm-up. Prints a table and writes
 benchmarks/results/onnx_runtime.json.
 
-    python benchmarks/onnx_runtime.py [--runs 50]
+    python benchmarks/onnx_runtime.py [--runs 50] [--images 300]
 """
 
 from __future__ import annotations
@@ -96,17 +100,63 @@ def batch_rows(runs: int) -> list[dict]:
             {"what": "MobileFaceNet, freed batch, 32 a run (faces/s)", "faces_per_s": round(32000 / together)}]
 
 
+def side_by_side_rows(images: int) -> list[dict]:
+    from gallery.config.device import cpu_cores
+    from gallery.core.in_order import in_order
+    from gallery.faces.images import load_image
+    from gallery.faces.scrfd import Scrfd
+
+    pictures = [load_image(p, 400_000_000).rgb[:, :, ::-1].copy()
+                for p in sorted((ROOT.parent / "shared" / "data" / "lfw-mini").glob("*/*.jpg"))[:images]]
+    cores = cpu_cores()
+    every = Scrfd(MODELS / "scrfd_500m.onnx", CPU, 640, 0.5, 0.4)
+    blobs = []
+    every.record = blobs
+    for bgr in pictures:  # warm-up, and the inputs as the pipeline builds them
+        every.detect(bgr)
+    every.record = None
+    own = [Scrfd(MODELS / "scrfd_500m.onnx", CPU, 640, 0.5, 0.4, threads=1) for _ in range(cores)]
+    slots = {}
+
+    def mine():  # this thread's session
+        import threading
+
+        return own[slots.setdefault(threading.get_ident(), len(slots))]
+
+    def seconds(work) -> float:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
+
+    def network(scrfd, blob):
+        scrfd.session.run(scrfd.output_names, {scrfd.input_name: blob})
+
+    rows = []
+    for what, one, many in (("network runs", lambda b: network(every, b), lambda b: network(mine(), b)),
+                            ("whole detection", every.detect, lambda bgr: mine().detect(bgr))):
+        items = blobs if what == "network runs" else pictures
+        alone = seconds(lambda: [one(item) for item in items])
+        together = seconds(lambda: list(in_order(many, items, cores)))
+        rows += [{"what": f"SCRFD {what}, one image at a time on {cores} cores (images/s)",
+                  "images_per_s": round(len(items) / alone, 1)},
+                 {"what": f"SCRFD {what}, {cores} images at once, one core each (images/s)",
+                  "images_per_s": round(len(items) / together, 1)}]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--images", type=int, default=300, help="lfw-mini photographs for the side-by-side rows")
     args = parser.parse_args()
     if not (MODELS / "scrfd_500m.onnx").exists():
         sys.exit(f"needs {MODELS} (see ../shared/README.md)")
-    rows = blob_rows(args.runs) + spinning_rows(args.runs) + batch_rows(args.runs)
+    rows = blob_rows(args.runs) + spinning_rows(args.runs) + batch_rows(args.runs) + side_by_side_rows(args.images)
     report = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count()}, "runs": args.runs, "rows": rows}
     print(f"{report['machine']['cpu']}, {os.cpu_count()} cores; mean of {args.runs} calls")
     for row in rows:
-        value = f"{row['ms']:8.2f} ms" if "ms" in row else f"{row['faces_per_s']:8d} faces/s"
+        value = (f"{row['ms']:8.2f} ms" if "ms" in row else f"{row['images_per_s']:8.1f} images/s"
+                 if "images_per_s" in row else f"{row['faces_per_s']:8d} faces/s")
         print(f"{row['what']:<62} {value}")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""Mapper stage: detect, align and embed the faces of read files, many images per model call.
+"""Mapper stage: detect, align and embed the faces of read files, many images per model call
+(several detected at once, FacePipeline.each_image).
 
 New and changed files are detected (a changed file's hand-drawn faces carried to its new picture
 where the detector finds no face; a named face region of the file's XMP matched to the detection it
@@ -42,18 +43,19 @@ class Mapper:
         batch: list[Task] = []
         cropped: list[tuple[Task, CroppedImage]] = []
         faces = 0
-        for task in tasks:
+        for task, crop in self.pipeline.each_image(self._crop_if_needed, tasks):
             batch.append(task)
-            if task.needs_models:
-                crop = self._crop(task)
-                if crop is not None:
-                    cropped.append((task, crop))
-                    faces += len(crop.faces)
+            if crop is not None:
+                cropped.append((task, crop))
+                faces += len(crop.faces)
             if faces >= limit or len(batch) >= 8 * limit:
                 yield self._embed(batch, cropped)
                 batch, cropped, faces = [], [], 0
         if batch:
             yield self._embed(batch, cropped)
+
+    def _crop_if_needed(self, task: Task) -> CroppedImage | None:
+        return self._crop(task) if task.needs_models else None
 
     def _crop(self, task: Task) -> CroppedImage | None:
         image = task.read.image

@@ -62,7 +62,12 @@ def test_migrations_match_the_schema_a_new_database_is_created_from(tmp_path, ca
     for database in (migrated, created):
         assert current_revision(database.engine) == head_revision()
         with database.engine.connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+            context = MigrationContext.configure(connection)
+            assert compare_metadata(context, Base.metadata) == []
+            assert context.get_current_revision() == head_revision()  # the stamp as Alembic reads it
+            version = {c["name"]: c for c in inspect(connection).get_columns("alembic_version")}
+            assert list(version) == ["version_num"] and not version["version_num"]["nullable"]
+            assert inspect(connection).get_pk_constraint("alembic_version")["constrained_columns"] == ["version_num"]
         assert sorted(inspect(database.engine).get_table_names()) == sorted([*Base.metadata.tables, "alembic_version"])
     assert not list(tmp_path.glob("*.before-*"))  # nothing to copy aside for a new database
 

@@ -60,6 +60,16 @@ def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity where the system tells it)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model name, for benchmark reports."""
     import platform

@@ -45,6 +45,8 @@ class Settings:
     index_target_recall: float = 0.99  # auto: the recall@10 an IVF index is tuned to reach
     index_map_bytes: int = 1 << 30  # an index's float16 vectors larger than this are memory-mapped, not read in
     workers: int = 0  # reader processes for indexing; 0 = one per core less one (at least 1)
+    detect_workers: int = 0  # indexing and embedding: images detected at once, each by a detector of its own on a
+    # share of the cores; 0 = automatic (SCRFD on a CPU: one per core, at most 4; otherwise 1), 1 = one at a time
     ray_actors: int = 0  # index --ray: model replicas; 0 = one per GPU, or the cluster's CPUs / ray_cpus_per_actor
     ray_cpus_per_actor: int = 4  # index --ray on CPUs: cores each replica's networks run on
     ray_readers: int = 0  # index --ray: files read in tasks of their own, this many at once (0: on GPUs only)
@@ -92,9 +94,10 @@ class Settings:
             raise ConfigError(f"index_flat_max and index_map_bytes must be 0 or more and index_target_recall in "
                               f"(0, 1], got {self.index_flat_max!r}, {self.index_map_bytes!r} and "
                               f"{self.index_target_recall!r}")
-        if self.workers < 0 or self.ray_actors < 0 or self.ray_readers < 0:
-            raise ConfigError(f"workers, ray_actors and ray_readers must be 0 (automatic) or more, got "
-                              f"{self.workers!r}, {self.ray_actors!r} and {self.ray_readers!r}")
+        if self.workers < 0 or self.ray_actors < 0 or self.ray_readers < 0 or self.detect_workers < 0:
+            raise ConfigError(f"workers, detect_workers, ray_actors and ray_readers must be 0 (automatic) or more, "
+                              f"got {self.workers!r}, {self.detect_workers!r}, {self.ray_actors!r} and "
+                              f"{self.ray_readers!r}")
 
     @property
     def database_url(self) -> str:

@@ -77,11 +77,12 @@ class RawDetector(Protocol):
 class ScrfdDetector:
     """SCRFD, run by gallery.faces.scrfd (insightface's decoding, a cheaper input path)."""
 
-    def __init__(self, weights: Path, spec: DetectorSpec, device: str = "cpu"):
+    def __init__(self, weights: Path, spec: DetectorSpec, device: str = "cpu", threads: int = 0):
         from gallery.faces.onnx_runtime import providers_for
         from gallery.faces.scrfd import Scrfd
 
-        self.model = Scrfd(weights, providers_for(device), spec.input_size, spec.threshold, spec.nms_threshold)
+        self.model = Scrfd(weights, providers_for(device), spec.input_size, spec.threshold, spec.nms_threshold,
+                           threads)
 
     def detect_bgr(self, bgr):
         return self.model.detect(bgr)
@@ -118,10 +119,19 @@ class YunetDetector:
         return boxes, faces[:, 4:14].reshape(-1, 5, 2)
 
 
-def build_detector(spec: DetectorSpec, weights: Path, device: str = "cpu") -> RawDetector:
+def build_detector(spec: DetectorSpec, weights: Path, device: str = "cpu", threads: int = 0) -> RawDetector:
+    """The profile's detector; an SCRFD one on `threads` cores (0: every core). YuNet runs on
+    OpenCV's threads, one image at a time (`runs_side_by_side`)."""
     if spec.kind == "scrfd":
-        return ScrfdDetector(weights, spec, device)
+        return ScrfdDetector(weights, spec, device, threads)
     return YunetDetector(weights, spec, device)
+
+
+def runs_side_by_side(spec: DetectorSpec, device: str) -> bool:
+    """Whether several images can be detected at once, each by a detector of its own on a share of
+    the cores: SCRFD on a CPU (onnxruntime runs each session in its caller's thread). On a GPU the
+    runs queue on the device anyway; YuNet's OpenCV network spreads each run over every core."""
+    return spec.kind == "scrfd" and device == "cpu"
 
 
 MIN_INPUT_FACE = 16  # the smallest face box (detector pixels) SCRFD's and YuNet's finest anchors find
@@ -224,9 +234,8 @@ def _whole(detector: RawDetector, rgb: np.ndarray, spec: DetectorSpec, max_side:
     small, scale = downscale_for_detection(rgb, max_side)
     height, width = small.shape[:2]
     pad = int(round(spec.pad * max(height, width)))
-    bgr = np.ascontiguousarray(small[:, :, ::-1])
-    if pad:
-        bgr = np.pad(bgr, ((pad, pad), (pad, pad), (0, 0)), mode="constant", constant_values=0)
+    bgr = np.zeros((height + 2 * pad, width + 2 * pad, 3), np.uint8)  # padded and flipped in one copy
+    bgr[pad:pad + height, pad:pad + width] = small[:, :, ::-1]
     boxes, landmarks = detector.detect_bgr(bgr)
     faces = []
     for row, points in zip(np.asarray(boxes, np.float64), np.asarray(landmarks, np.float64)):

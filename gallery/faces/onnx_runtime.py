@@ -24,11 +24,13 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def open_session(model: Path | bytes, providers: list[str], what: str):
-    """An InferenceSession with the pipeline's options; ModelError naming `what` when it cannot load."""
+def open_session(model: Path | bytes, providers: list[str], what: str, threads: int = 0):
+    """An InferenceSession with the pipeline's options, on `threads` cores (0: onnxruntime's
+    choice, every core); ModelError naming `what` when it cannot load."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
     options.log_severity_level = 3  # exports that declare fixed output shapes warn on every other size
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:

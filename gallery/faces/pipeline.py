@@ -3,20 +3,31 @@
 A FacePipeline is cheap to build; the detector and encoders load on first use
 and stay loaded. Before loading anything it checks that every weights file of
 the profile can be had, and names each missing one in a single error.
+
+Many images (`each_image`, which indexing and `gallery embed` use) are detected several at a time
+where the detector allows it (`settings.detect_workers`): SCRFD on a CPU, each worker thread with
+a session of its own on a share of the cores. A small network spread over every core for one
+image waits on its slowest core at each layer; images side by side keep every core busy and
+overlap the Python around the network (decoding, NMS, alignment, thumbnails). The encoders stay in
+the caller's thread, many faces a call. One image (a query, `gallery faces`) keeps the session on
+every core. benchmarks/startup.py has the whole-process figures.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
 from gallery.faces.align import ARCFACE_CROP, CropSpec, thumbnail_crop
-from gallery.faces.detection import DetectedFace, build_detector, detect_faces
-from gallery.config.device import Placement, resolve_placement
+from gallery.faces.detection import DetectedFace, build_detector, detect_faces, runs_side_by_side
+from gallery.config.device import Placement, cpu_cores, resolve_placement
+from gallery.core.in_order import in_order
 from gallery.faces.encoders.base import Encoder, EncoderInfo
 from gallery.faces.encoders.factory import build_encoder
 from gallery.core.errors import ImageLoadError, WeightsUnavailable
@@ -28,6 +39,11 @@ from gallery.faces.scaled import align_at_scale, aligned, detailed_enough, found
 from gallery.faces.quality import NORM_KINDS, NORM_RANGE, face_quality
 from gallery.config.settings import Settings
 from gallery.weights.store import WeightStore
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_AUTO_DETECT_WORKERS = 4  # detect_workers = 0: one per core up to this (beyond, each session's own threads)
 
 
 @dataclass(frozen=True)
@@ -105,8 +121,10 @@ class FacePipeline:
         self.store = store or WeightStore(settings.weights_dir, offline=settings.offline)
         self.calibration = calibration
         self._placement: Placement | None = None
-        self._detector = None
+        self._detector = None  # on every core, for the caller's thread
+        self._detector_weights = None
         self._detector_sha = None
+        self._worker = threading.local()  # each_image's worker threads: a detector of their own
         self._encoders: list[Encoder] | None = None
         self._layout: FusionLayout | None = None
         self.detector_int8 = None  # the detector's int8 form in use (gallery.weights.derived.Derived)
@@ -136,18 +154,25 @@ class FacePipeline:
                 f"profile '{self.profile.name}' cannot run; missing weights:\n" + "\n".join(problems)
             )
 
-    @property
-    def detector(self):
-        if self._detector is None:
+    def _detector_source(self) -> Path:
+        """The file the detector opens: its int8 form where that runs (chosen once, and replaced when
+        calibrated here), else its weights."""
+        if self._detector_weights is None:
             self.check_weights()
             resolved = self.store.resolve(self.profile.detector.weights)
-            path = resolved.path
-            if self.profile.detector.kind == "scrfd":  # its int8 form, where it runs, opened instead of the fp32 model
+            if self.profile.detector.kind == "scrfd":
                 choice = int8_choice(self.placement, self.store.root / "derived", resolved.sha256)
                 self.detector_int8, self.detector_int8_needed = choice.model, choice.needed
-                path = choice.model.path if choice.model is not None else path
-            detector = build_detector(self.profile.detector, path, self.placement.device)
-            self._detector, self._detector_sha = detector, resolved.sha256
+            self._detector_weights, self._detector_sha = resolved.path, resolved.sha256
+        return self.detector_int8.path if self.detector_int8 is not None else self._detector_weights
+
+    @property
+    def detector(self):
+        own = getattr(self._worker, "detector", None)
+        if own is not None:  # in one of each_image's worker threads
+            return own
+        if self._detector is None:
+            self._detector = build_detector(self.profile.detector, self._detector_source(), self.placement.device)
             self._calibrate_int8()
         return self._detector
 
@@ -168,6 +193,7 @@ class FacePipeline:
         are open (gallery.faces.int8); nothing otherwise."""
         if self.placement.precision != "int8" or self._calibrating:
             return
+        self._detector_source()  # whether the detector's int8 form is needed
         self._calibrating = True
         try:
             if self.detector_int8_needed or any(getattr(e, "int8_needed", False) for e in self.encoders):
@@ -189,16 +215,37 @@ class FacePipeline:
     def info(self) -> ProfileInfo:
         layout = self.layout
         det = self.profile.detector
-        sha256 = self._detector_sha or self.store.resolve(det.weights).sha256
-        detector = {"kind": det.kind, "weights": det.weights, "sha256": sha256}
-        int8 = self.detector_int8  # whether it runs in int8 is part of the answer, opened or not
-        if self._detector is None and det.kind == "scrfd":
-            int8 = int8_choice(self.placement, self.store.root / "derived", sha256).model
+        self._detector_source()  # whether it runs in int8 is part of the answer, opened or not
+        detector = {"kind": det.kind, "weights": det.weights, "sha256": self._detector_sha}
+        int8 = self.detector_int8
         if int8 is not None:
             detector["int8_sha256"] = int8.sha256
         return ProfileInfo(self.profile.name, detector,
                            tuple(e.info() for e in self.encoders), layout,
                            tuple(e.name for e in self.encoders if e.spec.flip))
+
+    @property
+    def detect_workers(self) -> int:
+        """Images detected at once by `each_image` (settings.detect_workers; 1 where the detector
+        cannot run side by side)."""
+        if not runs_side_by_side(self.profile.detector, self.placement.device):
+            return 1
+        return self.settings.detect_workers or min(MAX_AUTO_DETECT_WORKERS, cpu_cores())
+
+    def each_image(self, work: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+        """(item, work(item)) in the items' order, `detect_workers` items at a time; `work` calls
+        the pipeline's detection as usual and gets its thread's own detector. The models are opened
+        (and int8 forms calibrated) here first, in the caller's thread."""
+        workers = self.detect_workers
+        if workers <= 1:
+            return in_order(work, items, 1)
+        opened = self.encoders  # opened (and int8 forms calibrated) once, before the workers share them
+        del opened
+        source, threads = self._detector_source(), max(1, cpu_cores() // workers)
+
+        def own_detector():
+            self._worker.detector = build_detector(self.profile.detector, source, self.placement.device, threads)
+        return in_order(work, items, workers, initializer=own_detector, name="gallery-detect")
 
     # -- the data path ----------------------------------------------------------
     def load(self, source, name: str | None = None) -> LoadedImage:
@@ -250,16 +297,16 @@ class FacePipeline:
         return CroppedImage(image.path, image.size, faces, self.crops(image, faces), thumbs)
 
     def process(self, image: LoadedImage) -> ImageResult:
-        return next(iter(self.process_many([image])))
+        return next(self.embed_cropped([self.crop_image(image)]))  # one image: the detector on every core
 
     def process_many(self, images: Iterable[LoadedImage]) -> Iterator[ImageResult]:
         """Detect and crop image by image (each image is released once cropped), then
         embed the crops of several images per encoder call."""
         pending: list[CroppedImage] = []
         count = 0
-        for image in images:
-            pending.append(self.crop_image(image))
-            count += len(pending[-1].faces)
+        for _, cropped in self.each_image(self.crop_image, images):
+            pending.append(cropped)
+            count += len(cropped.faces)
             if count >= self.settings.batch_size:
                 yield from self.embed_cropped(pending)
                 pending, count = [], 0

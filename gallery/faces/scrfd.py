@@ -26,8 +26,9 @@ _LAYOUTS = {6: ((8, 16, 32), 2, False), 9: ((8, 16, 32), 2, True),
 
 
 class Scrfd:
-    def __init__(self, path: Path, providers: list[str], input_size: int, threshold: float, nms_threshold: float):
-        self.session = open_session(path, providers, f"SCRFD detector from {path}")
+    def __init__(self, path: Path, providers: list[str], input_size: int, threshold: float, nms_threshold: float,
+                 threads: int = 0):
+        self.session = open_session(path, providers, f"SCRFD detector from {path}", threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         layout = _LAYOUTS.get(len(outputs))
         if len(inputs) != 1 or layout is None or len(inputs[0].shape) != 4:
@@ -59,9 +60,9 @@ class Scrfd:
         scale = new_height / height
         canvas = np.zeros((size, size, 3), np.uint8)
         canvas[:new_height, :new_width] = cv2.resize(bgr, (new_width, new_height))
-        blob = np.empty((1, 3, size, size), np.float32)  # RGB planes, from the BGR canvas
-        for plane in range(3):
-            np.subtract(canvas[:, :, 2 - plane], np.float32(INPUT_MEAN), out=blob[0, plane], dtype=np.float32)
+        blob = np.empty((1, 3, size, size), np.float32)  # RGB planes, from the BGR canvas's (split by OpenCV)
+        for plane, channel in enumerate(reversed(cv2.split(canvas))):
+            cv2.subtract(channel, INPUT_MEAN, dst=blob[0, plane], dtype=cv2.CV_32F)
         blob *= np.float32(1.0 / INPUT_STD)  # a power of two: the same floats as blobFromImage's
         if self.record is not None:
             self.record.append(blob)
