@@ -51,9 +51,12 @@ def test_a_failure_is_raised_at_its_item_and_the_rest_is_not_started():
     assert max(started) < 10  # the pool was shut down, not run to the end
 
 
-def test_one_worker_runs_in_the_callers_thread():
-    threads = {i: threading.get_ident() for i, _ in in_order(lambda i: None, range(3), workers=1)}
-    assert set(threads.values()) == {threading.get_ident()}
+def test_one_worker_or_one_item_runs_in_the_callers_thread():
+    for workers, items in ((1, range(3)), (4, range(1)), (4, range(0))):
+        threads = {i: t for i, t in in_order(lambda i: threading.get_ident(), items, workers)}
+        assert list(threads) == list(items) and set(threads.values()) <= {threading.get_ident()}
+    threads = {t for _, t in in_order(lambda i: threading.get_ident(), range(6), workers=2)}
+    assert threading.get_ident() not in threads
 
 
 def test_detect_workers_must_be_zero_or_more(onnx_settings):

@@ -239,8 +239,7 @@ class FacePipeline:
         workers = self.detect_workers
         if workers <= 1:
             return in_order(work, items, 1)
-        opened = self.encoders  # opened (and int8 forms calibrated) once, before the workers share them
-        del opened
+        _ = self.encoders  # opened (and int8 forms calibrated) once, before the workers share them
         source, threads = self._detector_source(), max(1, cpu_cores() // workers)
 
         def own_detector():
