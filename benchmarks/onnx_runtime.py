@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -115,13 +117,10 @@ def side_by_side_rows(images: int) -> list[dict]:
     for bgr in pictures:  # warm-up, and the inputs as the pipeline builds them
         every.detect(bgr)
     every.record = None
-    own = [Scrfd(MODELS / "scrfd_500m.onnx", CPU, 640, 0.5, 0.4, threads=1) for _ in range(cores)]
-    slots = {}
+    local = threading.local()
 
-    def mine():  # this thread's session
-        import threading
-
-        return own[slots.setdefault(threading.get_ident(), len(slots))]
+    def mine():  # this worker thread's session
+        return local.scrfd
 
     def seconds(work) -> float:
         start = time.perf_counter()
@@ -136,7 +135,11 @@ def side_by_side_rows(images: int) -> list[dict]:
                             ("whole detection", every.detect, lambda bgr: mine().detect(bgr))):
         items = blobs if what == "network runs" else pictures
         alone = seconds(lambda: [one(item) for item in items])
-        together = seconds(lambda: list(in_order(many, items, cores)))
+        free = queue.SimpleQueue()  # one single-core session for each worker thread, taken as it starts
+        for _ in range(cores):
+            free.put(Scrfd(MODELS / "scrfd_500m.onnx", CPU, 640, 0.5, 0.4, threads=1))
+        together = seconds(lambda: list(in_order(many, items, cores,
+                                                 initializer=lambda: setattr(local, "scrfd", free.get()))))
         rows += [{"what": f"SCRFD {what}, one image at a time on {cores} cores (images/s)",
                   "images_per_s": round(len(items) / alone, 1)},
                  {"what": f"SCRFD {what}, {cores} images at once, one core each (images/s)",

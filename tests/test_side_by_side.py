@@ -103,3 +103,17 @@ def test_side_by_side_gives_what_one_at_a_time_gives(onnx_settings, lfw_dir):
         for fa, fb in zip(a.faces, b.faces):
             assert np.allclose(fa.face.box, fb.face.box, atol=1e-3)
             assert float(fa.vector @ fb.vector) > 0.9999
+
+
+def test_an_int8_detector_only_in_memory_detects_one_image_at_a_time(onnx_settings, lfw_dir):
+    """Calibrated here with a cache that could not be written, the int8 form exists only in the open
+    detector's session: no worker may open the fp32 file (or none) in its place."""
+    from gallery.faces.pipeline import FacePipeline
+    from gallery.weights.derived import Derived
+
+    files = sorted(lfw_dir.rglob("*.jpg"))[:3]
+    pipeline = FacePipeline(replace(onnx_settings, device="cpu", detect_workers=2))
+    pipeline._detector_source()
+    pipeline.detector_int8 = Derived(None, "int8", {"kept": True})
+    seen = {t for _, t in pipeline.each_image(lambda f: threading.get_ident(), files)}
+    assert seen == {threading.get_ident()}

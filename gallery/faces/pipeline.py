@@ -154,9 +154,10 @@ class FacePipeline:
                 f"profile '{self.profile.name}' cannot run; missing weights:\n" + "\n".join(problems)
             )
 
-    def _detector_source(self) -> Path:
+    def _detector_source(self) -> Path | None:
         """The file the detector opens: its int8 form where that runs (chosen once, and replaced when
-        calibrated here), else its weights."""
+        calibrated here), else its weights. None when the int8 form was calibrated here and its cache
+        could not be written: then only the open detector holds it."""
         if self._detector_weights is None:
             self.check_weights()
             resolved = self.store.resolve(self.profile.detector.weights)
@@ -241,6 +242,8 @@ class FacePipeline:
             return in_order(work, items, 1)
         _ = self.encoders  # opened (and int8 forms calibrated) once, before the workers share them
         source, threads = self._detector_source(), max(1, cpu_cores() // workers)
+        if source is None:  # no file to open the workers' detectors from: the open one, image by image
+            return in_order(work, items, 1)
 
         def own_detector():
             self._worker.detector = build_detector(self.profile.detector, source, self.placement.device, threads)

@@ -6,8 +6,9 @@ landmarks, greedy NMS with its +1 pixel areas), so the boxes and landmarks are t
 on real photographs. What differs is the cost around the network: the input blob is built from
 the uint8 canvas plane by plane (split by OpenCV) instead of by cv2.dnn.blobFromImage, and only
 the anchors above the threshold are decoded instead of all 16,800 of them. All of it together
-costs less than blobFromImage alone (benchmarks/onnx_runtime.py, 2 cores: 0.57 against 3.93 ms at 640 since the
-planes are split by OpenCV; 1.7-2.5 against 8.3-9.5 ms on an earlier machine before that).
+costs less than blobFromImage alone (benchmarks/onnx_runtime.py, 2 cores: 0.3-0.6 against 3.9 ms
+at 640 since the planes are split by OpenCV; 1.7-2.5 against 8.3-9.5 ms on an earlier machine
+before that).
 """
 
 from __future__ import annotations
