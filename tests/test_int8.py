@@ -1,6 +1,6 @@
 """int8 on CPUs: ONNX models quantized statically on the collection's own pictures, checked against
-fp32 and cached with their checksum; torch encoders quantized dynamically; `auto` runs an int8
-form only where its check kept fp32's answers."""
+fp32 and cached with their checksum; IResNet100 the same way, written out as ONNX; CLIP's linear
+layers quantized dynamically; `auto` runs an int8 form only where its check kept fp32's answers."""
 
 from __future__ import annotations
 
@@ -153,3 +153,59 @@ def test_torch_encoders_run_their_linear_layers_in_int8():
     a, b = fp32.encode(crops), int8.encode(crops)
     assert int8.info().precision == "int8"
     assert (a * b).sum(1).min() > 0.99 and not np.allclose(a, b)
+
+
+@pytest.mark.slow
+def test_iresnet_runs_its_whole_network_in_int8(models_dir, lfw_dir, tmp_path):
+    """IResNet's convolutions, not only its last linear layer: the network written out as ONNX,
+    calibrated, checked and cached like an ONNX recogniser; a later process opens only the int8 form."""
+    import torch
+
+    from gallery.config.settings import load_settings
+    from gallery.faces.encoders.iresnet import IResNet
+    from gallery.faces.pipeline import FacePipeline
+
+    torch.manual_seed(3)
+    torch.save(IResNet(18).state_dict(), tmp_path / "ir18.pth")
+    profile = tmp_path / "ir.toml"
+    profile.write_text(f'[detector]\nkind = "yunet"\nweights = "{models_dir / "face_detection_yunet_2023mar.onnx"}"\n'
+                       f'\n[[encoders]]\nname = "ir"\nkind = "iresnet100"\nweights = "{tmp_path / "ir18.pth"}"\n'
+                       'options = { depth = 18 }\n')
+    settings = dataclasses.replace(load_settings(profile, {"HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}),
+                                   weights_dir=tmp_path / "weights", data_dir=tmp_path / "data", int8_pictures=20)
+    pictures = _pictures(lfw_dir)
+
+    def pipeline(precision, calibration=None):
+        return FacePipeline(dataclasses.replace(settings, precision=precision), calibration=calibration)
+
+    fp32, int8 = pipeline("fp32"), pipeline("int8", lambda: iter(pictures))
+    info = int8.info().encoders[0]
+    assert info.precision == "int8" and len(info.int8_sha256) == 64
+    assert fp32.info().encoders[0].precision == "fp32" and fp32.encoders[0].module is not None
+    record_path = next((tmp_path / "weights" / "derived").glob("*.int8.json"))
+    record = json.loads(record_path.read_text())
+    assert record["source_sha256"] == fp32.info().encoders[0].weights[str(tmp_path / "ir18.pth")]
+    assert record["measured"]["faces"] > 0 and record["measured"]["calibrated_on"]["faces"] > 0
+
+    image = fp32.load(pictures[3])
+    crops = fp32.crops(image, fp32.detect(image)[:1])
+    close = float(fp32.embed_crops(crops)[0][0] @ int8.embed_crops(crops)[0][0])
+    assert 0.97 <= close < 0.99999  # the int8 form really runs, and keeps the face
+
+    again = pipeline("int8")  # no pictures: the cached form is opened, and no torch network built
+    assert again.info().encoders[0].int8_sha256 == info.int8_sha256 and again.encoders[0].module is None
+
+    record["measured"]["kept"] = True
+    record_path.write_text(json.dumps(record))
+    assert pipeline("auto").info().encoders[0].precision == "int8"
+    record["measured"]["kept"] = False  # what auto trusts: only a form whose check kept fp32's answers
+    record_path.write_text(json.dumps(record))
+    assert pipeline("auto").info().encoders[0].precision in ("bf16", "fp32")
+
+
+def test_a_network_that_cannot_be_written_as_onnx_is_a_model_error():
+    from gallery.core.errors import ModelError
+    from gallery.faces.encoders.onnx_export import to_onnx
+
+    with pytest.raises(ModelError, match="encoder 'odd'.*ONNX"):
+        to_onnx(object(), 112, "encoder 'odd'")

@@ -1,4 +1,4 @@
-"""`gallery weights quantize`: calibrate the profile's ONNX models in int8 on the collection's own
+"""`gallery weights quantize`: calibrate the profile's ONNX models and IResNet100 networks in int8 on the collection's own
 pictures (or a folder of them), check each against fp32 and cache it (gallery.faces.int8)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from gallery.faces.int8 import Calibrated, calibrate
 
 
 def quantize_models(settings: Settings, pictures: Path | None = None) -> list[Calibrated]:
-    """Make the int8 forms of the profile's ONNX models afresh: calibrated on the pictures of the
+    """Make the int8 forms of the profile's ONNX models and IResNet100 networks afresh: calibrated on the pictures of the
     folder `pictures` (its images spread over it in name order) or else on the collection's, up to
     `int8_pictures`. Nothing to quantize (no ONNX model in the profile) is a ConfigError."""
     from gallery.faces.batch import collect_images
@@ -27,6 +27,6 @@ def quantize_models(settings: Settings, pictures: Path | None = None) -> list[Ca
         source = calibration_pictures(settings.database_url, settings.int8_pictures)()
     made = calibrate(pipeline, iter(source), settings.int8_pictures, again=True)
     if not made:
-        raise ConfigError(f"profile '{settings.profile.name}' has no ONNX model to run in int8 (SCRFD or an "
-                          "ONNX recogniser); its torch encoders are quantized as they load with --precision int8")
+        raise ConfigError(f"profile '{settings.profile.name}' has no model to calibrate for int8 (SCRFD, an ONNX "
+                          "recogniser or IResNet100); CLIP's linear layers are quantized as it loads with --precision int8")
     return made

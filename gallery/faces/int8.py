@@ -139,7 +139,7 @@ def _encoder(pipeline, encoder, seen: _Seen) -> Calibrated:
     session = open_session(model, providers_for(pipeline.placement.device), f"encoder '{encoder.name}' (int8)")
     measured = {"faces": 0, "kept": False}
     if len(checked):
-        measured = vector_check(encoder.run(encoder.fp32_session(), checked), encoder.run(session, checked))
+        measured = vector_check(encoder.fp32_outputs(checked), encoder.run(session, checked))
     measured.update(calibrated_on={"pictures": seen.pictures - len(seen.held_sources), "faces": len(taught)})
     derived = remember(pipeline.store.root / "derived", encoder.sha256, KIND, model, METHOD, measured)
     encoder.use_int8(session, derived)

@@ -84,3 +84,19 @@ def same_outputs(fixed, freed, input_name: str, shape: tuple[int, ...], toleranc
         return False
     alone = np.concatenate([fixed.run(None, {input_name: probe[i:i + 1]})[0] for i in range(3)])
     return together.shape == alone.shape and float(np.abs(together - alone).max()) <= tolerance
+
+
+def run_session(session, input_name: str, x: np.ndarray, step: int = 64) -> np.ndarray:
+    """The first output of `session` for the inputs `x` (N x ...), flattened to N rows: `step`
+    inputs a run, or the model's own fixed batch (the last run padded, the padding's outputs
+    dropped)."""
+    fixed = session.get_inputs()[0].shape[0]
+    step = fixed if isinstance(fixed, int) else step
+    outs = []
+    for start in range(0, len(x), step):
+        chunk = x[start:start + step]
+        short = step - len(chunk) if isinstance(fixed, int) else 0
+        if short:
+            chunk = np.concatenate([chunk, np.zeros((short,) + chunk.shape[1:], chunk.dtype)])
+        outs.append(session.run(None, {input_name: chunk})[0][: step - short])
+    return np.concatenate(outs).reshape(len(x), -1)

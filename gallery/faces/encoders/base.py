@@ -117,6 +117,7 @@ class TorchEncoder(Encoder):
     """An encoder whose network is a torch module."""
 
     preprocessing: Preprocessing
+    quantizes_linear_layers = True  # in int8: its linear layers quantized dynamically (`dynamic_int8`)
 
     def __init__(self, spec: EncoderSpec, store: WeightStore, placement: Placement, batch_size: int = 32):
         super().__init__(spec, store)
@@ -140,7 +141,7 @@ class TorchEncoder(Encoder):
         model = model.to(device=self.placement.device, dtype=self.placement.torch_dtype)
         if self.placement.device == "cpu":
             model = model.to(memory_format=torch.channels_last)
-        if self.placement.precision == "int8":
+        if self.placement.precision == "int8" and self.quantizes_linear_layers:
             model = dynamic_int8(model)
         self._model = model
 

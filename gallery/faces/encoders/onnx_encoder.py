@@ -18,7 +18,7 @@ import numpy as np
 from gallery.faces.align import CropSpec
 from gallery.config.device import Placement
 from gallery.core.errors import ModelError
-from gallery.faces.onnx_runtime import batch_freed, open_session, providers_for, same_outputs
+from gallery.faces.onnx_runtime import batch_freed, open_session, providers_for, run_session, same_outputs
 from gallery.config.profiles import EncoderSpec
 from gallery.weights.derived import Derived, cached, remember
 from gallery.weights.store import WeightStore
@@ -126,16 +126,11 @@ class OnnxEncoder(Encoder):
 
     def run(self, session, x: np.ndarray) -> np.ndarray:
         """The raw outputs of `session` (this encoder's model in some form) for the inputs `x`."""
-        fixed = session.get_inputs()[0].shape[0]
-        step = fixed if isinstance(fixed, int) else 64
-        outs = []
-        for start in range(0, len(x), step):
-            chunk = x[start:start + step]
-            short = step - len(chunk) if isinstance(fixed, int) else 0
-            if short:  # a fixed batch size: pad the last chunk, drop the padding's outputs
-                chunk = np.concatenate([chunk, np.zeros((short,) + chunk.shape[1:], chunk.dtype)])
-            outs.append(session.run(None, {self._input: chunk})[0][: step - short])
-        return np.concatenate(outs).reshape(len(x), -1)
+        return run_session(session, self._input, x)
+
+    def fp32_outputs(self, x: np.ndarray) -> np.ndarray:
+        """The fp32 model's raw outputs for the inputs `x` (int8's check compares against them)."""
+        return self.run(self.fp32_session(), x)
 
     def info(self) -> EncoderInfo:
         self.load()
