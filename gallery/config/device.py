@@ -6,10 +6,11 @@ than fp32 with cosine to fp32 >= 0.9999. `torch.autocast` on CPU is slower than
 plain bf16 weights, so it is not used. fp32 otherwise.
 
 int8 (CPU only, asked for with `precision = "int8"`): ONNX models run statically quantized
-(gallery.faces.quantize, calibrated on the collection's own pictures and faces), torch encoders
-with their linear layers quantized dynamically. `auto` on a CPU runs an ONNX model in int8 only
-where its int8 version was calibrated and measured to keep its answers (the record beside the
-cached model); never the torch encoders, whose int8 accuracy could not be measured on real weights.
+(gallery.faces.quantize, calibrated on the collection's own pictures and faces), and so does
+IResNet100, written out as ONNX; CLIP runs with its linear layers quantized dynamically. `auto` on
+a CPU runs an ONNX model or IResNet100 in int8 only where its int8 version was calibrated and
+measured to keep its answers (the record beside the cached model); never CLIP, whose int8 accuracy
+could not be measured on real weights.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """int8 on CPUs: which ONNX models of a pipeline run quantized, and calibrating them on the
 collection's own pictures.
 
-`precision = "int8"` runs the detector (SCRFD) and the ONNX recognisers in their int8 forms
-(gallery.faces.quantize) and the torch encoders with dynamically quantized linear layers. An ONNX
-model's int8 form is made once per weights file: calibrated on up to `int8_pictures` of the
+`precision = "int8"` runs the detector (SCRFD), the ONNX recognisers and IResNet100 (written out as
+ONNX) in their int8 forms (gallery.faces.quantize), and CLIP with dynamically quantized linear
+layers. A model's int8 form is made once per weights file: calibrated on up to `int8_pictures` of the
 collection's pictures (the detector on their detection inputs, each recogniser on their aligned
 faces), a fifth of them held out to check it against fp32, and cached beside the weights with its
 checksum and what the check measured (gallery.weights.derived). `auto` on a CPU runs a model in
@@ -128,20 +128,29 @@ class _Seen:
 
 
 def _encoder(pipeline, encoder, seen: _Seen) -> Calibrated:
+    taught = seen.faces(encoder.crop, held=False)
+    if not len(taught):
+        raise ConfigError(f"int8 calibration of encoder '{encoder.name}' found no faces in {seen.pictures} pictures")
+    return calibrate_encoder(encoder, taught, seen.faces(encoder.crop, held=True), pipeline.store.root / "derived",
+                             pipeline.placement.device, {"pictures": seen.pictures - len(seen.held_sources)})
+
+
+def calibrate_encoder(encoder, taught: np.ndarray, checked: np.ndarray, cache: Path, device: str,
+                      calibrated_on: dict) -> Calibrated:
+    """Quantize one encoder (an ONNX recogniser or IResNet100) on the aligned faces `taught` (N x S x
+    S x 3 uint8), check it against fp32 on `checked`, cache it under `cache` and run it from now on."""
     from gallery.faces.onnx_runtime import open_session, providers_for
     from gallery.faces.quantize import METHOD, quantize_int8, vector_check
     from gallery.weights.derived import remember
 
-    taught, checked = (encoder.inputs(seen.faces(encoder.crop, held)) for held in (False, True))
-    if not len(taught):
-        raise ConfigError(f"int8 calibration of encoder '{encoder.name}' found no faces in {seen.pictures} pictures")
+    taught, checked = encoder.inputs(taught), encoder.inputs(checked)
     model = quantize_int8(encoder.int8_source, [{encoder.input_name: taught[i:i + 1]} for i in range(len(taught))])
-    session = open_session(model, providers_for(pipeline.placement.device), f"encoder '{encoder.name}' (int8)")
+    session = open_session(model, providers_for(device), f"encoder '{encoder.name}' (int8)")
     measured = {"faces": 0, "kept": False}
     if len(checked):
         measured = vector_check(encoder.fp32_outputs(checked), encoder.run(session, checked))
-    measured.update(calibrated_on={"pictures": seen.pictures - len(seen.held_sources), "faces": len(taught)})
-    derived = remember(pipeline.store.root / "derived", encoder.sha256, KIND, model, METHOD, measured)
+    measured.update(calibrated_on={**calibrated_on, "faces": len(taught)})
+    derived = remember(cache, encoder.sha256, KIND, model, METHOD, measured)
     encoder.use_int8(session, derived)
     return Calibrated(encoder.name, derived.path, measured)
 
