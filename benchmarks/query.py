@@ -14,8 +14,9 @@ is also split in two: the models (decoding, detection, alignment, the networks) 
 (FAISS, the database reads, grouping and ranking), timed around the two steps `search` runs.
 
 `--precisions auto,int8,fp32` measures each precision in turn against the same collection (filled
-and indexed once). In int8 the detector is calibrated on lfw-mini's pictures, standing in for the
-collection's (the synthetic collection has none), and CLIP's linear layers run dynamically in int8.
+and indexed once). In int8 the detector and IResNet100 are calibrated on lfw-mini's pictures, standing
+in for the collection's (the synthetic collection has none), and CLIP's linear layers run
+dynamically in int8.
 
     python benchmarks/query.py [--sizes 10000,100000,1000000] [--queries 30] [--precisions auto,int8]
 """

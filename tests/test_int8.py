@@ -156,7 +156,7 @@ def test_torch_encoders_run_their_linear_layers_in_int8():
 
 
 @pytest.mark.slow
-def test_iresnet_runs_its_whole_network_in_int8(models_dir, lfw_dir, tmp_path):
+def test_iresnet_runs_its_whole_network_in_int8(models_dir, lfw_dir, tmp_path, monkeypatch):
     """IResNet's convolutions, not only its last linear layer: the network written out as ONNX,
     calibrated, checked and cached like an ONNX recogniser; a later process opens only the int8 form."""
     import torch
@@ -195,12 +195,15 @@ def test_iresnet_runs_its_whole_network_in_int8(models_dir, lfw_dir, tmp_path):
     again = pipeline("int8")  # no pictures: the cached form is opened, and no torch network built
     assert again.info().encoders[0].int8_sha256 == info.int8_sha256 and again.encoders[0].module is None
 
-    record["measured"]["kept"] = True
-    record_path.write_text(json.dumps(record))
-    assert pipeline("auto").info().encoders[0].precision == "int8"
-    record["measured"]["kept"] = False  # what auto trusts: only a form whose check kept fp32's answers
-    record_path.write_text(json.dumps(record))
-    assert pipeline("auto").info().encoders[0].precision in ("bf16", "fp32")
+    def auto(kept: bool, bf16: bool) -> str:
+        record["measured"]["kept"] = kept
+        record_path.write_text(json.dumps(record))
+        monkeypatch.setattr("gallery.config.device.cpu_has_bf16", lambda: bf16)
+        return pipeline("auto").info().encoders[0].precision
+
+    assert auto(kept=True, bf16=False) == "int8"
+    assert auto(kept=False, bf16=False) == "fp32"  # only a form whose check kept fp32's answers
+    assert auto(kept=True, bf16=True) == "bf16"  # where the CPU has bf16, bf16
 
 
 def test_a_network_that_cannot_be_written_as_onnx_is_a_model_error():
