@@ -205,6 +205,12 @@ def test_iresnet_runs_its_whole_network_in_int8(models_dir, lfw_dir, tmp_path, m
     assert auto(kept=False, bf16=False) == "fp32"  # only a form whose check kept fp32's answers
     assert auto(kept=True, bf16=True) == "bf16"  # where the CPU has bf16, bf16
 
+    from gallery.admin.int8 import quantize_models
+
+    made = quantize_models(settings, lfw_dir)  # `gallery weights quantize`: made afresh, from fp32
+    assert [m.role for m in made] == ["ir"] and made[0].path == record_path.with_name(
+        record_path.name.replace(".json", ".onnx")) and made[0].measured["faces"] > 0
+
 
 def test_a_network_that_cannot_be_written_as_onnx_is_a_model_error():
     from gallery.core.errors import ModelError
