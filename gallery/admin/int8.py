@@ -1,5 +1,6 @@
-"""`gallery weights quantize`: calibrate the profile's ONNX models and IResNet100 networks in int8 on the collection's own
-pictures (or a folder of them), check each against fp32 and cache it (gallery.faces.int8)."""
+"""`gallery weights quantize`: calibrate the profile's ONNX models and IResNet100 networks in int8
+on the collection's own pictures (or a folder of them), check each against fp32 and cache it
+(gallery.faces.int8)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from gallery.faces.int8 import Calibrated, calibrate
 
 
 def quantize_models(settings: Settings, pictures: Path | None = None) -> list[Calibrated]:
-    """Make the int8 forms of the profile's ONNX models and IResNet100 networks afresh: calibrated on the pictures of the
-    folder `pictures` (its images spread over it in name order) or else on the collection's, up to
-    `int8_pictures`. Nothing to quantize (no ONNX model in the profile) is a ConfigError."""
+    """Make the int8 forms of the profile's ONNX models and IResNet100 networks afresh: calibrated on
+    the pictures of the folder `pictures` (its images spread over it in name order) or else on the
+    collection's, up to `int8_pictures`. Nothing to quantize (no such model in the profile) is a
+    ConfigError."""
     from gallery.faces.batch import collect_images
     from gallery.faces.pipeline import FacePipeline
 

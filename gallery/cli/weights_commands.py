@@ -133,7 +133,8 @@ def verify(settings):
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def quantize(pictures, as_json, settings):
-    """Make the int8 forms of the profile's ONNX models, calibrated on the collection's pictures.
+    """Make the int8 forms of the profile's ONNX models and IResNet100 networks, calibrated on the
+    collection's pictures.
 
     Each model is calibrated on up to `int8_pictures` pictures (a fifth held out), checked against
     fp32 on the held-out ones and cached beside its weights. --precision int8 then runs them; `auto`

@@ -5,9 +5,8 @@ same form and the same check as the ONNX recognisers (gallery.faces.int8): writt
 (gallery.faces.encoders.onnx_export), calibrated on the collection's aligned faces, checked against
 the fp32 network on the held-out fifth and cached beside the weights under the weights' sha256.
 torch's dynamic quantization would reach only the final linear layer, a few percent of the work:
-the convolutions are the rest. Measured on a CPU with VNNI, 2 cores, batch 1 (benchmarks/int8.py):
-see the benchmarks' encoder table. A process that finds the int8 form cached opens only it: no torch
-network is built. `auto` runs the int8 form where its check kept fp32's answers and the CPU has no
+the convolutions are the rest (speed: benchmarks/encoder.py). A process that finds the int8 form
+cached opens only it: no torch network is built. `auto` runs the int8 form where its check kept fp32's answers and the CPU has no
 bf16; where it has, bf16 (26 faces/s at batch 1 and 39 at 32, against int8's 30 and 35)."""
 
 from __future__ import annotations
@@ -112,12 +111,14 @@ class IResNetEncoder(TorchEncoder):
         import torch
 
         self.load()
+        model, device, dtype = self._model, self.placement.device, self.placement.torch_dtype
+        if model is None:  # its int8 form runs: the fp32 network afresh, on the CPU
+            model, device, dtype = self._build().eval(), "cpu", torch.float32
         out = []
         with torch.inference_mode():
             for start in range(0, len(x), self.batch_size):
-                batch = torch.from_numpy(x[start:start + self.batch_size]).to(self.placement.device)
-                batch = batch.contiguous(memory_format=torch.channels_last).to(self.placement.torch_dtype)
-                out.append(self._model(batch).float().cpu().numpy())
+                batch = torch.from_numpy(x[start:start + self.batch_size]).to(device)
+                out.append(model(batch.contiguous(memory_format=torch.channels_last).to(dtype)).float().cpu().numpy())
         return np.concatenate(out)
 
     def use_int8(self, session, derived: Derived) -> None:
