@@ -95,6 +95,17 @@ class Encoder(ABC):
         return l2_normalise(raw), np.linalg.norm(raw, axis=1)
 
 
+def nchw_inputs(crops: np.ndarray, mean, std, channel_order: str = "RGB") -> np.ndarray:
+    """A network's float32 N x 3 x S x S input for N x S x S x 3 uint8 RGB crops, as onnxruntime
+    takes it: in `channel_order`, less `mean`, over `std` (on the 0-255 scale, one value or one per
+    channel in that order)."""
+    x = crops.astype(np.float32)
+    if channel_order.upper() == "BGR":
+        x = x[..., ::-1]
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
 def dynamic_int8(model):
     """`model` with its linear layers quantized dynamically to int8 (weights int8 per tensor,
     activations quantized per batch as they come): fbgemm's int8 kernels for the matrix products

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gallery.faces.align import ARCFACE_CROP, CropSpec
-from gallery.faces.encoders.base import EncoderInfo, TorchEncoder
+from gallery.faces.encoders.base import EncoderInfo, TorchEncoder, nchw_inputs
 from gallery.faces.quantize import int8_choice
 from gallery.weights.derived import Derived
 from gallery.weights.registry import ARCFACE_PREPROCESSING
@@ -95,11 +95,7 @@ class IResNetEncoder(TorchEncoder):
     def inputs(self, crops: np.ndarray) -> np.ndarray:
         """The network's input for these uint8 crops (N x 3 x S x S float32), as `to_tensor` makes it."""
         pre = self.preprocessing
-        x = crops.astype(np.float32) / 255.0
-        if pre.channel_order == "BGR":
-            x = x[..., ::-1]
-        x = (x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return nchw_inputs(crops, np.multiply(pre.mean, 255.0), np.multiply(pre.std, 255.0), pre.channel_order)
 
     def run(self, session, x: np.ndarray) -> np.ndarray:
         from gallery.faces.onnx_runtime import run_session

@@ -22,7 +22,7 @@ from gallery.faces.onnx_runtime import batch_freed, open_session, providers_for,
 from gallery.config.profiles import EncoderSpec
 from gallery.weights.derived import Derived, cached, remember
 from gallery.weights.store import WeightStore
-from gallery.faces.encoders.base import Encoder, EncoderInfo
+from gallery.faces.encoders.base import Encoder, EncoderInfo, nchw_inputs
 from gallery.faces.quantize import int8_choice
 
 
@@ -113,11 +113,8 @@ class OnnxEncoder(Encoder):
     def inputs(self, crops: np.ndarray) -> np.ndarray:
         """The network's input for these uint8 crops (N x 3 x S x S float32)."""
         opts = self.spec.options
-        x = crops.astype(np.float32)
-        if str(opts.get("channel_order", "RGB")).upper() == "BGR":
-            x = x[..., ::-1]
-        x = (x - float(opts.get("mean", 127.5))) / float(opts.get("std", 127.5))
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return nchw_inputs(crops, float(opts.get("mean", 127.5)), float(opts.get("std", 127.5)),
+                           str(opts.get("channel_order", "RGB")))
 
     def _encode(self, crops: np.ndarray) -> np.ndarray:
         result = self.run(self._session, self.inputs(crops))
