@@ -38,7 +38,6 @@ class OnnxEncoder(Encoder):
         self.placement = placement
         self._session = None
         self._input = None
-        self._fixed_batch: int | None = None
         self._size: int | None = None
         self._dim: int | None = None
         self.int8_source = None  # the fp32 model as this encoder runs it (a path, or the freed bytes)
@@ -72,7 +71,6 @@ class OnnxEncoder(Encoder):
         shape = inp.shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelError(f"encoder '{self.name}': expected an N x 3 x S x S input, {path} has {shape}")
-        self._fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self._size, self._input = int(shape[2]), inp.name
         return tuple(shape)
 
@@ -80,14 +78,21 @@ class OnnxEncoder(Encoder):
         """The fp32 model, its batch freed (once, then from the cache) where the export allows it."""
         session = open_session(self.int8_source, providers, what)
         shape = self._checked_input(session, path)
-        if self._fixed_batch == 1 and known is None:  # many crops per run where the export allows it
+        if shape[0] == 1 and known is None:  # many crops per run where the export allows it
             freed = batch_freed(path)
             candidate = None if freed is None else open_session(freed, providers, what)
             same = candidate is not None and same_outputs(session, candidate, self._input, shape)
             remember(cache, self.sha256, BATCH_FREE, freed if same else None, SAME_OUTPUTS)
             if same:
-                session, self._fixed_batch, self.int8_source = candidate, None, freed
+                session, self.int8_source = candidate, freed
         return session
+
+    @property
+    def _fixed_batch(self) -> int | None:
+        """The batch size the running model is fixed at (None: free), as `run` reads it."""
+        self.load()
+        size = self._session.get_inputs()[0].shape[0]
+        return size if isinstance(size, int) else None
 
     def fp32_session(self):
         """A session of the fp32 model: the one running, or in int8 one opened from its source."""
