@@ -29,20 +29,20 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 class Placement:
     device: str  # "cpu" or "cuda"
     precision: str  # "fp32", "bf16", "fp16" or "int8"
-    int8_where_measured: bool = False  # `auto` on a CPU: ONNX models in int8 where measured to keep accuracy
+    int8_where_measured: bool = False  # `auto` on a CPU: int8 forms where measured to keep accuracy
 
     @property
     def torch_dtype(self):
-        """The dtype torch weights are held in; int8 keeps float32 weights and quantizes the linear
-        layers dynamically (gallery.faces.encoders.base)."""
+        """The dtype torch weights are held in; int8 keeps float32 weights (CLIP's linear layers are
+        then quantized dynamically, gallery.faces.encoders.base; IResNet100 runs an int8 form of its own)."""
         import torch
 
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
                 "int8": torch.float32}[self.precision]
 
     def onnx_int8(self, kept: bool) -> bool:
-        """Whether an ONNX model runs in int8: asked for, or `auto` and its calibrated int8 version
-        `kept` accuracy when measured."""
+        """Whether a model with a calibrated int8 form (an ONNX model, IResNet100) runs it: int8
+        asked for, or `auto` and that form `kept` accuracy when measured."""
         return self.precision == "int8" or (self.int8_where_measured and kept)
 
 

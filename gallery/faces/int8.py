@@ -1,4 +1,4 @@
-"""int8 on CPUs: which ONNX models of a pipeline run quantized, and calibrating them on the
+"""int8 on CPUs: which models of a pipeline run quantized, and calibrating them on the
 collection's own pictures.
 
 `precision = "int8"` runs the detector (SCRFD), the ONNX recognisers and IResNet100 (written out as
@@ -51,7 +51,7 @@ class Calibrated:
 
 
 def calibrate(pipeline, pictures: Iterable, count: int, again: bool = False) -> list[Calibrated]:
-    """Calibrate the pipeline's ONNX models that need an int8 form (all of them with `again`) on up
+    """Calibrate the pipeline's models that need an int8 form (all of them with `again`) on up
     to `count` of `pictures` (paths or bytes), check each against fp32 on the held-out fifth, cache
     and run it. Returns what was made. Pictures are read one at a time: only their detection
     inputs and aligned faces are kept."""

@@ -57,7 +57,8 @@ class Int8Choice:
 
 
 def int8_choice(placement: Placement, cache: Path, sha256: str) -> Int8Choice:
-    """Whether the ONNX model of this sha256 runs in int8 under `placement`, and from which file."""
+    """Whether the model of this sha256 (ONNX, or IResNet100 written out as ONNX) runs in int8
+    under `placement`, and from which file."""
     if placement.precision != "int8" and not placement.int8_where_measured:
         return Int8Choice(None, False)
     known = cached(cache, sha256, KIND)
