@@ -1,8 +1,11 @@
 """The pipeline's own onnxruntime paths: SCRFD decoded as insightface decodes it, a fixed batch
-freed only where the outputs stay the same, and the indexer's writer thread."""
+freed only where the outputs stay the same, the indexer's writer thread, and onnxruntime kept from
+recording usage telemetry."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -134,3 +137,25 @@ def test_index_saves_wait_longer_after_a_slow_save(tmp_path):
         writer._dirty = True  # as a written batch leaves it
         writer.save_when_due()
     assert index.saves == [61, 161 + 100 / SAVE_SHARE + 1]  # not at 30 s, nor within 10x the last save's time
+
+
+def _telemetry_files(env, home, *args) -> list[str]:
+    """What `gallery ARGS` left of onnxruntime's telemetry store under a fresh home and cache."""
+    env = {**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    done = subprocess.run([sys.executable, "-m", "gallery", *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "face" in done.stdout + done.stderr
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*") if "Microsoft" in p.parts)
+
+
+def test_onnxruntime_keeps_no_device_id_or_usage_events(env, onnx_profile, lfw_dir, tmp_path):
+    image = sorted(lfw_dir.rglob("*.jpg"))[0]
+    args = ["faces", image, "--config", onnx_profile, "--weights-dir", tmp_path / "weights"]
+    ours = {k: v for k, v in env.items() if k != "ORT_DISABLE_TELEMETRY"}
+    assert _telemetry_files(ours, tmp_path / "ours", *args) == []
+    # the same command with onnxruntime's own default: its wheels that collect write the store there
+    collected = _telemetry_files({**ours, "ORT_DISABLE_TELEMETRY": "0"}, tmp_path / "default", *args)
+    if not collected:
+        pytest.skip("this onnxruntime keeps no telemetry store on this platform; nothing to turn off")
+    assert any(name.endswith("deviceid") for name in collected)

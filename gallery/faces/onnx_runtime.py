@@ -5,10 +5,13 @@ for more work, and the pipeline alternates sessions (the detector, then the enco
 session's spinning threads took the cores the next one needed. benchmarks/onnx_runtime.py, 2
 cores, SCRFD-500M at 640 then MobileFaceNet on one face: 29-34 ms a pair with spinning, 21 ms
 without; each alone is unchanged.
+
+onnxruntime is always imported through `runtime()`, with its usage telemetry off (see there).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +19,24 @@ import numpy as np
 from gallery.core.errors import ModelError
 
 
+TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
+
+
+def runtime():
+    """onnxruntime, imported with its usage telemetry off. Its recent Linux and macOS wheels (1.32
+    among them) otherwise keep a device id and a queue of usage events (process, models loaded, sessions)
+    under ~/.cache/Microsoft/DeveloperTools/.onnxruntime, for upload to Microsoft when a network is
+    there; a museum's machine should not. The switch is read once, when onnxruntime starts, so it
+    is set here before the first import; a value set in the environment is left as it is
+    (ORT_DISABLE_TELEMETRY=0 keeps onnxruntime's own default)."""
+    os.environ.setdefault(TELEMETRY_SWITCH, "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 def providers_for(device: str) -> list[str]:
-    import onnxruntime as ort
+    ort = runtime()
 
     if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -32,6 +32,7 @@ import numpy as np
 from gallery.config.device import Placement
 from gallery.core.errors import ModelError
 from gallery.faces.detection import DetectedFace, box_iou
+from gallery.faces.onnx_runtime import runtime
 from gallery.weights.derived import Derived, cached
 
 KIND = "int8"
@@ -69,6 +70,7 @@ def int8_choice(placement: Placement, cache: Path, sha256: str) -> Int8Choice:
 
 def quantize_int8(model: Path | bytes, feeds: list[dict[str, np.ndarray]]) -> bytes:
     """The int8 form of `model`, calibrated on `feeds` (one input dictionary per run)."""
+    runtime()  # onnxruntime started with its telemetry off before its quantization tools load
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,

@@ -136,8 +136,11 @@ def convert(path: Path, what: str = "recogniser") -> Converted:
 def check_against_onnx(net, head, onnx_bytes: bytes, size: int, batch: int = 3, crops=None) -> float:
     """The largest difference between the torch network's (and head's) raw outputs and the ONNX
     model's, on `crops` (N x 3 x S x S network inputs) or seeded random inputs."""
-    import onnxruntime as ort
     import torch
+
+    from gallery.faces.onnx_runtime import runtime
+
+    ort = runtime()
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
