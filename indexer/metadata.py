@@ -16,9 +16,12 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from db.sitters import SitterRecord
 from gallery.core.errors import GalleryError
+
+if TYPE_CHECKING:  # the database layer is imported where a sitter file is read, not with the walk
+    from db.sitters import SitterRecord
 
 ARTWORK_FIELDS = ("title", "artist", "date", "year", "accession_number", "institution", "medium")
 ALIASES = {"filename": "file", "path": "file", "accession": "accession_number", "accession_no": "accession_number",
@@ -137,6 +140,8 @@ def _check_date(text: str, problems: list[MetadataProblem], where: str) -> None:
 
 
 def read_sitters_csv(path: Path) -> tuple[list[SitterRecord], list[MetadataProblem]]:
+    from db.sitters import SitterRecord
+
     columns, rows = _read_rows(path)
     if "name" not in columns and "sitter" not in columns:
         raise MetadataError(f"sitters file {path} has no 'name' column (columns: {', '.join(columns)})")

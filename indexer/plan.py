@@ -20,14 +20,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from db.collection import KnownArtwork
 from gallery.core.errors import GalleryError
 from gallery.faces.formats import SUPPORTED_LIST, is_image_path, kind_of_other_file
 from gallery.faces.pipeline import ImageResult
 
 from indexer.metadata import ArtworkMeta, MetadataProblem, read_artwork_csv, sitter_from_folder
 from indexer.reader import ReadResult
+
+if TYPE_CHECKING:  # the run's stages import the database layer once the reader processes are booting
+    from db.collection import KnownArtwork
 
 
 CARRY_IOU = 0.5  # a changed file's new face is an old face's (identifications, rejection) above this overlap

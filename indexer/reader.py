@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, TypeVar
 
 from gallery.core.errors import GalleryError, ImageLoadError
+from gallery.faces.formats import register_plugins
 from gallery.faces.images import LoadedImage, load_image
 from gallery.faces.regions import read_regions
 
@@ -68,6 +69,16 @@ def read_file(path: str, known_sha256: str | None, max_pixels: int, reduce_to: i
     return ReadResult(path, sha, image, regions=tuple(found), region_problem=problem)
 
 
+def warm_up() -> None:
+    """Make a new reader process ready for its first file while the caller opens its models and
+    database: one call a process is sent at start; unpickled, it imports this module and the image
+    libraries, and it loads Pillow's common decoders, all of which the first file would pay."""
+    from PIL import Image
+
+    register_plugins()
+    Image.preinit()
+
+
 class _Inline(Executor):
     """Runs each call at submit time (workers = 0 in tests and on one-core machines)."""
 
@@ -107,7 +118,7 @@ class Reader:
         if self.processes > 0:
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
             for _ in range(self.processes):  # start the workers now, while the caller opens its models
-                self._executor.submit(int)
+                self._executor.submit(warm_up)
         else:
             self._executor = _Inline()
 

@@ -2,81 +2,27 @@
 progress.
 
 `index_collection` is the library call behind `gallery index`; it prints nothing and reports
-progress through a callback.
+progress through a callback. The reader processes start first; the stages (indexer.stages), and
+with them the database layer, are imported while the processes boot.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
-from db.collection import (artworks_with_drawn_faces, calibration_pictures, clear_metadata_errors, drawn_faces,
-                           embedding_set, faces_without_vector, finish_run, known_artworks, record_error, start_run)
-from db.engine import Database, open_database
-from db.vectors import index_folder, open_set_index
-from gallery.faces.pipeline import FacePipeline
 from gallery.config.settings import Settings
-from gallery.index.choice import IndexRule
+from gallery.faces.pipeline import FacePipeline
 
-from indexer.mapper import Mapper
-from indexer.plan import (Collection, CollectionError, CollectionFile, Planner, Task, unsupported_message,
-                          walk_collection)
+from indexer.plan import Collection, CollectionFile, walk_collection
 from indexer.reader import Reader
-from indexer.writer import WriteBehind, Writer
+from indexer.summary import IndexSummary, Progress
 
+if TYPE_CHECKING:
+    from db.engine import Database
 
-@dataclass
-class Progress:
-    done: int
-    total: int
-    faces: int
-    errors: int
-
-
-@dataclass(frozen=True)
-class IndexSummary:
-    collection: str
-    embedding_set: str
-    profile: str
-    files: int
-    counts: dict
-    errors: list[tuple[str, str]]  # (path or CSV line, message)
-    index_health: str  # of the vector index when the run opened it
-    index_detail: str
-    seconds: float
-    skipped: dict = field(default_factory=dict)  # files in the folder not read, by kind
-
-    @property
-    def images_per_s(self) -> float:
-        processed = sum(self.counts.get(k, 0) for k in ("new", "changed", "embed"))
-        return processed / self.seconds if self.seconds else 0.0
-
-    @property
-    def faces_per_s(self) -> float:
-        faces = self.counts.get("faces_added", 0) + self.counts.get("faces_embedded", 0)
-        return faces / self.seconds if self.seconds else 0.0
-
-    def to_json(self) -> dict:
-        return {"collection": self.collection, "embedding_set": self.embedding_set, "profile": self.profile,
-                "files": self.files, "counts": dict(self.counts), "skipped": dict(self.skipped),
-                "errors": [{"where": w, "message": m} for w, m in self.errors],
-                "index_health": self.index_health, "index_detail": self.index_detail,
-                "seconds": round(self.seconds, 2), "images_per_s": round(self.images_per_s, 2),
-                "faces_per_s": round(self.faces_per_s, 2)}
-
-
-@dataclass
-class _Run:
-    """What one run works with, opened once."""
-
-    database: Database
-    set_id: int = 0
-    set_key: str = ""
-    run_id: int = 0
-    on_progress: Callable[[Progress], None] | None = None
-    progress: Progress = field(default_factory=lambda: Progress(0, 0, 0, 0))
+__all__ = ["IndexSummary", "Progress", "index_canvases", "index_collection", "index_files"]
 
 
 def index_collection(settings: Settings, collection: Path, metadata_csv: Path | None = None,
@@ -112,130 +58,12 @@ def _index(settings: Settings, walked: Collection, database: Database | None, pi
            ray: str | None = None) -> IndexSummary:
     started = time.monotonic()
     pipeline = pipeline or FacePipeline(settings)
-    if pipeline.calibration is None:  # int8 asked for and not made yet: the files at hand, then the collection's
-        local = (f.read_path for f in walked.files) if isinstance(walked.root, Path) else ()  # read only if called
-        pipeline.calibration = calibration_pictures(settings.database_url, settings.int8_pictures, local)
     pipeline.check_weights()  # a missing weights file is said before anything starts
-    # the reader's processes start next, so they boot while the models and the database open
+    # the reader's processes start first, so they boot while the database layer is imported and the
+    # models and the database open
     with Reader(reader_processes, settings.max_pixels, timeout_s=settings.decode_timeout_s,
                 reduce_to=settings.detect_max_side,
                 regions=settings.read_regions and isinstance(walked.root, Path)) as reader:
-        return _index_reading(settings, walked, database, pipeline, on_progress, whole_folder, reader, started, ray)
+        from indexer.stages import run_stages
 
-
-def _index_reading(settings: Settings, walked: Collection, database: Database | None, pipeline: FacePipeline,
-                   on_progress: Callable[[Progress], None] | None, whole_folder: bool, reader: Reader,
-                   started: float, ray: str | None) -> IndexSummary:
-    info = pipeline.info()  # loads the models: fail on missing weights before touching the database
-    run = _Run(database or open_database(settings.database_url), on_progress=on_progress)
-    with run.database.session() as session:
-        eset = embedding_set(session, info.key, info.profile, info.fusion.dim, info.to_json())
-        run.set_id, run.set_key = eset.id, eset.key
-        run.run_id = start_run(session, str(walked.root), eset.id).id
-        known = known_artworks(session, eset.id, None if whole_folder else [f.path for f in walked.files])
-        if whole_folder:
-            _refuse_unmounted(walked, known)
-            clear_metadata_errors(session, str(walked.root))
-        for problem in walked.problems:
-            record_error(session, f"{walked.root}/{problem.where}", "metadata", problem.message, run.run_id)
-        for relative in walked.unsupported:
-            record_error(session, f"{walked.root}/{relative}", "unsupported", unsupported_message(relative),
-                         run.run_id)
-    opened = open_set_index(run.database, eset, settings.index_dir, settings.index_factory,
-                            rule=IndexRule.of(settings))
-    writer = Writer(run.database, walked.root, run.set_id, opened.index, index_folder(settings.index_dir, eset),
-                    run.set_key, run.run_id, region_status=settings.region_status)
-    writer.stats.errors += [(p.where, p.message) for p in walked.problems]
-    writer.stats.errors += [(str(r), unsupported_message(r)) for r in walked.unsupported]
-    planner = Planner(known, walked.root)
-    run.progress.total = len(walked.files)
-    mapper = Mapper(pipeline, settings.thumbnail_size)
-    if ray:
-        batches = _ray_batches(settings, ray, run, planner, walked.files, mapper)
-    else:
-        batches = mapper.map(_classified(run, planner, reader.read(planner.prepare(walked.files))))
-    behind = WriteBehind(writer, lambda batch: _report(run, batch))
-    try:
-        for batch in batches:
-            behind.put(batch)
-    except BaseException:
-        behind.close(abandon=True)
-        raise
-    behind.close()
-    if whole_folder:
-        writer.mark_missing([a.id for a in planner.vanished()])
-    writer.save()
-    counts = dict(writer.stats.counts)
-    if walked.unsupported:
-        counts["unsupported"] = len(walked.unsupported)
-    with run.database.session() as session:
-        finish_run(session, run.run_id, counts)
-    run.database.refresh_statistics()  # the query planner's view of the collection as it now is
-    return IndexSummary(str(walked.root), run.set_key, info.profile, len(walked.files), counts,
-                        writer.stats.errors, opened.health, opened.detail, time.monotonic() - started,
-                        dict(walked.skipped))
-
-
-def _classified(run: _Run, planner: Planner, reads) -> Iterator[Task]:
-    for item, read in reads:
-        yield _with_stored_faces(run, planner.classify(item, read))
-
-
-def _with_stored_faces(run: _Run, task: Task) -> Task:
-    """An embed task gets its artwork's active faces that lack a vector in the run's set, to align
-    again from their landmarks; a changed one its hand-drawn faces, to carry to the new picture."""
-    if task.kind == "embed":
-        with run.database.session() as session:
-            task.faces = faces_without_vector(session, task.known.id, run.set_id)
-    elif task.kind == "changed":
-        with run.database.session() as session:
-            task.drawn, task.drawn_size = drawn_faces(session, task.known.id)
-    return task
-
-
-def _ray_batches(settings: Settings, address: str, run: _Run, planner: Planner, files: list[CollectionFile],
-                 mapper: Mapper) -> Iterator[list[Task]]:
-    """Batches of tasks mapped on a Ray cluster, in collection order; the few whose cluster result
-    does not fit, changed files with hand-drawn faces to carry over and files with face regions in
-    their metadata, are read and mapped here, at the end."""
-    from indexer.ray_mapper import jobs_for, ray_tasks, read_again, stored_faces_of
-
-    with run.database.session() as session:
-        stored = stored_faces_of(session, [a for a in planner.known.values() if a.embedded != a.faces], run.set_id)
-        with_drawn = artworks_with_drawn_faces(session)
-    batch: list[Task] = []
-    leftover: list[Task] = []
-    for task, mapped in ray_tasks(settings, address, jobs_for(files, planner, stored), planner):
-        if not mapped or (task.kind == "changed" and task.known.id in with_drawn) or task.read.regions:
-            # drawn faces are carried, and face regions matched, here
-            leftover.append(task)
-            continue
-        batch.append(task)
-        if len(batch) >= settings.batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-    if leftover:
-        yield from mapper.map(_with_stored_faces(run, read_again(settings, t)) for t in leftover)
-
-
-def _report(run: _Run, batch: list[Task]) -> None:
-    progress = run.progress
-    progress.done += len(batch)
-    progress.faces += sum(len(t.result.faces) for t in batch if t.result is not None)
-    progress.errors += sum(t.kind == "failed" for t in batch)
-    if run.on_progress:
-        run.on_progress(progress)
-
-
-def _refuse_unmounted(walked, known) -> None:
-    """An empty folder that once held artworks is more likely an unmounted drive than a deleted
-    collection: refuse instead of marking everything missing."""
-    if walked.files:
-        return
-    prefix = str(walked.root).rstrip("/") + "/"
-    before = sum(1 for path in known if path.startswith(prefix))
-    if before:
-        raise CollectionError(f"{walked.root} holds no images now, but {before} artworks were indexed from it; "
-                              "is the drive mounted? Nothing was changed.")
+        return run_stages(settings, walked, database, pipeline, on_progress, whole_folder, reader, started, ray)
