@@ -1,4 +1,4 @@
-from gallery.cli import main
+from gallery.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -121,3 +121,33 @@ def test_a_cache_write_that_fails_leaves_no_partial_file(tmp_path, monkeypatch, 
     made = derived.remember(tmp_path / "cache", "ab" * 32, "batch-free", b"x" * 100, "checked")
     assert made.path is None and list((tmp_path / "cache").iterdir()) == []  # the space given back
     assert "No space left" in caplog.text
+
+
+_ENTRY = """
+import gc, sys
+from gallery.cli import entry
+sys.argv = ["gallery", *sys.argv[1:]]
+try:
+    entry()
+except SystemExit as done:
+    print("exit", done.code, "frozen", gc.get_freeze_count(), file=sys.stderr)
+"""
+
+
+def test_the_command_as_a_process_freezes_its_objects_before_exit_and_keeps_its_exit_code(env):
+    import gc
+
+    from tests.invoke import run_cli
+
+    def process(*args):
+        done = subprocess.run([sys.executable, "-c", _ENTRY, *args], env=env, capture_output=True, text=True,
+                              timeout=600)
+        code, frozen = re.search(r"exit (\S+) frozen (\d+)", done.stderr).groups()
+        return code, int(frozen)
+
+    code, frozen = process("--version")
+    assert code in ("0", "None") and frozen > 1000  # the interpreter's last collections skip them
+    code, frozen = process("no-such-command")
+    assert code == "2" and frozen > 1000  # a usage error keeps its exit code
+    run_cli("--version")  # in this process, as tests run many commands: nothing frozen
+    assert gc.get_freeze_count() == 0

@@ -54,3 +54,18 @@ def _register() -> None:
 
 
 _register()
+
+
+def entry() -> None:
+    """`gallery` as a process runs it (the console script and `python -m gallery`): the command,
+    then the objects it made frozen (gc.freeze) so that the interpreter's last garbage collections
+    at exit skip them. Those collections walk every object the libraries and the run left behind,
+    about 0.02 s for `gallery faces` and 0.1 s for a `gallery index` of a few files. Everything
+    else at exit happens as usual: atexit handlers, the database's last checkpoint, flushing. Tests
+    that run many commands in one process call `main` and never freeze."""
+    try:
+        main()
+    finally:
+        import gc
+
+        gc.freeze()
