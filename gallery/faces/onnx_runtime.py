@@ -24,11 +24,11 @@ TELEMETRY_SWITCH = "ORT_DISABLE_TELEMETRY"
 
 def runtime():
     """onnxruntime, imported with its usage telemetry off. Its recent Linux and macOS wheels (1.32
-    among them) otherwise keep a device id and a queue of usage events (process, models loaded, sessions)
-    under ~/.cache/Microsoft/DeveloperTools/.onnxruntime, for upload to Microsoft when a network is
-    there; a museum's machine should not. The switch is read once, when onnxruntime starts, so it
-    is set here before the first import; a value set in the environment is left as it is
-    (ORT_DISABLE_TELEMETRY=0 keeps onnxruntime's own default)."""
+    among them) otherwise keep a device id and a queue of usage events (the process, the models
+    loaded, session timings) under ~/.cache/Microsoft/DeveloperTools/.onnxruntime, for upload to
+    Microsoft when a network is there; a museum's machine should not. The switch is read once, when
+    onnxruntime starts, so it is set here before the first import; a value set in the environment
+    is left as it is (ORT_DISABLE_TELEMETRY=0 keeps onnxruntime's own default)."""
     os.environ.setdefault(TELEMETRY_SWITCH, "1")
     import onnxruntime
 
