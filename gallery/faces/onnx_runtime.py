@@ -46,7 +46,7 @@ def providers_for(device: str) -> list[str]:
 def open_session(model: Path | bytes, providers: list[str], what: str, threads: int = 0):
     """An InferenceSession with the pipeline's options, on `threads` cores (0: onnxruntime's
     choice, every core); ModelError naming `what` when it cannot load."""
-    import onnxruntime as ort
+    ort = runtime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

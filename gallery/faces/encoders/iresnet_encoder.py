@@ -6,8 +6,9 @@ same form and the same check as the ONNX recognisers (gallery.faces.int8): writt
 the fp32 network on the held-out fifth and cached beside the weights under the weights' sha256.
 torch's dynamic quantization would reach only the final linear layer, a few percent of the work:
 the convolutions are the rest (speed: benchmarks/encoder.py). A process that finds the int8 form
-cached opens only it: no torch network is built. `auto` runs the int8 form where its check kept fp32's answers and the CPU has no
-bf16; where it has, bf16 (26 faces/s at batch 1 and 39 at 32, against int8's 30 and 35)."""
+cached opens only it: no torch network is built. `auto` runs the int8 form where its check kept
+fp32's answers and the CPU has no bf16; where it has, bf16 (26 faces/s at batch 1 and 39 at 32,
+against int8's 30 and 35)."""
 
 from __future__ import annotations
 
